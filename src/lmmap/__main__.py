@@ -1,0 +1,3 @@
+from lmmap.cli import main
+
+raise SystemExit(main())

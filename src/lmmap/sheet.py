@@ -1,0 +1,121 @@
+"""The model sheet: one validated row per model to map.
+
+Columns (tab-separated, header required): `model_id`, `source` (a Hugging Face repo id, a local
+directory, or a `.gguf` file), and optional `revision`, `gguf_file`, `dtype`, `family`, `type`,
+`size` (parameters, e.g. 135M, 7B or a number), `created` (ISO date), `trust_remote_code`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import re
+from pathlib import Path
+
+from lmmap.errors import InputError
+
+COLUMNS = ("model_id", "source", "revision", "gguf_file", "dtype", "family", "type", "size", "created",
+           "trust_remote_code")
+REQUIRED = ("model_id", "source")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMBT]?)\s*$", re.IGNORECASE)
+_SCALE = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    model_id: str
+    source: str
+    revision: str | None = None
+    gguf_file: str | None = None
+    dtype: str = "auto"
+    family: str = "unknown"
+    type: str = "unknown"
+    size: float | None = None
+    created: str | None = None
+    trust_remote_code: bool = False
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.model_id)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"slug": self.slug}
+
+
+def slugify(model_id: str) -> str:
+    """A file-name- and wildcard-safe form of a model id: `org/name` -> `org--name`."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id.replace("/", "--")).strip("._")
+    return slug or "_"
+
+
+def parse_size(text: str) -> float:
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"'{text}' is not a parameter count such as 135M, 7B or 1.2e9")
+    return float(match.group(1)) * _SCALE[match.group(2).upper()]
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("", "false", "0", "no"):
+        return False
+    raise ValueError(f"'{text}' is not true/false")
+
+
+def _row_to_spec(path: Path, line: int, row: dict) -> ModelSpec:
+    for name in REQUIRED:
+        if not (row.get(name) or "").strip():
+            raise InputError(path, "is empty", record=f"line {line}", field=name)
+    values = {k: (row.get(k) or "").strip() for k in COLUMNS}
+    parsers = {"size": parse_size, "trust_remote_code": parse_bool}
+    kwargs: dict = {}
+    for name, text in values.items():
+        if name in parsers:
+            try:
+                kwargs[name] = parsers[name](text) if (text or name == "trust_remote_code") else None
+            except ValueError as exc:
+                raise InputError(path, str(exc), record=f"line {line}", field=name) from None
+        elif text:
+            kwargs[name] = text
+    if kwargs.get("dtype", "auto") not in DTYPES:
+        raise InputError(path, f"'{kwargs['dtype']}' is not one of {', '.join(DTYPES)}",
+                         record=f"line {line}", field="dtype")
+    if "created" in kwargs and not _DATE.match(kwargs["created"]):
+        raise InputError(path, f"'{kwargs['created']}' is not an ISO date (YYYY-MM-DD)",
+                         record=f"line {line}", field="created")
+    return ModelSpec(**kwargs)
+
+
+def read_sheet(path: str | Path) -> list[ModelSpec]:
+    """Read and validate a model sheet; ids and their slugs must be unique."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = [r for r in csv.reader(fh, delimiter="\t") if r and not r[0].startswith("#")]
+    except FileNotFoundError:
+        raise InputError(path, "model sheet does not exist") from None
+    if not rows:
+        raise InputError(path, "model sheet is empty (a header line is required)")
+    header = [h.strip() for h in rows[0]]
+    unknown = sorted(set(header) - set(COLUMNS))
+    if unknown:
+        raise InputError(path, f"unknown column(s) {unknown}; allowed: {list(COLUMNS)}", record="header")
+    for name in REQUIRED:
+        if name not in header:
+            raise InputError(path, "required column is missing", record="header", field=name)
+    specs = [_row_to_spec(path, i + 2, dict(zip(header, row))) for i, row in enumerate(rows[1:])]
+    check_unique(specs, path)
+    return specs
+
+
+def check_unique(specs: list[ModelSpec], path: str | Path) -> None:
+    seen: dict[str, str] = {}
+    for spec in specs:
+        if spec.slug in seen:
+            raise InputError(path, f"duplicate model id: '{spec.model_id}' and '{seen[spec.slug]}' "
+                             f"map to the same slug '{spec.slug}'", record=spec.model_id, field="model_id")
+        seen[spec.slug] = spec.model_id
