@@ -1,0 +1,111 @@
+"""Commands that draw the map, the PCA variance curve and the KL heatmap."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+
+from lmmap import figures
+from lmmap.commands import command_params
+from lmmap.embedding import components_needed, effective_perplexity, pca_cumulative_variance, tsne_embedding
+from lmmap.provenance import write_provenance
+from lmmap.storage import atomic_path, load_npz
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("embed", help="t-SNE of the coordinates (rows ordered by date, name)")
+    p.add_argument("--coordinates", required=True)
+    p.add_argument("--models-table", required=True)
+    p.add_argument("--perplexity", type=float, default=30.0)
+    p.add_argument("--max-iter", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True, help="CSV of model_id, x, y and the model table columns")
+    p.set_defaults(func=run_embed)
+
+    p = subparsers.add_parser("plot-map", help="scatter the t-SNE map coloured by one column")
+    p.add_argument("--embedding", required=True)
+    p.add_argument("--hue", default="type", help="column of the embedding table to colour by")
+    p.add_argument("--title", default="Model map (t-SNE of log-likelihood coordinates)")
+    p.add_argument("--annotate", action="store_true", help="write model ids next to the points")
+    p.add_argument("--out-stem", required=True, help="writes <stem>.png and <stem>.pdf")
+    p.set_defaults(func=run_plot_map)
+
+    p = subparsers.add_parser("plot-pca", help="PCA cumulative explained variance of Q")
+    p.add_argument("--coordinates", required=True)
+    p.add_argument("--levels", nargs="+", type=float, default=[0.9, 0.95])
+    p.add_argument("--out-stem", required=True)
+    p.add_argument("--out-table", required=True, help="CSV of the curve and the components per level")
+    p.set_defaults(func=run_plot_pca)
+
+    p = subparsers.add_parser("plot-kl", help="clustered heatmap of the KL estimate")
+    p.add_argument("--kl", required=True)
+    p.add_argument("--models-table", required=True)
+    p.add_argument("--group", default="type", help="models-table column for the colour strip")
+    p.add_argument("--out-stem", required=True)
+    p.set_defaults(func=run_plot_kl)
+
+
+def ordered_for_map(table: pd.DataFrame) -> pd.DataFrame:
+    """The paper orders models by (creation date, name) before t-SNE; undated models go last."""
+    key = table.assign(_date=table.get("created", pd.Series(index=table.index, dtype=str)).fillna("9999"))
+    return key.sort_values(["_date", "model_id"], kind="stable").drop(columns="_date")
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    started = time.time()
+    coords = load_npz(args.coordinates, required=("Q", "model_ids"))
+    table = pd.read_csv(args.models_table)
+    position = {m: i for i, m in enumerate(coords["model_ids"].tolist())}
+    table = ordered_for_map(table)
+    Q = coords["Q"][[position[m] for m in table["model_id"]]]
+    xy = tsne_embedding(Q, args.perplexity, args.max_iter, args.seed)
+    out = table.assign(x=xy[:, 0], y=xy[:, 1])
+    with atomic_path(args.out) as tmp:
+        out.to_csv(tmp, index=False)
+    write_provenance(args.out, "embed", inputs={"coordinates": args.coordinates, "models": args.models_table},
+                     params=command_params(args), started=started,
+                     extra={"perplexity_used": effective_perplexity(len(Q), args.perplexity)})
+    return 0
+
+
+def run_plot_map(args: argparse.Namespace) -> int:
+    started = time.time()
+    points = pd.read_csv(args.embedding)
+    fig = figures.plot_map(points, args.hue, args.title, annotate=args.annotate)
+    for path in figures.save_figure(fig, args.out_stem):
+        write_provenance(path, "plot-map", inputs={"embedding": args.embedding}, params=command_params(args),
+                         started=started)
+    return 0
+
+
+def run_plot_pca(args: argparse.Namespace) -> int:
+    started = time.time()
+    Q = load_npz(args.coordinates, required=("Q",))["Q"]
+    cumulative = pca_cumulative_variance(Q)
+    marks = {level: components_needed(cumulative, level) for level in args.levels}
+    table = pd.DataFrame({"components": np.arange(1, len(cumulative) + 1), "cumulative_variance": cumulative})
+    for level, needed in marks.items():
+        table[f"reaches_{level:g}"] = table["components"] == needed
+    with atomic_path(args.out_table) as tmp:
+        table.to_csv(tmp, index=False)
+    outputs = [args.out_table, *figures.save_figure(figures.plot_pca_variance(cumulative, marks), args.out_stem)]
+    for path in outputs:
+        write_provenance(path, "plot-pca", inputs={"coordinates": args.coordinates}, params=command_params(args),
+                         started=started, extra={"components_needed": {f"{k:g}": v for k, v in marks.items()}})
+    return 0
+
+
+def run_plot_kl(args: argparse.Namespace) -> int:
+    started = time.time()
+    kl = load_npz(args.kl, required=("KL", "model_ids"))
+    table = pd.read_csv(args.models_table).set_index("model_id")
+    labels = kl["model_ids"].tolist()
+    groups = table.loc[labels, args.group].astype(str).tolist()
+    fig = figures.plot_kl_heatmap(kl["KL"], labels, groups)
+    for path in figures.save_figure(fig, args.out_stem):
+        write_provenance(path, "plot-kl", inputs={"kl": args.kl, "models": args.models_table},
+                         params=command_params(args), started=started)
+    return 0

@@ -1,0 +1,75 @@
+"""Commands that merge scores into the K×N matrix and turn it into model coordinates."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+
+from lmmap.commands import command_params
+from lmmap.coords import clip_matrix, double_centre, kl_estimate
+from lmmap.matrix import merge_scores
+from lmmap.provenance import read_provenance, write_provenance
+from lmmap.storage import atomic_path, load_npz, read_json, save_npz
+from lmmap.texts import load_text_set
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("merge", help="merge per-model score files into the K×N matrix")
+    p.add_argument("--texts", required=True, help="the text set every score must belong to")
+    p.add_argument("--models", required=True, help="models JSON (from the workflow's model list)")
+    p.add_argument("--scores", nargs="+", required=True, help="score files, one per model")
+    p.add_argument("--out", required=True, help="matrix npz to write")
+    p.add_argument("--out-table", required=True, help="models CSV to write")
+    p.set_defaults(func=run_merge)
+
+    p = subparsers.add_parser("coordinates", help="clip and double-centre L into coordinates Q")
+    p.add_argument("--matrix", required=True)
+    p.add_argument("--clip-quantile", type=float, default=0.02)
+    p.add_argument("--out", required=True, help="coordinates npz to write")
+    p.add_argument("--out-kl", required=True, help="KL estimate npz to write")
+    p.set_defaults(func=run_coordinates)
+
+
+def model_table(models: list[dict], model_ids: list[str], L: np.ndarray, score_paths: list[str]) -> pd.DataFrame:
+    """One row per model in matrix order: the sheet fields, parameters counted at load time and
+    the mean log-likelihood over the text set."""
+    by_id = {m["model_id"]: m for m in models}
+    rows = []
+    for model_id, row, path in zip(model_ids, L, score_paths):
+        loaded = read_provenance(path).get("model", {})
+        rows.append({**by_id.get(model_id, {"model_id": model_id}),
+                     "n_params": loaded.get("n_params"), "mean_loglik": float(row.mean())})
+    return pd.DataFrame(rows)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    started = time.time()
+    text_set = load_text_set(args.texts)
+    L, model_ids = merge_scores(args.scores, text_set)
+    save_npz(args.out, L=L, model_ids=np.array(model_ids), text_ids=np.array(text_set.ids),
+             domains=np.array(text_set.domains), text_set_sha256=np.array(text_set.sha256))
+    table = model_table(read_json(args.models)["models"], model_ids, L, args.scores)
+    with atomic_path(args.out_table) as tmp:
+        table.to_csv(tmp, index=False)
+    inputs = {"texts": args.texts, "models": args.models, **{f"scores:{m}": p for m, p in zip(model_ids, args.scores)}}
+    for output in (args.out, args.out_table):
+        write_provenance(output, "merge", inputs=inputs, params=command_params(args), started=started,
+                         extra={"text_set_sha256": text_set.sha256, "shape": list(L.shape)})
+    return 0
+
+
+def run_coordinates(args: argparse.Namespace) -> int:
+    started = time.time()
+    matrix = load_npz(args.matrix, required=("L", "model_ids", "text_ids", "domains"))
+    clipped, clip_value = clip_matrix(matrix["L"], args.clip_quantile)
+    Q = double_centre(clipped)
+    ids = {k: matrix[k] for k in ("model_ids", "text_ids", "domains")}
+    save_npz(args.out, Q=Q, clip_value=np.array(clip_value), **ids)
+    save_npz(args.out_kl, KL=kl_estimate(Q), model_ids=matrix["model_ids"])
+    for output in (args.out, args.out_kl):
+        write_provenance(output, "coordinates", inputs={"matrix": args.matrix}, params=command_params(args),
+                         started=started, extra={"clip_value": clip_value})
+    return 0

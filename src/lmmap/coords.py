@@ -1,0 +1,35 @@
+"""From the log-likelihood matrix L to model coordinates Q.
+
+Q is L with its lowest values clipped (a global quantile) and then double-centred: row means
+removed (each model's overall log-likelihood level), then column means (each text's difficulty).
+Then ||q_i - q_j||^2 / N approximates 2 KL(p_i, p_j) (Oyama et al., 2025).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def clip_matrix(L: np.ndarray, quantile: float = 0.02) -> tuple[np.ndarray, float]:
+    """Raise every value below the global `quantile` of L to that quantile; return (clipped, value)."""
+    value = float(np.quantile(L, quantile))
+    return np.maximum(L, value), value
+
+
+def double_centre(L: np.ndarray) -> np.ndarray:
+    """Subtract each row's mean, then each column's mean."""
+    rows_centred = L - L.mean(axis=1, keepdims=True)
+    return rows_centred - rows_centred.mean(axis=0, keepdims=True)
+
+
+def squared_distances(Q: np.ndarray) -> np.ndarray:
+    """Pairwise ||q_i - q_j||^2, computed via the Gram matrix and clamped at zero."""
+    sq = np.einsum("ij,ij->i", Q, Q)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (Q @ Q.T)
+    np.fill_diagonal(d2, 0.0)
+    return np.maximum(d2, 0.0)
+
+
+def kl_estimate(Q: np.ndarray) -> np.ndarray:
+    """The symmetric KL estimate KL(p_i, p_j) ≈ ||q_i - q_j||^2 / (2N), per text."""
+    return squared_distances(Q) / (2.0 * Q.shape[1])

@@ -1,0 +1,46 @@
+"""Merging per-model score files into the K×N log-likelihood matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lmmap.errors import InputError
+from lmmap.storage import load_npz
+from lmmap.texts import TextSet
+
+SCORE_ARRAYS = ("loglik", "n_tokens", "truncated", "text_ids", "text_set_sha256", "model_id")
+
+
+def load_scores(path: str | Path, text_set: TextSet) -> dict[str, np.ndarray]:
+    """Load one model's score file and check it belongs to `text_set` and is complete and finite."""
+    scores = load_npz(path, required=SCORE_ARRAYS)
+    model = str(scores["model_id"])
+    if str(scores["text_set_sha256"]) != text_set.sha256:
+        raise InputError(path, f"model '{model}' was scored on a different text set "
+                         f"(sha256 {str(scores['text_set_sha256'])[:12]}…, expected {text_set.sha256[:12]}…)",
+                         field="text_set_sha256")
+    loglik = scores["loglik"]
+    if loglik.shape != (len(text_set),):
+        raise InputError(path, f"model '{model}' has {loglik.shape} scores, expected ({len(text_set)},)",
+                         field="loglik")
+    if scores["text_ids"].tolist() != text_set.ids:
+        raise InputError(path, f"model '{model}': text ids differ from the text set", field="text_ids")
+    bad = np.flatnonzero(~np.isfinite(loglik))
+    if bad.size:
+        raise InputError(path, f"model '{model}' has {bad.size} non-finite score(s), first at text "
+                         f"'{text_set.ids[bad[0]]}'", record=int(bad[0]), field="loglik")
+    return scores
+
+
+def merge_scores(score_paths: list[str | Path], text_set: TextSet) -> tuple[np.ndarray, list[str]]:
+    """Stack the score files into L [K, N] (float64) with the model ids in the given order."""
+    rows, model_ids = [], []
+    for path in score_paths:
+        scores = load_scores(path, text_set)
+        rows.append(scores["loglik"].astype(np.float64))
+        model_ids.append(str(scores["model_id"]))
+    if len(set(model_ids)) != len(model_ids):
+        raise InputError(score_paths[0], "the same model appears twice in the merge", field="model_id")
+    return np.vstack(rows), model_ids
