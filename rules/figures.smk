@@ -1,0 +1,69 @@
+# The first figures: the model map, the PCA variance curve, the KL heatmap.
+
+
+rule embed_models:
+    input:
+        coords="results/coords/coordinates.npz",
+        table="results/matrix/models.csv",
+    output:
+        "results/coords/tsne.csv",
+    log:
+        "logs/embed_models/embed_models.log",
+    benchmark:
+        "benchmarks/embed_models/embed_models.tsv"
+    params:
+        perplexity=config["map"]["perplexity"],
+        max_iter=config["map"]["max_iter"],
+        seed=config["map"]["seed"],
+    shell:
+        "python -m lmmap embed --coordinates {input.coords:q} --models-table {input.table:q}"
+        " --perplexity {params.perplexity} --max-iter {params.max_iter} --seed {params.seed}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule plot_map:
+    input:
+        "results/coords/tsne.csv",
+    output:
+        png=report("results/figures/map_{hue}.png", caption="../report/map.rst", category="Map",
+                   labels={"colour": "{hue}"}),
+        pdf="results/figures/map_{hue}.pdf",
+    log:
+        "logs/plot_map/{hue}.log",
+    params:
+        annotate=["--annotate"] if config["map"]["annotate"] else [],
+    shell:
+        "python -m lmmap plot-map --embedding {input:q} --hue {wildcards.hue:q} {params.annotate}"
+        " --out-stem results/figures/map_{wildcards.hue} > {log:q} 2>&1"
+
+
+rule plot_pca:
+    input:
+        "results/coords/coordinates.npz",
+    output:
+        png=report("results/figures/pca_variance.png", caption="../report/pca.rst", category="Map"),
+        pdf="results/figures/pca_variance.pdf",
+        table="results/tables/pca_components.csv",
+    log:
+        "logs/plot_pca/plot_pca.log",
+    params:
+        levels=config["pca"]["levels"],
+    shell:
+        "python -m lmmap plot-pca --coordinates {input:q} --levels {params.levels}"
+        " --out-stem results/figures/pca_variance --out-table {output.table:q} > {log:q} 2>&1"
+
+
+rule plot_kl_heatmap:
+    input:
+        kl="results/coords/kl_estimate.npz",
+        table="results/matrix/models.csv",
+    output:
+        png=report("results/figures/kl_heatmap.png", caption="../report/kl_heatmap.rst", category="Map"),
+        pdf="results/figures/kl_heatmap.pdf",
+    log:
+        "logs/plot_kl_heatmap/plot_kl_heatmap.log",
+    params:
+        group=config["map"]["hues"][0],
+    shell:
+        "python -m lmmap plot-kl --kl {input.kl:q} --models-table {input.table:q} --group {params.group:q}"
+        " --out-stem results/figures/kl_heatmap > {log:q} 2>&1"

@@ -1,0 +1,24 @@
+# Scoring: one job per model, each writing its N-vector of log-likelihoods and its provenance.
+
+
+rule score_model:
+    input:
+        texts="results/texts/texts.jsonl",
+        model=zoo_model_input,
+    output:
+        "results/scores/{model}.npz",
+    log:
+        "logs/score_model/{model}.log",
+    benchmark:
+        "benchmarks/score_model/{model}.tsv"
+    params:
+        model_id=lambda w: model_spec(w).model_id,
+        source=lambda w: model_spec(w).source,
+        options=lambda w: score_options(model_spec(w)),
+        batch_tokens=config["scoring"]["batch_tokens"],
+        device=config["scoring"]["device"],
+        checkpoint_dir=lambda w: f"results/scores/.checkpoints/{w.model}",
+    shell:
+        "python -m lmmap score --model-id {params.model_id:q} --source {params.source:q} {params.options:q}"
+        " --texts {input.texts:q} --out {output:q} --batch-tokens {params.batch_tokens}"
+        " --device {params.device:q} --checkpoint-dir {params.checkpoint_dir:q} > {log:q} 2>&1"

@@ -1,0 +1,29 @@
+"""What the Snakemake workflow needs from the package at DAG-build time: the list of models."""
+
+from __future__ import annotations
+
+from lmmap.sheet import ModelSpec, check_unique, read_sheet
+
+
+def model_specs(config: dict) -> list[ModelSpec]:
+    """The models to map: the sheet's rows (if any), then the demo zoo's (if enabled)."""
+    specs = read_sheet(config["models"]) if config.get("models") else []
+    zoo = config.get("zoo") or {}
+    if zoo.get("enabled", False):
+        from lmmap.zoo import zoo_specs  # the zoo needs torch only when it is built, not here
+
+        specs += zoo_specs(zoo)
+    check_unique(specs, config.get("models") or "config: zoo")
+    return specs
+
+
+def score_options(spec: ModelSpec) -> list[str]:
+    """The optional `lmmap score` arguments that a model's sheet row sets."""
+    options = []
+    for flag, value in (("--revision", spec.revision), ("--gguf-file", spec.gguf_file),
+                        ("--dtype", spec.dtype)):
+        if value:
+            options += [flag, value]
+    if spec.trust_remote_code:
+        options.append("--trust-remote-code")
+    return options
