@@ -1,0 +1,52 @@
+import pytest
+
+from lmmap.errors import InputError
+from lmmap.sheet import read_sheet, slugify
+
+HEADER = "model_id\tsource\trevision\tdtype\tfamily\ttype\tsize\tcreated\ttrust_remote_code\n"
+
+
+def sheet(tmp_path, *rows):
+    path = tmp_path / "models.tsv"
+    path.write_text(HEADER + "".join(r + "\n" for r in rows))
+    return path
+
+
+def test_rows_are_parsed_and_typed(tmp_path):
+    specs = read_sheet(sheet(tmp_path, "org/m-1\torg/m-1\tabc123\tbfloat16\tllama\tllama-2\t6.7B\t2024-01-02\ttrue",
+                             "local\tmodels/local\t\t\t\t\t\t\t"))
+    a, b = specs
+    assert (a.size, a.dtype, a.revision, a.trust_remote_code, a.slug) == (6.7e9, "bfloat16", "abc123", True, "org--m-1")
+    assert (b.size, b.dtype, b.trust_remote_code, b.family) == (None, "auto", False, "unknown")
+
+
+@pytest.mark.parametrize("model_id, slug", [("a/b c;d'e", "a--b_c_d_e"), ("../x", "--x"), ("ok_1.5", "ok_1.5")])
+def test_slugs_are_safe_file_names(model_id, slug):
+    assert slugify(model_id) == slug
+
+
+@pytest.mark.parametrize("row, record, field, message", [
+    ("a\t\t\t\t\t\t\t\t", "line 2", "source", "empty"),
+    ("a\ta\t\tfloat8\t\t\t\t\t", "line 2", "dtype", "float8"),
+    ("a\ta\t\t\t\t\tbig\t\t", "line 2", "size", "'big'"),
+    ("a\ta\t\t\t\t\t\tyesterday\t", "line 2", "created", "ISO date"),
+    ("a\ta\t\t\t\t\t\t\tmaybe", "line 2", "trust_remote_code", "true/false"),
+])
+def test_bad_rows_name_line_and_field(tmp_path, row, record, field, message):
+    with pytest.raises(InputError) as info:
+        read_sheet(sheet(tmp_path, row))
+    assert (info.value.record, info.value.field) == (record, field) and message in str(info.value)
+
+
+def test_ids_that_collide_as_slugs_are_refused(tmp_path):
+    with pytest.raises(InputError, match="same slug 'a--b'"):
+        read_sheet(sheet(tmp_path, "a/b\tx\t\t\t\t\t\t\t", "a--b\ty\t\t\t\t\t\t\t"))
+
+
+def test_unknown_columns_and_missing_file_are_reported(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("model_id\tsource\tcolour\n")
+    with pytest.raises(InputError, match="unknown column"):
+        read_sheet(bad)
+    with pytest.raises(InputError, match="does not exist"):
+        read_sheet(tmp_path / "missing.tsv")
