@@ -1,0 +1,137 @@
+"""Checking the coordinate KL estimate against KL measured directly (paper: r = 0.893 token level,
+r = 0.904 text level), for pairs of models that share a tokenizer.
+
+- token level: exact KL(p || q) between the full next-token distributions at every scored position
+  of a reference text (positions 2..T, the scoring convention), summed over the text, averaged over
+  texts;
+- text level: Monte Carlo KL(p || q) = E_{x ~ p}[log p(x) - log q(x)] over texts sampled from p
+  (unmodified ancestral sampling), each starting from the first token of a reference text so both
+  measures condition on the same kind of start;
+- both against ||q_i - q_j||^2 / (2N) from the coordinates; all three also in bits per byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import GenerationConfig
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Models share a tokenizer when vocabularies and special tokens agree."""
+    vocab = sorted(tokenizer.get_vocab().items())
+    special = [tokenizer.bos_token_id, tokenizer.eos_token_id]
+    return hashlib.sha256(json.dumps([vocab, special]).encode()).hexdigest()
+
+
+def encode(tokenizer, text: str, max_length: int | None) -> torch.Tensor:
+    """Token ids with the tokenizer's default special tokens, truncated like the scorer does."""
+    ids = tokenizer(text).input_ids
+    return torch.tensor(ids[:max_length] if max_length else ids, dtype=torch.long)
+
+
+@torch.no_grad()
+def next_token_logprobs(model, ids: torch.Tensor) -> torch.Tensor:
+    """log p(. | y_<t) for t = 2..T as float64 [T-1, V] (the distributions of scored positions)."""
+    device = next(model.parameters()).device
+    logits = model(ids[None].to(device)).logits[0, :-1]
+    return torch.log_softmax(logits.double(), dim=-1).cpu()
+
+
+def sequence_logprob(logprobs: torch.Tensor, ids: torch.Tensor) -> float:
+    """log p(y_2..y_T | y_1) from the next-token log-probabilities of the same sequence."""
+    return float(logprobs.gather(1, ids[1:, None]).sum())
+
+
+def exact_token_kl(logp: torch.Tensor, logq: torch.Tensor) -> float:
+    """Σ over positions of KL(p_t || q_t) for next-token log-distributions [T-1, V]."""
+    if logp.shape != logq.shape:
+        raise ValueError(f"distributions differ in shape {tuple(logp.shape)} vs {tuple(logq.shape)}: "
+                         "the models do not share a tokenizer")
+    return float((logp.exp() * (logp - logq)).sum())
+
+
+def pairwise_token_kl(models: dict[str, object], token_ids: list[torch.Tensor]) -> dict[tuple, float]:
+    """Mean over texts of the summed token-level KL, for every ordered pair of `models`."""
+    totals = {pair: 0.0 for pair in itertools.permutations(models, 2)}
+    for ids in token_ids:
+        dists = {name: next_token_logprobs(model, ids) for name, model in models.items()}
+        for p, q in totals:
+            totals[(p, q)] += exact_token_kl(dists[p], dists[q])
+    return {pair: total / len(token_ids) for pair, total in totals.items()}
+
+
+@torch.no_grad()
+def sample_texts(model, prompts: list[torch.Tensor], new_tokens: int, eos_token_id: int | None,
+                 seed: int) -> list[torch.Tensor]:
+    """One sample per prompt from the model's own distribution (no top-k/top-p/temperature), cut
+    after the first end-of-sequence token."""
+    torch.manual_seed(seed)
+    config = GenerationConfig(do_sample=True, top_k=0, top_p=1.0, temperature=1.0, max_new_tokens=new_tokens,
+                              eos_token_id=eos_token_id, pad_token_id=eos_token_id if eos_token_id is not None
+                              else 0)
+    device = next(model.parameters()).device
+    samples = []
+    for prompt in prompts:
+        out = model.generate(prompt[None].to(device), generation_config=config)[0].cpu()
+        new = out[len(prompt):]
+        if eos_token_id is not None and (new == eos_token_id).any():
+            new = new[: int((new == eos_token_id).nonzero()[0]) + 1]
+        samples.append(torch.cat([prompt, new]))
+    return samples
+
+
+def pairwise_text_kl(models: dict[str, object], prompts: list[torch.Tensor], new_tokens: int,
+                     eos_token_id: int | None, seed: int) -> tuple[dict[tuple, tuple[float, float]], dict]:
+    """Monte Carlo KL(p || q) with its standard error for every ordered pair, and the samples."""
+    results, samples_by_model = {}, {}
+    for p, model_p in models.items():
+        samples = sample_texts(model_p, prompts, new_tokens, eos_token_id, seed)
+        samples_by_model[p] = samples
+        logp = np.array([sequence_logprob(next_token_logprobs(model_p, s), s) for s in samples])
+        for q, model_q in models.items():
+            if q == p:
+                continue
+            logq = np.array([sequence_logprob(next_token_logprobs(model_q, s), s) for s in samples])
+            diff = logp - logq
+            results[(p, q)] = (float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
+                               if len(diff) > 1 else float("nan"))
+    return results, samples_by_model
+
+
+def nats_to_bits_per_byte(kl_nats_per_text, mean_text_bytes: float):
+    """KL per text in nats -> bits per byte. (For ||q_i - q_j||^2 / N, which is 2 KL, the divisor is
+    2 * mean bytes * ln 2.)"""
+    return np.asarray(kl_nats_per_text, dtype=float) / (mean_text_bytes * math.log(2))
+
+
+def validation_table(token_kl: dict, text_kl: dict, estimate: pd.DataFrame, reference_bytes: float,
+                     sample_bytes: dict[str, float]) -> pd.DataFrame:
+    """One row per ordered pair: measured KLs, the coordinate estimate, and all of them in bits/byte."""
+    rows = []
+    for (p, q), kl_token in token_kl.items():
+        kl_text, kl_text_se = text_kl.get((p, q), (float("nan"), float("nan")))
+        kl_est = float(estimate.loc[p, q])
+        rows.append({"model_p": p, "model_q": q, "kl_token": kl_token, "kl_text": kl_text,
+                     "kl_text_se": kl_text_se, "kl_estimate": kl_est,
+                     "kl_token_bpb": float(nats_to_bits_per_byte(kl_token, reference_bytes)),
+                     "kl_text_bpb": float(nats_to_bits_per_byte(kl_text, sample_bytes.get(p, np.nan))),
+                     "kl_estimate_bpb": float(nats_to_bits_per_byte(kl_est, reference_bytes))})
+    return pd.DataFrame(rows)
+
+
+def correlation_summary(table: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for measure in ("kl_token", "kl_text"):
+        part = table.dropna(subset=[measure])
+        r = float(np.corrcoef(part["kl_estimate"], part[measure])[0, 1]) if len(part) > 2 else float("nan")
+        rows.append({"measure": measure, "pearson_r": r, "n_pairs": len(part),
+                     "mean_measured_bpb": float(part[f"{measure}_bpb"].mean()),
+                     "mean_estimate_bpb": float(part["kl_estimate_bpb"].mean())})
+    return pd.DataFrame(rows)

@@ -1,0 +1,118 @@
+"""The analyses' figures (matplotlib/seaborn, Agg backend via lmmap.figures)."""
+
+from __future__ import annotations
+
+import math
+
+import lmmap.figures  # noqa: F401  (selects the Agg backend before pyplot is imported)
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+
+def _grid(n_panels: int, size: float = 3.2):
+    cols = min(4, max(1, n_panels))
+    rows = math.ceil(n_panels / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 1.0, size * rows), squeeze=False)
+    for ax in axes.flat[n_panels:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n_panels])
+
+
+def _identity_line(ax, x, y):
+    lo, hi = float(np.nanmin([np.nanmin(x), np.nanmin(y)])), float(np.nanmax([np.nanmax(x), np.nanmax(y)]))
+    ax.plot([lo, hi], [lo, hi], color="grey", linestyle=":", linewidth=1)
+
+
+def _colourbar(fig, axes, values: np.ndarray, label: str, cmap: str = "viridis"):
+    norm = plt.Normalize(float(np.nanmin(values)), float(np.nanmax(values)))
+    mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(mappable, ax=axes, label=label, shrink=0.8)
+    return norm
+
+
+def prediction_scatter(predictions: pd.DataFrame, colour: pd.Series, title: str):
+    """Predicted vs. true score, one panel per target, points coloured by mean log-likelihood."""
+    targets = list(dict.fromkeys(predictions["target"]))
+    fig, axes = _grid(len(targets))
+    norm = _colourbar(fig, axes, colour.to_numpy(dtype=float), "mean log-likelihood")
+    for ax, target in zip(axes, targets):
+        part = predictions[predictions["target"] == target]
+        ax.scatter(part["true"], part["predicted"], c=colour.reindex(part["model_id"]).to_numpy(),
+                   cmap="viridis", norm=norm, s=14, edgecolors="black", linewidths=0.2)
+        _identity_line(ax, part["true"], part["predicted"])
+        r = np.corrcoef(part["true"], part["predicted"])[0, 1] if part["predicted"].std() > 0 else np.nan
+        ax.set(title=f"{target} (r = {r:.3f})", xlabel="true score", ylabel="predicted score")
+    fig.suptitle(title)
+    return fig
+
+
+def baseline_scatter(mean_loglik: pd.Series, targets: pd.DataFrame, types: pd.Series,
+                     correlations: pd.DataFrame):
+    """Benchmark score against mean log-likelihood, one panel per target, coloured by model type."""
+    fig, axes = _grid(len(targets.columns))
+    frame = targets.assign(mean_loglik=mean_loglik, type=types)
+    r = correlations.set_index("target")["pearson"]
+    for i, (ax, target) in enumerate(zip(axes, targets.columns)):
+        sns.scatterplot(data=frame, x="mean_loglik", y=target, hue="type", ax=ax, s=16,
+                        legend=i == len(axes) - 1, palette="tab20")
+        ax.set(title=f"{target} (r = {r[target]:.3f})", xlabel="mean log-likelihood", ylabel="score")
+    if axes and axes[-1].get_legend():
+        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
+    return fig
+
+
+def kl_scatter(table: pd.DataFrame, estimate: str, panels: dict[str, str]):
+    """Measured KL (one panel per measure) against the coordinate estimate, with Pearson r."""
+    fig, axes = _grid(len(panels), size=3.8)
+    for ax, (column, label) in zip(axes, panels.items()):
+        part = table.dropna(subset=[column, estimate])
+        ax.scatter(part[estimate], part[column], s=18, edgecolors="black", linewidths=0.3)
+        r = np.corrcoef(part[estimate], part[column])[0, 1] if len(part) > 1 else np.nan
+        _identity_line(ax, part[estimate], part[column])
+        ax.set(title=f"{label} (r = {r:.3f}, {len(part)} pairs)",
+               xlabel=r"$\|q_i - q_j\|^2 / 2N$ (nats per text)", ylabel=f"{label} (nats per text)")
+    return fig
+
+
+def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarray]):
+    """Mean log-likelihood against benchmark mean with the robust fit; flagged models in red."""
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    sns.scatterplot(data=frame, x="benchmark_mean", y="mean_loglik", hue="type", ax=ax, s=20, palette="tab20")
+    ax.plot(*fitted_line, color="black", linewidth=1, label="robust fit")
+    flagged = frame[frame["flagged"]]
+    ax.scatter(flagged["benchmark_mean"], flagged["mean_loglik"], s=120, facecolors="none",
+               edgecolors="red", linewidths=1.5, label="flagged")
+    for row in flagged.itertuples():
+        ax.annotate(row.model_id, (row.benchmark_mean, row.mean_loglik), fontsize=7, color="red",
+                    xytext=(5, 3), textcoords="offset points")
+    ax.set(xlabel="benchmark mean score", ylabel="mean log-likelihood per text",
+           title="Leakage screen: log-likelihood above what the benchmark predicts")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    return fig
+
+
+def interpolation_figure(grid: pd.DataFrame, name: str):
+    """(a) the (alpha, beta) grid in weight space, (b) PCA of the row-centred L, (c) actual vs. linear
+    prediction of the mean log-likelihood; points coloured by actual mean log-likelihood."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    norm = plt.Normalize(grid["mean_loglik"].min(), grid["mean_loglik"].max())
+    style = dict(c=grid["mean_loglik"], cmap="viridis", norm=norm, s=40, edgecolors="black", linewidths=0.3)
+    axes[0].scatter(grid["alpha"], grid["beta"], **style)
+    axes[0].set(xlabel=r"$\alpha$ (towards fine-tune 1)", ylabel=r"$\beta$ (towards fine-tune 2)",
+                title="weight space")
+    axes[1].scatter(grid["pc1"], grid["pc2"], **style)
+    axes[1].set(xlabel="PC 1", ylabel="PC 2", title="PCA of row-centred L")
+    for ax, (x, y) in ((axes[0], ("alpha", "beta")), (axes[1], ("pc1", "pc2"))):
+        for row in grid[grid["endpoint"] != ""].itertuples():
+            ax.annotate(row.endpoint, (getattr(row, x), getattr(row, y)), fontsize=8,
+                        xytext=(4, 4), textcoords="offset points")
+    axes[2].scatter(grid["predicted_mean_loglik"], grid["mean_loglik"], **style)
+    _identity_line(axes[2], grid["predicted_mean_loglik"], grid["mean_loglik"])
+    axes[2].set(xlabel="predicted (linear in endpoint log-likelihoods)", ylabel="actual",
+                title="mean log-likelihood")
+    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes, label="mean log-likelihood",
+                 shrink=0.8)
+    fig.suptitle(f"Weight interpolation: {name}")
+    return fig

@@ -1,0 +1,185 @@
+"""Analyses on synthetic data with planted answers: dimensions, best domain/task, ridge prediction,
+leakage, interpolation, the model list and the published output files."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import Ridge, RidgeCV
+from sklearn.model_selection import KFold
+
+from lmmap.analysis import interpolation, leakage, model_list, prediction, tsne_map
+from lmmap.analysis.dimensionality import dimensionality_table
+from lmmap.analysis.outputs import publish_table
+from lmmap.coords import double_centre
+from lmmap.provenance import read_provenance
+
+
+def planted_rank(variances, n_rows=60, n_cols=300, seed=0):
+    """A double-centred matrix whose PCA variance ratios are exactly `variances` (normalised)."""
+    rng = np.random.default_rng(seed)
+    r = len(variances)
+    scores = rng.standard_normal((n_rows, r))
+    left = np.linalg.qr(scores - scores.mean(axis=0))[0]  # centred columns: PCA sees them as they are
+    right = np.linalg.qr(rng.standard_normal((n_cols, r)))[0][:, :r]
+    return (left * np.sqrt(variances)) @ right.T
+
+
+def test_dimensionality_counts_components_of_planted_spectrum():
+    variances = np.array([50, 25, 10, 6, 4, 3, 2], dtype=float)  # cumulative: .5 .75 .85 .91 .95 .98 1
+    table, cumulative = dimensionality_table(planted_rank(variances), [0.9, 0.95, 0.99])
+    assert table["components"].tolist() == [4, 5, 7]
+    np.testing.assert_allclose(cumulative[:7], np.cumsum(variances) / variances.sum(), atol=1e-10)
+
+
+def test_best_domain_finds_planted_strength():
+    rng = np.random.default_rng(1)
+    domains = np.repeat(["code", "law", "prose"], 20)
+    L = rng.normal(size=(3, 60))
+    for model, domain in enumerate(["law", "prose", "code"]):
+        L[model, domains == domain] += 5.0
+    assert tsne_map.best_domain(double_centre(L), domains).tolist() == ["law", "prose", "code"]
+
+
+def test_best_task_is_relative_to_other_models():
+    scores = pd.DataFrame({"easy": [90.0, 80.0, 70.0], "hard": [20.0, 35.0, np.nan]})
+    # model 0 is best at "easy" in absolute and relative terms; model 1 is relatively best at "hard"
+    assert tsne_map.best_task(scores).tolist() == ["easy", "hard", "easy"]
+    unscored = tsne_map.best_task(pd.DataFrame({"a": [np.nan, 1.0]}))
+    assert pd.isna(unscored[0]) and unscored[1] == "a"
+
+
+def test_map_order_sorts_by_date_then_name_with_undated_last():
+    ids = ["b", "a", "c", "d"]
+    created = pd.Series(["2024-01-01", "2024-01-01", None, "2023-05-01"])
+    assert [ids[i] for i in tsne_map.map_order(ids, created)] == ["d", "a", "b", "c"]
+
+
+def test_ridge_basis_gives_identical_ridge_predictions():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 500)) + 7.0
+    y = X[:, :5].sum(axis=1) + rng.normal(size=40)
+    Z = prediction.ridge_basis(X)
+    assert Z.shape[1] <= 40
+    train, test = np.arange(30), np.arange(30, 40)
+    for alpha in (0.1, 10.0, 1e3):
+        direct = Ridge(alpha=alpha).fit(X[train], y[train]).predict(X[test])
+        reduced = Ridge(alpha=alpha).fit(Z[train], y[train]).predict(Z[test])
+        np.testing.assert_allclose(reduced, direct, rtol=1e-6, atol=1e-6)
+
+
+def test_shared_inner_cv_chooses_what_ridgecv_chooses():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 20))
+    Y = np.column_stack([X @ rng.normal(size=20) + s * rng.normal(size=50) for s in (0.1, 3.0, 30.0)])
+    alphas = np.logspace(-2, 4, 13)
+    inner = KFold(5, shuffle=True, random_state=0)
+    chosen = prediction.select_alphas(X, Y, alphas, inner)
+    for t in range(Y.shape[1]):
+        reference = RidgeCV(alphas=alphas, cv=inner, scoring="neg_mean_squared_error").fit(X, Y[:, t])
+        assert chosen[t] == pytest.approx(reference.alpha_)
+    assert chosen[0] < chosen[2]  # noisier target, stronger regularisation
+
+
+def test_grouped_cv_never_shares_a_type_between_train_and_test():
+    groups = np.repeat(["a", "b", "c", "d", "e", "f"], 5)
+    splitter = prediction.outer_splitter("group", 5, seed=0, groups=groups)
+    for train, test in splitter.split(groups, groups, groups):
+        assert not set(groups[train]) & set(groups[test])
+
+
+@pytest.fixture
+def planted_benchmark():
+    """Scores that are a linear function of a few coordinate directions (plus small noise)."""
+    rng = np.random.default_rng(4)
+    K, N = 80, 400
+    latent = rng.normal(size=(K, 3))
+    L = -300 + latent @ rng.normal(size=(3, N)) * 4 + rng.normal(size=(K, N)) + rng.normal(size=(K, 1)) * 20
+    Q = double_centre(L)
+    weights = {"t1": [8, 0, 0], "t2": [0, 6, 3], "t3": [3, -3, 5]}
+    targets = pd.DataFrame({t: 50 + latent @ np.array(w, float) + rng.normal(size=K) for t, w in weights.items()},
+                           index=[f"m{i}" for i in range(K)])
+    targets["mean"] = targets.mean(axis=1)
+    groups = np.array([f"type{i % 8}" for i in range(K)])
+    return L, Q, targets, groups
+
+
+def test_ridge_prediction_recovers_planted_scores(planted_benchmark):
+    L, Q, targets, groups = planted_benchmark
+    summary, per_seed, predictions = prediction.run_prediction(
+        {"Q": Q, "L": L}, targets, groups, seeds=range(2), alphas=np.logspace(0, 6, 4), score_range=(0, 100))
+    assert len(summary) == 2 * 2 * 4 and set(per_seed["seed"]) == {0, 1}
+    assert (summary["pearson_mean"] > 0.95).all(), summary
+    assert predictions["predicted"].between(0, 100).all()
+    assert len(predictions) == 2 * 2 * 2 * 4 * len(targets)
+
+
+def test_predictions_are_clipped_to_the_score_range(planted_benchmark):
+    _, Q, targets, groups = planted_benchmark
+    predicted, _ = prediction.cross_validated_predictions(Q, targets.to_numpy(), groups, "kfold", 0,
+                                                          np.array([1.0]), score_range=(45.0, 55.0))
+    assert predicted.min() >= 45.0 and predicted.max() <= 55.0 and (predicted == 55.0).any()
+
+
+def test_baseline_correlation_matches_numpy():
+    rng = np.random.default_rng(5)
+    mean_loglik = pd.Series(rng.normal(size=30))
+    targets = pd.DataFrame({"a": mean_loglik * 2 + rng.normal(size=30), "b": rng.normal(size=30)})
+    table = prediction.baseline_correlations(mean_loglik, targets)
+    assert table.loc[0, "pearson"] == pytest.approx(np.corrcoef(mean_loglik, targets["a"])[0, 1])
+    assert table.loc[0, "pearson"] > 0.8 > abs(table.loc[1, "pearson"])
+
+
+def test_leakage_screen_flags_planted_model_and_its_domain():
+    rng = np.random.default_rng(6)
+    K = 60
+    bench = rng.uniform(20, 80, size=K)
+    domains = ["code", "law", "news", "wiki"]
+    per_domain = pd.DataFrame({d: -500 + 3 * bench + rng.normal(scale=2.0, size=K) for d in domains})
+    per_domain.loc[17, "news"] += 80.0  # model 17 saw the news texts
+    frame = pd.DataFrame({"model_id": [f"m{i}" for i in range(K)], "type": "t",
+                          "mean_loglik": per_domain.mean(axis=1), "benchmark_mean": bench})
+    screen, _ = leakage.leakage_screen(frame, per_domain, threshold=4.0)
+    assert screen.loc[screen["flagged"], "model_id"].tolist() == ["m17"]
+    assert screen.loc[0, "top_domains"].startswith("news")
+    assert screen.loc[0, "z:news"] > 10
+
+
+def test_interpolation_prediction_is_exact_for_linear_log_likelihoods():
+    rng = np.random.default_rng(7)
+    base, first, second = rng.normal(size=(3, 50))
+    grid = [(a, b) for a in np.linspace(0, 1, 6) for b in np.linspace(0, 1, 6)]
+    alphas, betas = np.array(grid).T
+    L = base + np.outer(alphas, first - base) + np.outer(betas, second - base)
+    L_noisy = L + np.outer(alphas * betas, rng.normal(size=50))  # curvature the prediction misses
+    table = interpolation.interpolation_table(L, [f"g{i}" for i in range(36)], alphas, betas)
+    np.testing.assert_allclose(table["predicted_mean_loglik"], table["mean_loglik"], atol=1e-12)
+    assert sorted(table.loc[table["endpoint"] != "", "endpoint"]) == ["base", "fine-tune 1", "fine-tune 2"]
+    # the grid is an affine image of (alpha, beta): PCA coordinates are affine in them too
+    design = np.column_stack([np.ones(36), alphas, betas])
+    residual = np.linalg.lstsq(design, table[["pc1", "pc2"]].to_numpy(), rcond=None)[1]
+    assert residual.max() < 1e-9
+    noisy = interpolation.interpolation_table(L_noisy, [f"g{i}" for i in range(36)], alphas, betas)
+    assert not np.allclose(noisy["predicted_mean_loglik"], noisy["mean_loglik"])
+    with pytest.raises(ValueError, match="fine-tune 1"):  # the first 6 points all have alpha = 0
+        interpolation.interpolation_table(L[:6], [f"g{i}" for i in range(6)], alphas[:6], betas[:6])
+
+
+def test_model_list_orders_and_describes_models():
+    models = pd.DataFrame({"type": ["x", "y", "x"], "n_params": [7e9, 1.1e9, np.nan],
+                           "created": ["2024-02-01", "2023-01-01", None]})
+    bench = pd.DataFrame({"mean": [60.0, 40.0, np.nan]})
+    L = np.array([[-1.0, -3.0], [-2.0, -2.0], [-5.0, -5.0]])
+    table = model_list.model_list(["big", "small", "undated"], L, models, bench)
+    assert table["name"].tolist() == ["small", "big", "undated"]
+    assert table["id"].tolist() == [1, 2, 3]
+    assert table.loc[1].to_dict() == {"id": 2, "name": "big", "type": "x", "size_billions": 7.0,
+                                          "date": "2024-02-01", "mean_loglik": -2.0, "benchmark_mean": 60.0}
+
+
+def test_publish_table_writes_every_format_with_provenance(tmp_path):
+    frame = pd.DataFrame({"target": ["a", "b"], "pearson": [0.91234, 0.5]})
+    paths = publish_table(frame, tmp_path / "t", step="unit", params={"k": 1})
+    assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
+    assert "0.912" in paths[1].read_text() and "\\begin{tabular}" in paths[2].read_text()
+    assert pd.read_csv(paths[0])["pearson"][0] == 0.91234
+    assert read_provenance(paths[0])["params"] == {"k": 1}
