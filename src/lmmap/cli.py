@@ -2,6 +2,8 @@
 
 Each module in COMMANDS defines `register(subparsers)`, which adds its subcommand(s) and sets
 `func` on the parser; the function receives the parsed arguments and returns an exit status.
+COMMANDS also names each module's subcommands, so that running one step imports only its module:
+a job that merges a matrix should not pay for importing torch.
 """
 
 from __future__ import annotations
@@ -14,26 +16,34 @@ import sys
 from lmmap import __version__
 from lmmap.errors import InputError
 
-COMMANDS = (
-    "lmmap.commands.texts",
-    "lmmap.commands.score",
-    "lmmap.commands.matrix",
-    "lmmap.commands.figures",
-)
+COMMANDS = {
+    "lmmap.commands.texts": ("demo-corpus", "prepare-texts"),
+    "lmmap.commands.score": ("score",),
+    "lmmap.commands.matrix": ("merge", "coordinates"),
+    "lmmap.commands.figures": ("embed", "plot-map", "plot-pca", "plot-kl"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def modules_for(argv: list[str]) -> list[str]:
+    """The command modules to import: the one owning the requested step, or all (for help)."""
+    step = next((a for a in argv if not a.startswith("-")), None)
+    owners = [module for module, steps in COMMANDS.items() if step in steps]
+    return owners or list(COMMANDS)
+
+
+def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmmap", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lmmap {__version__}")
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="STEP")
-    for name in COMMANDS:
+    for name in modules or COMMANDS:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(modules_for(argv)).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
