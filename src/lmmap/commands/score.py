@@ -1,0 +1,89 @@
+"""`lmmap score`: score one model on a text set (the Scores contract + provenance sidecar)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from lmmap.loading import load_model
+from lmmap.provenance import write_provenance
+from lmmap.scoring import ScoreOptions, score_texts
+from lmmap.sheet import DTYPES, ModelSpec
+from lmmap.storage import save_npz
+from lmmap.texts import load_text_set
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "score", help="score one model on a text set",
+        description="Compute the log-likelihood of every text of a text set under one causal LM (the "
+                    "paper's convention by default: tokenizer's own special tokens, first token unscored, "
+                    "truncated at the model's maximum length). Writes loglik, n_tokens, truncated, "
+                    "text_ids, text_set_sha256 and model_id to OUT (npz) with a provenance sidecar.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    model = parser.add_argument_group("model")
+    model.add_argument("--source", "--model", dest="source", required=True,
+                       help="a local model directory, a Hugging Face id (offline cache) or a .gguf file")
+    model.add_argument("--model-id", help="the model's id in outputs (default: SOURCE)")
+    model.add_argument("--revision", help="Hugging Face revision (branch, tag or commit) to load")
+    model.add_argument("--gguf-file", help="GGUF file inside SOURCE (a directory or hub id)")
+    model.add_argument("--dtype", default="auto", choices=DTYPES,
+                       help="weights dtype; auto = float32 on CPU, bfloat16 (else float16) on GPU")
+    model.add_argument("--trust-remote-code", action="store_true",
+                       help="allow the model's own Python code (only for sources you trust)")
+    model.add_argument("--allow-network", action="store_true",
+                       help="let Hugging Face downloads happen (default: offline, cache only)")
+    run = parser.add_argument_group("scoring")
+    run.add_argument("--texts", required=True, help="text set JSONL (id, domain, text per line)")
+    run.add_argument("--out", required=True, help="output npz")
+    run.add_argument("--device", help="cpu, cuda, cuda:N, or auto (spread over all GPUs); "
+                                      "default: the first GPU if any, else cpu")
+    run.add_argument("--batch-tokens", type=int,
+                     help="padded tokens per forward pass (default: 4096 on CPU, 32768 on GPU); "
+                          "halved automatically on out-of-memory")
+    run.add_argument("--max-length", type=int, help="truncate texts at this many tokens "
+                                                    "(default: the model's maximum length)")
+    run.add_argument("--convention", choices=("paper", "harness"), default="paper",
+                     help="paper: first token unscored, truncation; harness: lm-evaluation-harness "
+                          "rolling windows, every token scored after a prefix token")
+    run.add_argument("--checkpoint-dir", help="directory for resumable checkpoints (kept after success)")
+    run.add_argument("--checkpoint-seconds", type=float, default=60.0,
+                     help="how often finished batches are checkpointed")
+    run.add_argument("--token-logprobs", metavar="OUT2",
+                     help="also write per-token log-probs (offsets, logprobs, token_ids) to this npz")
+    parser.set_defaults(func=run_score)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    started = time.time()
+    text_set = load_text_set(args.texts)
+    spec = ModelSpec(model_id=args.model_id or args.source, source=args.source, revision=args.revision,
+                     gguf_file=args.gguf_file, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    loaded = load_model(spec, device=args.device, allow_network=args.allow_network)
+    loaded.info["load_seconds"] = round(time.time() - started, 3)
+    log.info("loaded %s (%s parameters, %s, %s) in %.1f s; scoring %d texts", spec.model_id,
+             f"{loaded.info['n_params']:,}", loaded.info["dtype"], loaded.info["device"],
+             loaded.info["load_seconds"], len(text_set))
+    options = ScoreOptions(convention=args.convention, batch_tokens=args.batch_tokens,
+                           max_length=args.max_length, token_logprobs=bool(args.token_logprobs),
+                           checkpoint_seconds=args.checkpoint_seconds)
+    result = score_texts(loaded.model, loaded.tokenizer, text_set.texts, options,
+                         checkpoint_dir=args.checkpoint_dir)
+    save_npz(args.out, loglik=result.loglik, n_tokens=result.n_tokens, truncated=result.truncated,
+             text_ids=text_set.ids, text_set_sha256=text_set.sha256, model_id=spec.model_id)
+    params = {k: v for k, v in vars(args).items() if k != "func"}
+    extra = {"model": loaded.info, "text_set_sha256": text_set.sha256, "scoring": result.info}
+    write_provenance(args.out, "score", inputs={"texts": args.texts}, params=params, extra=extra,
+                     started=started)
+    if args.token_logprobs:
+        tl = result.token_logprobs
+        save_npz(args.token_logprobs, offsets=tl.offsets, logprobs=tl.logprobs, token_ids=tl.token_ids,
+                 text_ids=text_set.ids, text_set_sha256=text_set.sha256, model_id=spec.model_id)
+        write_provenance(args.token_logprobs, "score", inputs={"texts": args.texts}, params=params,
+                         extra=extra, started=started)
+    log.info("wrote %s: %d texts, %d tokens, %.0f tokens/s, %d truncated", args.out, len(text_set),
+             result.info["tokens_scored"], result.info["tokens_per_s"], result.info["n_truncated"])
+    return 0

@@ -1,0 +1,169 @@
+"""Loading a model and its tokenizer from a local directory, a Hugging Face id or a GGUF file.
+
+Everything loads offline by default (only files already in the Hugging Face cache), with remote code
+only when the model sheet says so. The `info` dict of a LoadedModel is what provenance records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from pathlib import Path
+
+import torch
+
+from lmmap.errors import InputError
+from lmmap.sheet import ModelSpec
+
+log = logging.getLogger(__name__)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+          "float64": torch.float64}
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object
+    info: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class _Location:
+    kind: str  # "local", "hub" or "gguf"
+    path: str  # directory or hub id passed to from_pretrained
+    gguf_file: str | None
+
+
+def locate(spec: ModelSpec) -> _Location:
+    """Decide where `spec.source` loads from; a path that does not exist is an InputError."""
+    source = spec.source
+    path = Path(source).expanduser()
+    if source.endswith(".gguf"):
+        if not path.is_file():
+            raise InputError(source, "GGUF file does not exist", record=spec.model_id, field="source")
+        return _Location("gguf", str(path.parent), path.name)
+    if path.is_dir():
+        if spec.gguf_file:
+            if not (path / spec.gguf_file).is_file():
+                raise InputError(path / spec.gguf_file, "GGUF file does not exist", record=spec.model_id,
+                                 field="gguf_file")
+            return _Location("gguf", str(path), spec.gguf_file)
+        return _Location("local", str(path), None)
+    if _looks_like_path(source) or not _HUB_ID.match(source):
+        raise InputError(source, "model directory or file does not exist", record=spec.model_id,
+                         field="source")
+    return _Location("hub", source, spec.gguf_file)
+
+
+def _looks_like_path(source: str) -> bool:
+    return source.startswith(("/", ".", "~")) or source.count("/") > 1 or "\\" in source
+
+
+def resolve_device(device: str | None) -> str:
+    """None picks the first GPU when there is one; "auto" means accelerate's device_map="auto"."""
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(requested: str, device: str) -> torch.dtype:
+    """fp32 on CPU; "auto" on GPU is bf16 where supported, else fp16; explicit dtypes are kept."""
+    if requested in DTYPES:
+        return DTYPES[requested]
+    if requested != "auto":
+        raise InputError("dtype", f"'{requested}' is not one of auto, {', '.join(DTYPES)}")
+    if device == "cpu":
+        return torch.float32
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def load_model(spec: ModelSpec, device: str | None = None, dtype: str = "auto", *,
+               allow_network: bool = False, attn_implementation: str | None = "sdpa") -> LoadedModel:
+    """Load `spec` in eval mode on `device` (None: GPU if present, "auto": spread over all GPUs).
+
+    `dtype` "auto" defers to the sheet's dtype, which is itself resolved per device.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where = locate(spec)
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(spec.dtype if dtype == "auto" else dtype, device)
+    common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code,
+              "local_files_only": not allow_network}
+    if where.gguf_file:
+        common["gguf_file"] = where.gguf_file
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where.path, **common)
+        model = _load_causal_lm(AutoModelForCausalLM, where.path, common, torch_dtype, device,
+                                attn_implementation)
+    except OSError as exc:
+        hint = " (offline: it must already be in the Hugging Face cache)" if where.kind == "hub" else ""
+        raise InputError(spec.source, f"cannot load model{hint}: {exc}", record=spec.model_id,
+                         field="source") from None
+    model.eval()
+    info = describe(spec, where, model, tokenizer, device)
+    return LoadedModel(model=model, tokenizer=tokenizer, info=info)
+
+
+def _load_causal_lm(auto_cls, path: str, common: dict, torch_dtype: torch.dtype, device: str,
+                    attn_implementation: str | None):
+    kwargs = dict(common, dtype=torch_dtype)
+    if device != "cpu":  # straight onto the accelerator(s), never via a CPU copy
+        kwargs["device_map"] = device
+    if attn_implementation:
+        try:
+            return auto_cls.from_pretrained(path, attn_implementation=attn_implementation, **kwargs)
+        except (ValueError, ImportError) as exc:  # architecture without that attention: use its default
+            log.warning("attention implementation %s unavailable (%s); using the default",
+                        attn_implementation, exc)
+    return auto_cls.from_pretrained(path, **kwargs)
+
+
+def describe(spec: ModelSpec, where: _Location, model, tokenizer, device: str) -> dict:
+    """The provenance record of a loaded model."""
+    params = sum(p.numel() for p in model.parameters())
+    probe = tokenizer("a").input_ids
+    return {
+        "model_id": spec.model_id,
+        "source": spec.source,
+        "source_kind": where.kind,
+        "revision_requested": spec.revision,
+        "revision_resolved": getattr(model.config, "_commit_hash", None) if where.kind != "local" else None,
+        "gguf_file": where.gguf_file,
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "attn_implementation": getattr(model.config, "_attn_implementation", None),
+        "architecture": (model.config.architectures or [type(model).__name__])[0],
+        "n_params": int(params),
+        "max_length": model_max_length(model, tokenizer),
+        "tokenizer_class": type(tokenizer).__name__,
+        "tokenizer_name": getattr(tokenizer, "name_or_path", None),
+        "vocab_size": len(tokenizer),
+        "adds_bos": bool(tokenizer.bos_token_id is not None and probe[:1] == [tokenizer.bos_token_id]),
+        "trust_remote_code": spec.trust_remote_code,
+        "device": device if device == "auto" else str(next(model.parameters()).device),
+        "device_map": getattr(model, "hf_device_map", None),
+    }
+
+
+def model_max_length(model, tokenizer=None) -> int | None:
+    """The longest input the model takes: its position limit, or the tokenizer's if smaller."""
+    config = model.config
+    limits = [getattr(config, name, None) for name in ("max_position_embeddings", "n_positions")]
+    limits = [int(x) for x in limits if isinstance(x, int) and x > 0]
+    tok_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_limit, int) and 0 < tok_limit < 10**8:
+        limits.append(tok_limit)
+    return min(limits) if limits else None
+
+
+def pad_token_id(tokenizer) -> int:
+    """The id used internally for padding (its value never reaches a scored position)."""
+    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return int(tid)
+    return 0

