@@ -135,3 +135,58 @@ def correlation_summary(table: pd.DataFrame) -> pd.DataFrame:
                      "mean_measured_bpb": float(part[f"{measure}_bpb"].mean()),
                      "mean_estimate_bpb": float(part["kl_estimate_bpb"].mean())})
     return pd.DataFrame(rows)
+
+
+def tokenizer_groups(loaded: dict, max_models: int) -> list[list[str]]:
+    """Model ids grouped by shared tokenizer (groups of at least two, at most `max_models` each)."""
+    groups: dict[str, list[str]] = {}
+    for model_id, item in loaded.items():
+        groups.setdefault(tokenizer_fingerprint(item.tokenizer), []).append(model_id)
+    return [ids[:max_models] for ids in groups.values() if len(ids) >= 2]
+
+
+def run_validation(coordinates_path, texts_path, models_path, model_ids, max_models, n_texts, n_samples,
+                   sample_tokens, seed, device, dtype) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Load the models, measure both KLs for every ordered pair sharing a tokenizer, compare."""
+    from lmmap.coords import kl_estimate
+    from lmmap.errors import InputError
+    from lmmap.loading import load_model, model_max_length
+    from lmmap.sheet import ModelSpec
+    from lmmap.storage import load_npz, read_json
+    from lmmap.texts import load_text_set
+
+    coords = load_npz(coordinates_path, required=("Q", "model_ids"))
+    ids = coords["model_ids"].astype(str).tolist()
+    estimate = pd.DataFrame(kl_estimate(coords["Q"]), index=ids, columns=ids)
+    specs = {s["model_id"]: ModelSpec(**{k: v for k, v in s.items() if k != "slug"})
+             for s in read_json(models_path)["models"]}
+    chosen = model_ids or [m for m in ids if m in specs]
+    for model_id in chosen:
+        if model_id not in specs or model_id not in ids:
+            raise InputError(models_path, "model is not both in the model list and the coordinates",
+                             record=model_id, field="model_id")
+    text_set = load_text_set(texts_path)
+    picked = np.random.default_rng(seed).choice(len(text_set), size=min(n_texts, len(text_set)), replace=False)
+    texts = [text_set.texts[i] for i in sorted(picked)]
+    reference_bytes = float(np.mean([len(t.encode("utf-8")) for t in text_set.texts]))
+    loaded = {m: load_model(specs[m], device=device, dtype=dtype) for m in chosen}
+    token_kl, text_kl, sample_bytes = {}, {}, {}
+    for group in tokenizer_groups(loaded, max_models):
+        tokenizer = loaded[group[0]].tokenizer
+        max_length = min(model_max_length(loaded[m].model, tokenizer) or 10**9 for m in group)
+        token_ids = [encode(tokenizer, t, max_length) for t in texts]
+        token_ids = [ids_ for ids_ in token_ids if len(ids_) >= 2]
+        models = {m: loaded[m].model for m in group}
+        token_kl.update(pairwise_token_kl(models, token_ids))
+        length = sample_tokens or int(np.mean([len(x) for x in token_ids])) - 1
+        prompts = [token_ids[i % len(token_ids)][:1] for i in range(n_samples)]
+        results, samples = pairwise_text_kl(models, prompts, min(length, max_length - 1),
+                                            tokenizer.eos_token_id, seed)
+        text_kl.update(results)
+        sample_bytes.update({m: float(np.mean([len(tokenizer.decode(s[1:]).encode("utf-8")) for s in ss]))
+                             for m, ss in samples.items()})
+    if not token_kl:
+        raise InputError(models_path, "no two of the chosen models share a tokenizer", field="model_id")
+    table = validation_table(token_kl, text_kl, estimate, reference_bytes, sample_bytes)
+    info = {m: item.info for m, item in loaded.items()}
+    return table, correlation_summary(table), info

@@ -25,6 +25,15 @@ def publish_figure(fig, stem: str | Path, step: str, inputs: Mapping | Iterable 
     return paths
 
 
+def publish_csv(frame: pd.DataFrame, path: str | Path, step: str, inputs: Mapping | Iterable = (),
+                params: Mapping | None = None, started: float | None = None,
+                extra: Mapping | None = None) -> Path:
+    """A plain CSV data file (e.g. every prediction) with its sidecar."""
+    write_text(path, frame.to_csv(index=False))
+    write_provenance(path, step, inputs, params, extra, started)
+    return Path(path)
+
+
 def publish_table(frame: pd.DataFrame, stem: str | Path, step: str, inputs: Mapping | Iterable = (),
                   params: Mapping | None = None, started: float | None = None,
                   extra: Mapping | None = None, digits: int = 3) -> list[Path]:

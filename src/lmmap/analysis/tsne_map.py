@@ -66,7 +66,7 @@ def best_task(scores: pd.DataFrame) -> pd.Series:
 
 def decimal_year(created: pd.Series) -> pd.Series:
     dates = pd.to_datetime(created, errors="coerce", utc=True)
-    return dates.dt.year + (dates.dt.dayofyear - 1) / 365.25
+    return dates.dt.year + (dates.dt.day_of_year - 1) / 365.25
 
 
 def map_variables(model_ids: list[str], Q: np.ndarray, L: np.ndarray, domains: np.ndarray,

@@ -1,0 +1,336 @@
+"""`python -m lmmap analyze <analysis>`: the paper's figures and tables (see lmmap.analysis)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+
+from lmmap.analysis import inputs, plots
+from lmmap.analysis.outputs import publish_csv, publish_figure, publish_table
+from lmmap.commands import command_params
+from lmmap.errors import InputError
+
+log = logging.getLogger(__name__)
+FMT = argparse.ArgumentDefaultsHelpFormatter
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("analyze", help="the paper's analyses: maps, tables, validation")
+    analyses = parser.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
+    for name, (helptext, add_arguments, func) in ANALYSES.items():
+        sub = analyses.add_parser(name, help=helptext, description=helptext, formatter_class=FMT)
+        add_arguments(sub)
+        sub.set_defaults(func=func)
+
+
+class Run:
+    """One analysis run: its inputs and parameters, recorded in every output's provenance."""
+
+    def __init__(self, args: argparse.Namespace, step: str, **input_paths):
+        self.step, self.started = f"analyze {step}", time.time()
+        self.inputs = {k: v for k, v in input_paths.items() if v}
+        self.params = {k: v for k, v in command_params(args).items() if k != "analysis"}
+
+    def table(self, frame: pd.DataFrame, stem: str, extra: dict | None = None) -> None:
+        publish_table(frame, stem, self.step, self.inputs, self.params, self.started, extra)
+        log.info("wrote %s.{csv,md,tex}", stem)
+
+    def csv(self, frame: pd.DataFrame, path: str) -> None:
+        publish_csv(frame, path, self.step, self.inputs, self.params, self.started)
+
+    def figure(self, fig, stem: str, extra: dict | None = None) -> None:
+        publish_figure(fig, stem, self.step, self.inputs, self.params, self.started, extra)
+        log.info("wrote %s.{png,pdf}", stem)
+
+
+class Data:
+    """The matrix L, the coordinates Q and the tables, all aligned on the matrix's model order."""
+
+    def __init__(self, args: argparse.Namespace, need_benchmarks: bool = False):
+        matrix = inputs.load_matrix(args.matrix)
+        self.model_ids = matrix["model_ids"].astype(str).tolist()
+        self.L, self.domains = matrix["L"], matrix["domains"].astype(str)
+        self.Q = None
+        if getattr(args, "coordinates", None):
+            coords = inputs.load_coordinates(args.coordinates)
+            if coords["model_ids"].astype(str).tolist() != self.model_ids:
+                raise InputError(args.coordinates, "models differ from the matrix's", field="model_ids")
+            self.Q = coords["Q"]
+        self.models = inputs.align(inputs.read_models(args.models_table), self.model_ids, args.models_table)
+        self.benchmarks, self.tasks = None, []
+        if getattr(args, "benchmarks", None):
+            table = inputs.read_benchmarks(args.benchmarks)
+            self.tasks = inputs.task_columns(table)
+            self.benchmarks = inputs.align(table, self.model_ids, args.benchmarks, allow_missing=True)
+        elif need_benchmarks:
+            raise InputError("--benchmarks", "this analysis needs benchmark scores")
+
+    def targets(self) -> pd.DataFrame:
+        """Benchmark targets (tasks + mean) of the models that have all of them, indexed by model id."""
+        frame = self.benchmarks.set_index("model_id")[[*self.tasks, "mean"]]
+        complete = frame.dropna()
+        if len(complete) < len(frame):
+            log.warning("%d model(s) lack some benchmark score and are left out", len(frame) - len(complete))
+        return complete
+
+    def mean_loglik(self) -> pd.Series:
+        return pd.Series(self.L.mean(axis=1), index=self.model_ids, name="mean_loglik")
+
+
+def _common(p: argparse.ArgumentParser, coordinates=False, benchmarks=False, required_benchmarks=False):
+    p.add_argument("--matrix", required=True, help="results/matrix/loglik.npz")
+    p.add_argument("--models-table", required=True, help="results/matrix/models.csv")
+    if coordinates:
+        p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+    if benchmarks:
+        p.add_argument("--benchmarks", required=required_benchmarks,
+                       help="results/benchmarks/scores.csv (model_id, tasks 0-100, mean)")
+
+
+# ------------------------------------------------------------------------------------------ maps
+def _args_maps(p):
+    _common(p, coordinates=True, benchmarks=True)
+    p.add_argument("--embedding", required=True, help="t-SNE coordinates CSV (model_id, x, y)")
+    p.add_argument("--variables", nargs="+", default=["best_domain", "mean_loglik", "benchmark_mean",
+                                                      "best_task", "size", "created"])
+    p.add_argument("--annotate", action="store_true", help="write model ids next to the points")
+    p.add_argument("--out-dir", required=True, help="writes map_<variable>.{png,pdf} and variables.*")
+
+
+def run_maps(args) -> int:
+    from lmmap.analysis import tsne_map
+
+    run, data = Run(args, "maps", matrix=args.matrix, coordinates=args.coordinates, models=args.models_table,
+                    benchmarks=args.benchmarks, embedding=args.embedding), Data(args)
+    variables = tsne_map.map_variables(data.model_ids, data.Q, data.L, data.domains, data.models,
+                                       data.benchmarks, data.tasks)
+    embedding = inputs.read_csv(args.embedding, required=("x", "y"))[["model_id", "x", "y"]]
+    points = embedding.reset_index(drop=True).merge(variables, on="model_id", how="left")
+    for variable in args.variables:
+        if variable not in points or points[variable].isna().all():
+            raise InputError(args.benchmarks or args.models_table, "no values to colour the map by",
+                             field=variable)
+        run.figure(tsne_map.plot_variable_map(points, variable, annotate=args.annotate),
+                   f"{args.out_dir}/map_{variable}")
+    run.csv(variables, f"{args.out_dir}/variables.csv")
+    return 0
+
+
+# ------------------------------------------------------------------------------- dimensionality
+def _args_dimensionality(p):
+    p.add_argument("--coordinates", required=True)
+    p.add_argument("--levels", nargs="+", type=float, default=[0.9, 0.95])
+    p.add_argument("--out-stem", required=True)
+
+
+def run_dimensionality(args) -> int:
+    from lmmap.analysis.dimensionality import dimensionality_table
+
+    run = Run(args, "dimensionality", coordinates=args.coordinates)
+    table, _ = dimensionality_table(inputs.load_coordinates(args.coordinates)["Q"], args.levels)
+    run.table(table, args.out_stem, extra={"components": dict(zip(table["variance_level"], table["components"]))})
+    return 0
+
+
+# ------------------------------------------------------------------------------- KL validation
+def _args_kl(p):
+    p.add_argument("--coordinates", required=True)
+    p.add_argument("--texts", required=True, help="the reference text set (JSONL)")
+    p.add_argument("--models", required=True, help="results/models/models.json (model specs)")
+    p.add_argument("--model-ids", nargs="*", default=[], help="models to compare (default: all)")
+    p.add_argument("--max-models", type=int, default=6, help="per tokenizer group")
+    p.add_argument("--n-texts", type=int, default=32, help="reference texts for the token level")
+    p.add_argument("--n-samples", type=int, default=32, help="sampled texts per model (text level)")
+    p.add_argument("--sample-tokens", type=int, help="tokens per sample (default: mean reference length)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", default=None)
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--out-stem", required=True, help="per-pair table")
+    p.add_argument("--summary-stem", required=True, help="correlation table")
+    p.add_argument("--figure-stem", required=True)
+
+
+def run_kl_validation(args) -> int:
+    from lmmap.analysis.kl_validation import run_validation
+
+    run = Run(args, "kl-validation", coordinates=args.coordinates, texts=args.texts, models=args.models)
+    table, summary, info = run_validation(
+        args.coordinates, args.texts, args.models, args.model_ids, args.max_models, args.n_texts, args.n_samples,
+        args.sample_tokens, args.seed, args.device, args.dtype)
+    extra = {"models": info}
+    run.table(table, args.out_stem, extra)
+    run.table(summary, args.summary_stem, extra)
+    run.figure(plots.kl_scatter(table, "kl_estimate", {"kl_token": "token-level KL",
+                                                       "kl_text": "text-level KL (Monte Carlo)"}),
+               args.figure_stem, extra)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- prediction
+def _args_predict(p):
+    _common(p, coordinates=True, benchmarks=True, required_benchmarks=True)
+    p.add_argument("--features", nargs="+", default=["Q", "L"], choices=["Q", "L"])
+    p.add_argument("--cv", nargs="+", default=["group", "kfold"], choices=["group", "kfold"])
+    p.add_argument("--group-by", default="type", help="models-table column of the grouped CV")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--splits", type=int, default=5)
+    p.add_argument("--inner-splits", type=int, default=5)
+    p.add_argument("--alphas", nargs=3, type=float, default=[0, 8, 17], metavar=("LOG10_MIN", "LOG10_MAX", "N"))
+    p.add_argument("--score-range", nargs=2, type=float, default=[0.0, 100.0])
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--out-stem", required=True, help="summary table")
+    p.add_argument("--predictions", required=True, help="CSV of every out-of-fold prediction")
+    p.add_argument("--figure-stem", required=True, help="scatter of features Q, first CV, seed 0")
+
+
+def run_predict(args) -> int:
+    from lmmap.analysis import prediction
+
+    run = Run(args, "predict", matrix=args.matrix, coordinates=args.coordinates, models=args.models_table,
+              benchmarks=args.benchmarks)
+    data = Data(args, need_benchmarks=True)
+    targets = data.targets()
+    rows = [data.model_ids.index(m) for m in targets.index]
+    features = {"Q": data.Q[rows], "L": data.L[rows]}
+    groups = data.models[args.group_by].fillna("unknown").astype(str).to_numpy()[rows]
+    summary, per_seed, predictions = prediction.run_prediction(
+        {name: features[name] for name in args.features}, targets, groups, args.cv, range(args.seeds),
+        prediction.alpha_grid(*args.alphas), args.splits, args.inner_splits, tuple(args.score_range), args.jobs)
+    run.table(summary, args.out_stem)
+    run.csv(predictions, args.predictions)
+    shown = predictions[(predictions["features"] == args.features[0]) & (predictions["cv"] == args.cv[0])
+                        & (predictions["seed"] == 0)]
+    title = f"Ridge prediction from {args.features[0]} ({args.cv[0]} CV, seed 0)"
+    run.figure(plots.prediction_scatter(shown, data.mean_loglik(), title), args.figure_stem)
+    return 0
+
+
+# ------------------------------------------------------------------------- perplexity baseline
+def _args_baseline(p):
+    _common(p, benchmarks=True, required_benchmarks=True)
+    p.add_argument("--out-stem", required=True)
+    p.add_argument("--figure-stem", required=True)
+
+
+def run_baseline(args) -> int:
+    from lmmap.analysis.prediction import baseline_correlations
+
+    run = Run(args, "perplexity-baseline", matrix=args.matrix, models=args.models_table,
+              benchmarks=args.benchmarks)
+    data = Data(args, need_benchmarks=True)
+    targets = data.benchmarks.set_index("model_id")[[*data.tasks, "mean"]]
+    table = baseline_correlations(data.mean_loglik(), targets)
+    run.table(table, args.out_stem)
+    types = data.models.set_index("model_id")["type"].astype(str)
+    run.figure(plots.baseline_scatter(data.mean_loglik(), targets, types, table), args.figure_stem)
+    return 0
+
+
+# ------------------------------------------------------------------------------------- leakage
+def _args_leakage(p):
+    _common(p, benchmarks=True, required_benchmarks=True)
+    p.add_argument("--embedding", required=True, help="t-SNE coordinates CSV (model_id, x, y)")
+    p.add_argument("--threshold", type=float, default=3.5, help="flag robust z-scores above this")
+    p.add_argument("--show", type=int, default=20, help="table rows: flagged models, at least this many")
+    p.add_argument("--out-stem", required=True)
+    p.add_argument("--figure-stem", required=True)
+    p.add_argument("--map-stem", required=True)
+
+
+def run_leakage(args) -> int:
+    from lmmap.analysis import leakage, tsne_map
+
+    run = Run(args, "leakage", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks,
+              embedding=args.embedding)
+    data = Data(args, need_benchmarks=True)
+    frame = pd.DataFrame({"model_id": data.model_ids, "type": data.models["type"].astype(str).to_numpy(),
+                          "mean_loglik": data.L.mean(axis=1), "benchmark_mean": data.benchmarks["mean"].to_numpy()})
+    scored = frame["benchmark_mean"].notna().to_numpy()
+    per_domain = tsne_map.domain_means(data.L, data.domains)[scored]
+    screen, fit = leakage.leakage_screen(frame[scored], per_domain, args.threshold)
+    flagged = screen.loc[screen["flagged"], "model_id"].tolist()
+    extra = {"flagged": flagged, "fit": {"slope": float(fit.coef_[0]), "intercept": float(fit.intercept_)}}
+    run.table(screen.head(max(args.show, len(flagged))), args.out_stem, extra)
+    xs = np.linspace(screen["benchmark_mean"].min(), screen["benchmark_mean"].max(), 50)
+    run.figure(plots.leakage_scatter(screen, (xs, fit.predict(xs[:, None]))), args.figure_stem, extra)
+    points = inputs.read_csv(args.embedding, required=("x", "y", "type")).reset_index(drop=True)
+    fig = tsne_map.plot_variable_map(points, "type", highlight=flagged,
+                                     title=f"Model map: {len(flagged)} model(s) flagged by the leakage screen")
+    run.figure(fig, args.map_stem, extra)
+    return 0
+
+
+# ------------------------------------------------------------------------------- interpolation
+def _args_interpolation(p):
+    p.add_argument("--texts", required=True, help="the reference text set (JSONL)")
+    p.add_argument("--grid", required=True, help='JSON list of {"alpha", "beta", "model_id"}')
+    p.add_argument("--scores", nargs="+", required=True, help="score npz of every grid model")
+    p.add_argument("--name", required=True)
+    p.add_argument("--out-matrix", required=True, help="merged grid matrix (npz)")
+    p.add_argument("--out-stem", required=True)
+    p.add_argument("--figure-stem", required=True)
+
+
+def run_interpolation(args) -> int:
+    from lmmap.analysis.interpolation import interpolation_table
+    from lmmap.matrix import merge_scores
+    from lmmap.provenance import write_provenance
+    from lmmap.storage import save_npz
+    from lmmap.texts import load_text_set
+
+    run = Run(args, "interpolation", texts=args.texts, grid=args.grid,
+              **{f"score:{i}": path for i, path in enumerate(args.scores)})
+    text_set = load_text_set(args.texts)
+    L, model_ids = merge_scores(args.scores, text_set)
+    with open(args.grid, encoding="utf-8") as fh:
+        grid = {point["model_id"]: point for point in json.load(fh)}
+    missing = [m for m in model_ids if m not in grid]
+    if missing:
+        raise InputError(args.grid, "scored model is not on the grid", record=missing[0], field="model_id")
+    alphas = [grid[m]["alpha"] for m in model_ids]
+    betas = [grid[m]["beta"] for m in model_ids]
+    save_npz(args.out_matrix, L=L, model_ids=np.array(model_ids), text_ids=np.array(text_set.ids),
+             domains=np.array(text_set.domains), text_set_sha256=np.array(text_set.sha256),
+             alpha=np.array(alphas), beta=np.array(betas))
+    write_provenance(args.out_matrix, run.step, run.inputs, run.params, started=run.started)
+    table = interpolation_table(L, model_ids, alphas, betas)
+    run.table(table, args.out_stem)
+    run.figure(plots.interpolation_figure(table, args.name), args.figure_stem)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- model list
+def _args_model_list(p):
+    _common(p, benchmarks=True)
+    p.add_argument("--out-stem", required=True)
+
+
+def run_model_list(args) -> int:
+    from lmmap.analysis.model_list import model_list
+
+    run = Run(args, "model-list", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
+    data = Data(args)
+    run.table(model_list(data.model_ids, data.L, data.models, data.benchmarks), args.out_stem)
+    return 0
+
+
+ANALYSES = {
+    "maps": ("the t-SNE map coloured by every variable of the paper", _args_maps, run_maps),
+    "dimensionality": ("PCA components reaching each variance level", _args_dimensionality,
+                       run_dimensionality),
+    "kl-validation": ("KL measured from the models against the coordinate estimate", _args_kl,
+                      run_kl_validation),
+    "predict": ("ridge prediction of benchmark scores from Q and from L", _args_predict, run_predict),
+    "perplexity-baseline": ("correlation of mean log-likelihood with each benchmark", _args_baseline,
+                            run_baseline),
+    "leakage": ("flag models whose log-likelihood exceeds what their benchmark predicts", _args_leakage,
+                run_leakage),
+    "interpolation": ("weight-interpolation grid: weight space, PCA and linear prediction",
+                      _args_interpolation, run_interpolation),
+    "model-list": ("the model list (paper Appendix L)", _args_model_list, run_model_list),
+}

@@ -1,0 +1,100 @@
+"""Every `lmmap analyze` command on a small synthetic results directory: files, provenance, numbers."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lmmap.cli import main
+from lmmap.coords import clip_matrix, double_centre
+from lmmap.provenance import read_provenance
+from lmmap.storage import save_npz
+
+TASKS = ["arc", "mmlu", "gsm"]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """30 models of 5 types on 90 texts of 3 domains; scores linear in a latent; model m07 leaked."""
+    root = tmp_path_factory.mktemp("results")
+    rng = np.random.default_rng(0)
+    K, N = 30, 90
+    ids = [f"org/m{i:02d}" for i in range(K)]
+    domains = np.repeat(["code", "news", "wiki"], N // 3)
+    latent = rng.normal(size=(K, 2))
+    L = -400 + latent @ rng.normal(size=(2, N)) * 5 + rng.normal(size=(K, N)) + 10 * latent[:, :1]
+    bench = pd.DataFrame({t: 50 + 10 * latent @ w for t, w in zip(TASKS, ([1, 0], [0.5, 0.5], [0, 1]))})
+    L[7, domains == "news"] += 120.0
+    save_npz(root / "loglik.npz", L=L, model_ids=np.array(ids), text_ids=np.array([f"t{j}" for j in range(N)]),
+             domains=domains, text_set_sha256=np.array("x"))
+    Q = double_centre(clip_matrix(L, 0.02)[0])
+    save_npz(root / "coordinates.npz", Q=Q, model_ids=np.array(ids), text_ids=np.array([f"t{j}" for j in range(N)]),
+             domains=domains, clip_value=np.array(0.0))
+    models = pd.DataFrame({"model_id": ids, "type": [f"type{i % 5}" for i in range(K)],
+                           "n_params": rng.uniform(1e8, 1e10, K),
+                           "created": [f"2024-{1 + i % 12:02d}-01" for i in range(K)]})
+    models.to_csv(root / "models.csv", index=False)
+    bench.insert(0, "model_id", ids)
+    bench["mean"] = bench[TASKS].mean(axis=1)
+    bench.to_csv(root / "scores.csv", index=False)
+    models.assign(x=rng.normal(size=K), y=rng.normal(size=K)).to_csv(root / "tsne.csv", index=False)
+    return root
+
+
+def common(root):
+    return ["--matrix", str(root / "loglik.npz"), "--models-table", str(root / "models.csv")]
+
+
+def test_maps_colour_by_every_variable(results):
+    out = results / "maps"
+    assert main(["analyze", "maps", *common(results), "--coordinates", str(results / "coordinates.npz"),
+                 "--benchmarks", str(results / "scores.csv"), "--embedding", str(results / "tsne.csv"),
+                 "--out-dir", str(out)]) == 0
+    for variable in ("best_domain", "mean_loglik", "benchmark_mean", "best_task", "size", "created"):
+        assert (out / f"map_{variable}.png").stat().st_size > 1000 and (out / f"map_{variable}.pdf").exists()
+    variables = pd.read_csv(out / "variables.csv").set_index("model_id")
+    assert variables.loc["org/m07", "best_domain"] == "news"
+    assert read_provenance(out / "map_size.png")["step"] == "analyze maps"
+
+
+def test_predict_writes_summary_predictions_and_scatter(results):
+    out = results / "predict"
+    assert main(["analyze", "predict", *common(results), "--coordinates", str(results / "coordinates.npz"),
+                 "--benchmarks", str(results / "scores.csv"), "--seeds", "2", "--alphas", "-2", "4", "7",
+                 "--out-stem", str(out / "ridge"), "--predictions", str(out / "predictions.csv"),
+                 "--figure-stem", str(out / "ridge_scatter")]) == 0
+    summary = pd.read_csv(out / "ridge.csv")
+    assert len(summary) == 2 * 2 * (len(TASKS) + 1)
+    q_kfold = summary[(summary["features"] == "Q") & (summary["cv"] == "kfold")]
+    assert (q_kfold["pearson_mean"] > 0.8).all(), q_kfold
+    assert (out / "ridge.md").exists() and (out / "ridge.tex").exists() and (out / "ridge_scatter.pdf").exists()
+    assert len(pd.read_csv(out / "predictions.csv")) == 2 * 2 * 2 * 30 * (len(TASKS) + 1)
+
+
+def test_baseline_leakage_model_list_and_dimensionality(results):
+    out = results / "misc"
+    args = [*common(results), "--benchmarks", str(results / "scores.csv")]
+    assert main(["analyze", "perplexity-baseline", *args, "--out-stem", str(out / "baseline"),
+                 "--figure-stem", str(out / "baseline_scatter")]) == 0
+    assert set(pd.read_csv(out / "baseline.csv")["target"]) == {*TASKS, "mean"}
+    assert main(["analyze", "leakage", *args, "--embedding", str(results / "tsne.csv"), "--threshold", "4",
+                 "--out-stem", str(out / "leakage"), "--figure-stem", str(out / "leakage_scatter"),
+                 "--map-stem", str(out / "leakage_map")]) == 0
+    screen = pd.read_csv(out / "leakage.csv")
+    assert screen.loc[screen["flagged"], "model_id"].tolist() == ["org/m07"]
+    assert screen.loc[0, "top_domains"].startswith("news")
+    assert read_provenance(out / "leakage_map.png")["flagged"] == ["org/m07"]
+    assert main(["analyze", "model-list", *args, "--out-stem", str(out / "models")]) == 0
+    assert pd.read_csv(out / "models.csv")["name"].tolist()[:3] == ["org/m00", "org/m12", "org/m24"]
+    assert main(["analyze", "dimensionality", "--coordinates", str(results / "coordinates.npz"),
+                 "--levels", "0.9", "0.95", "--out-stem", str(out / "dims")]) == 0
+    dims = pd.read_csv(out / "dims.csv")
+    assert dims["components"].is_monotonic_increasing and dims["components"].iloc[0] >= 2
+
+
+def test_missing_model_in_a_table_is_named(results, tmp_path, capsys):
+    pd.read_csv(results / "models.csv").iloc[1:].to_csv(tmp_path / "models.csv", index=False)
+    assert main(["analyze", "model-list", "--matrix", str(results / "loglik.npz"),
+                 "--models-table", str(tmp_path / "models.csv"), "--out-stem", str(tmp_path / "x")]) == 2
+    assert "org/m00" in capsys.readouterr().err
