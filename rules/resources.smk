@@ -1,0 +1,80 @@
+# Cluster resources of a scoring job, derived from the model's size (ModelSpec.size, parameters)
+# and scaled by the retry attempt, so that a job killed for time or memory comes back bigger.
+# What differs between clusters (account, partitions, GPU memory, --gpus vs --gres) comes from the
+# environment, read here and in profiles/slurm/config.yaml; see profiles/slurm/site.env.
+# score_model uses: resources: runtime=score_runtime, mem_mb=score_mem_mb, gpu=score_gpus,
+# gres=score_gres; group: score_group.
+
+import math
+import os
+
+# memory of one GPU: decides how many GPUs a model needs
+GPU_MEM_GB = float(os.environ.get("LMMAP_GPU_MEM_GB", "80"))
+# "gpus": request GPUs as `--gpus=N` (resource gpu); "gres": as `--gres=gpu:N` (resource gres)
+GPU_REQUEST = os.environ.get("LMMAP_SLURM_GPU_REQUEST", "gpus")
+if GPU_REQUEST not in ("gpus", "gres"):
+    raise ValueError(f"LMMAP_SLURM_GPU_REQUEST must be 'gpus' or 'gres', not '{GPU_REQUEST}'")
+MAX_GPUS = 8  # one node
+UNKNOWN_SIZE = 7e9  # parameters assumed when the sheet has no size: a typical model of the paper's list
+CPU_ONLY_BELOW = 5e7  # parameters; smaller models (the demo zoo) score on CPU as fast as on a GPU
+PACK_UP_TO = 2e9  # parameters; models up to this size may share an allocation (group score_small)
+TOKENS_PER_TEXT = 256  # a text of at most 1,024 bytes
+FLOPS = {"gpu": 5e13, "cpu": 2e10}  # sustained forward-pass throughput, conservatively low
+LOAD_GB_PER_S = 0.2  # reading weights from a shared file system
+BASE_MINUTES = 10  # start-up, imports, tokenisation
+
+
+def _params(wildcards) -> float:
+    return model_spec(wildcards).size or UNKNOWN_SIZE
+
+
+def _weights_gb(wildcards) -> float:
+    bytes_per_param = 4 if model_spec(wildcards).dtype == "float32" else 2
+    return _params(wildcards) * bytes_per_param / 1e9
+
+
+def _growth(attempt: int) -> float:
+    """Memory grows by half of the first request per retry."""
+    return 1 + 0.5 * (attempt - 1)
+
+
+def score_gpu_count(wildcards, attempt=1) -> int:
+    """GPUs that hold the weights plus a batch's activations; none for tiny models or device cpu."""
+    if config["scoring"]["device"] == "cpu" or _params(wildcards) < CPU_ONLY_BELOW:
+        return 0
+    need_gb = (1.2 * _weights_gb(wildcards) + 4) * _growth(attempt)
+    return min(MAX_GPUS, math.ceil(need_gb / GPU_MEM_GB))
+
+
+def score_gpus(wildcards, attempt) -> int:
+    """Resource `gpu` (sbatch --gpus=N; locally capped by `--resources gpu=N`)."""
+    return score_gpu_count(wildcards, attempt) if GPU_REQUEST == "gpus" else 0
+
+
+def score_gres(wildcards, attempt) -> str:
+    """Resource `gres` (sbatch --gres=gpu:N) for clusters whose GPUs are generic resources only."""
+    count = score_gpu_count(wildcards, attempt) if GPU_REQUEST == "gres" else 0
+    return f"gpu:{count}" if count else ""
+
+
+def score_mem_mb(wildcards, attempt) -> int:
+    """Host memory: the weights once while loading (twice on CPU, for activations) plus 2 GB."""
+    copies = 1.2 if score_gpu_count(wildcards, attempt) else 2.0
+    return math.ceil(1024 * (2 + copies * _weights_gb(wildcards)) * _growth(attempt))
+
+
+def score_runtime(wildcards, attempt) -> int:
+    """Minutes: loading plus 2 FLOPs per parameter and token, with a safety factor of 2;
+    doubled per retry."""
+    n_texts = config["texts"]["n"] or 10_000
+    device = "gpu" if score_gpu_count(wildcards, attempt) else "cpu"
+    compute_s = 2 * _params(wildcards) * n_texts * TOKENS_PER_TEXT / FLOPS[device]
+    load_s = _weights_gb(wildcards) / LOAD_GB_PER_S
+    minutes = BASE_MINUTES + 2 * (compute_s + load_s) / 60
+    return math.ceil(minutes * 2 ** (attempt - 1))
+
+
+def score_group(wildcards):
+    """Small models join group `score_small`, which a profile may pack into fewer allocations
+    (`group-components: score_small=20`); bigger models always get their own job."""
+    return "score_small" if _params(wildcards) <= PACK_UP_TO else None
