@@ -1,0 +1,76 @@
+"""Workflow tiers: lint, dry runs of every config, and a tiny end-to-end run in a temporary directory."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (ROOT / "config").glob("**/config.yaml"))
+
+
+def snakemake(*args, cwd=ROOT, timeout=900):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args]
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    return result.stdout + result.stderr
+
+
+def test_lint_is_clean():
+    out = snakemake("--lint", "--configfile", str(ROOT / "config/config.yaml"))
+    assert "Lints for" not in out, out
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_dry_run_of_every_config(config):
+    out = snakemake("-n", "--configfile", str(config))
+    assert "score_model" in out and "merge_matrix" in out
+
+
+@pytest.fixture(scope="module")
+def sheet_workdir(tmp_path_factory):
+    """A working directory mapping four tiny saved models (both tokenizer styles) from a sheet."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from tiny_models import save_tiny_model
+
+    workdir = tmp_path_factory.mktemp("workflow")
+    rows = ["model_id\tsource\tfamily\ttype\tsize\tcreated"]
+    for i, style in enumerate(["gpt2", "llama", "gpt2", "llama"]):
+        save_tiny_model(workdir / "models" / f"m {i}", style=style, seed=i)  # a space in the path
+        rows.append(f"org/tiny;{i}\tmodels/m {i}\tfam{i % 2}\t{style}\t1M\t2024-0{i + 1}-01")
+    (workdir / "models.tsv").write_text("\n".join(rows) + "\n")
+    (workdir / "config.yaml").write_text(
+        "models: models.tsv\nzoo: {enabled: false}\n"
+        "texts: {source: demo, n: 16, seed: 1, max_bytes: 1024, min_bytes: 256}\n"
+        "demo_corpus: {domains: [python-docs, licences], fractions: {reference: 0.5, train: 0.3, heldout: 0.2},"
+        " max_docs_per_domain: 40, max_doc_bytes: 4096}\n"
+        "scoring: {batch_tokens: 2048, device: cpu}\n"
+        "map: {perplexity: 30, max_iter: 250, seed: 42, hues: [type, family], annotate: true}\n")
+    return workdir
+
+
+@pytest.mark.slow
+def test_end_to_end_from_a_model_sheet(sheet_workdir):
+    snakemake("--cores", "2", "--directory", str(sheet_workdir), "--configfile",
+              str(ROOT / "config/config.yaml"), str(sheet_workdir / "config.yaml"))
+    results = sheet_workdir / "results"
+    with np.load(results / "matrix/loglik.npz", allow_pickle=False) as m:
+        assert m["L"].shape == (4, 16) and np.isfinite(m["L"]).all() and (m["L"] < 0).all()
+        assert m["model_ids"].tolist() == [f"org/tiny;{i}" for i in range(4)]
+    with np.load(results / "coords/coordinates.npz", allow_pickle=False) as c:
+        np.testing.assert_allclose(c["Q"].mean(axis=1), 0, atol=1e-8)
+    for figure in ("map_type", "map_family", "pca_variance", "kl_heatmap"):
+        for ext in ("png", "pdf"):
+            assert (results / f"figures/{figure}.{ext}").stat().st_size > 1000
+    prov = json.loads((results / "matrix/loglik.npz.prov.json").read_text())
+    assert prov["step"] == "merge" and len([k for k in prov["inputs"] if k.startswith("scores:")]) == 4
+    assert prov["environment"]["packages"]["torch"] and prov["text_set_sha256"]
+    score_prov = json.loads((results / "scores/org--tiny_0.npz.prov.json").read_text())
+    assert score_prov["inputs"]["texts"]["sha256"] == prov["text_set_sha256"]
+    # a second run has nothing to do: every job is cached
+    assert "Nothing to be done" in snakemake("-n", "--directory", str(sheet_workdir), "--configfile",
+                                             str(ROOT / "config/config.yaml"), str(sheet_workdir / "config.yaml"))
