@@ -44,9 +44,19 @@ def next_token_logprobs(model, ids: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits.double(), dim=-1).cpu()
 
 
-def sequence_logprob(logprobs: torch.Tensor, ids: torch.Tensor) -> float:
-    """log p(y_2..y_T | y_1) from the next-token log-probabilities of the same sequence."""
-    return float(logprobs.gather(1, ids[1:, None]).sum())
+@torch.no_grad()
+def sequence_logprobs(model, sequences: list[torch.Tensor]) -> np.ndarray:
+    """log p(y_2..y_T | y_1) of each sequence; sequences of equal length share one forward pass."""
+    device = next(model.parameters()).device
+    result = np.empty(len(sequences))
+    by_length: dict[int, list[int]] = {}
+    for i, seq in enumerate(sequences):
+        by_length.setdefault(len(seq), []).append(i)
+    for positions in by_length.values():
+        batch = torch.stack([sequences[i] for i in positions])
+        logprobs = torch.log_softmax(model(batch.to(device)).logits[:, :-1].double(), dim=-1).cpu()
+        result[positions] = logprobs.gather(2, batch[:, 1:, None]).sum(dim=(1, 2)).numpy()
+    return result
 
 
 def exact_token_kl(logp: torch.Tensor, logq: torch.Tensor) -> float:
@@ -71,19 +81,25 @@ def pairwise_token_kl(models: dict[str, object], token_ids: list[torch.Tensor]) 
 def sample_texts(model, prompts: list[torch.Tensor], new_tokens: int, eos_token_id: int | None,
                  seed: int) -> list[torch.Tensor]:
     """One sample per prompt from the model's own distribution (no top-k/top-p/temperature), cut
-    after the first end-of-sequence token."""
+    after the first end-of-sequence token. Identical prompts are sampled in one batch."""
     torch.manual_seed(seed)
     config = GenerationConfig(do_sample=True, top_k=0, top_p=1.0, temperature=1.0, max_new_tokens=new_tokens,
                               eos_token_id=eos_token_id, pad_token_id=eos_token_id if eos_token_id is not None
                               else 0)
     device = next(model.parameters()).device
-    samples = []
-    for prompt in prompts:
-        out = model.generate(prompt[None].to(device), generation_config=config)[0].cpu()
-        new = out[len(prompt):]
-        if eos_token_id is not None and (new == eos_token_id).any():
-            new = new[: int((new == eos_token_id).nonzero()[0]) + 1]
-        samples.append(torch.cat([prompt, new]))
+    by_prompt: dict[tuple, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        by_prompt.setdefault(tuple(prompt.tolist()), []).append(i)
+    samples: list[torch.Tensor] = [None] * len(prompts)
+    for prompt, positions in by_prompt.items():
+        prompt = torch.tensor(prompt, dtype=torch.long)
+        out = model.generate(prompt[None].to(device), generation_config=config,
+                             num_return_sequences=len(positions)).cpu()
+        for position, row in zip(positions, out):
+            new = row[len(prompt):]
+            if eos_token_id is not None and (new == eos_token_id).any():
+                new = new[: int((new == eos_token_id).nonzero()[0]) + 1]
+            samples[position] = torch.cat([prompt, new])
     return samples
 
 
@@ -94,11 +110,11 @@ def pairwise_text_kl(models: dict[str, object], prompts: list[torch.Tensor], new
     for p, model_p in models.items():
         samples = sample_texts(model_p, prompts, new_tokens, eos_token_id, seed)
         samples_by_model[p] = samples
-        logp = np.array([sequence_logprob(next_token_logprobs(model_p, s), s) for s in samples])
+        logp = sequence_logprobs(model_p, samples)
         for q, model_q in models.items():
             if q == p:
                 continue
-            logq = np.array([sequence_logprob(next_token_logprobs(model_q, s), s) for s in samples])
+            logq = sequence_logprobs(model_q, samples)
             diff = logp - logq
             results[(p, q)] = (float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
                                if len(diff) > 1 else float("nan"))
