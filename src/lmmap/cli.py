@@ -19,8 +19,14 @@ from lmmap.errors import InputError
 COMMANDS = {
     "lmmap.commands.texts": ("demo-corpus", "prepare-texts"),
     "lmmap.commands.score": ("score",),
-    "lmmap.commands.matrix": ("merge", "coordinates"),
+    "lmmap.commands.download": ("download",),
+    "lmmap.commands.matrix": ("export-models", "merge", "coordinates"),
     "lmmap.commands.figures": ("embed", "plot-map", "plot-pca", "plot-kl"),
+    "lmmap.commands.zoo": ("zoo-data", "zoo-build", "zoo-grid"),
+    "lmmap.commands.tasks": ("build-task", "evaluate-tasks", "collect-benchmarks"),
+    "lmmap.commands.analysis": ("analyze",),
+    "lmmap.commands.paper": ("paper-convert",),
+    "lmmap.commands.audit": ("audit",),
 }
 
 

@@ -1,0 +1,209 @@
+"""Auditing results: walk the provenance sidecars back to the raw inputs and re-check every hash.
+
+A result's sidecar records the sha256 of the result and of each input; inputs that have a sidecar of
+their own are followed in turn, down to the raw inputs (text source, model sheet, model sources). The
+audit reports, as errors:
+- `missing`: a result or input that no longer exists (or a local model source that is gone);
+- `changed`: a file whose sha256 differs from the one recorded when it was made or used;
+- `no-provenance`: a result without a sidecar (nothing to trace it back with);
+- `text-set`: files of one chain that were made from different text sets;
+- `code-version`: files of one chain made by different lmmap versions;
+- `config`: a config value that differs from the one a file was made with (when a config is given);
+and, as warnings, different git commits or a dirty tree within a chain and models left out of a merge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Iterable
+
+from lmmap.provenance import sidecar_path
+from lmmap.storage import read_json, sha256_file
+
+# The config section each workflow step reads its values from: a parameter recorded in a sidecar
+# is compared with the value of the same name in that section (rules pass them under that name).
+STEP_CONFIG = {
+    "demo-corpus": "demo_corpus",
+    "prepare-texts": "texts",
+    "score": "scoring",
+    "coordinates": "coordinates",
+    "embed": "map",
+    "plot-map": "map",
+    "plot-pca": "pca",
+    "merge": "merge",
+}
+MODEL_FIELDS = ("source", "source_kind", "revision_requested", "revision_resolved", "gguf_file", "dtype",
+                "trust_remote_code")
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    severity: str  # "error" or "warning"
+    kind: str
+    path: str
+    message: str
+    recorded_by: str | None = None  # the file whose sidecar holds the record this finding contradicts
+
+
+@dataclasses.dataclass
+class _Walk:
+    """State of one audit: each sidecar is read and checked once, however many results share it."""
+    config: dict | None
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    records: dict[str, dict] = dataclasses.field(default_factory=dict)  # path -> sidecar
+    raw_inputs: dict[str, dict] = dataclasses.field(default_factory=dict)
+    hashes: dict[str, str | None] = dataclasses.field(default_factory=dict)
+
+    def add(self, severity: str, kind: str, path: str, message: str, recorded_by: str | None = None):
+        self.findings.append(Finding(severity, kind, path, message, recorded_by))
+
+    def sha256(self, path: str) -> str | None:
+        """The file's current sha256 (None if it does not exist), computed once per audit."""
+        if path not in self.hashes:
+            self.hashes[path] = sha256_file(path) if Path(path).is_file() else None
+        return self.hashes[path]
+
+
+def audit(results: Iterable[str | Path], config: dict | None = None) -> dict:
+    """Audit `results` (and everything they were made from); return the JSON-ready report."""
+    walk = _Walk(config=config)
+    chains = {}
+    for result in map(str, results):
+        chains[result] = _visit(walk, result, recorded_sha=None, recorded_by=None)
+        _check_chain(walk, result, chains[result])
+    errors = [f for f in walk.findings if f.severity == "error"]
+    return {
+        "ok": not errors,
+        "n_errors": len(errors),
+        "n_warnings": len(walk.findings) - len(errors),
+        "results": [{"path": r, "files_in_chain": len(chains[r]),
+                     "ok": not any({f.path, f.recorded_by} & (chains[r] | {r}) for f in errors)}
+                    for r in chains],
+        "findings": [dataclasses.asdict(f) for f in walk.findings],
+        "raw_inputs": sorted(walk.raw_inputs.values(), key=lambda item: item["path"]),
+        "models": _models(walk),
+        "trust_remote_code": sorted(m["model_id"] for m in _models(walk) if m.get("trust_remote_code")),
+        "text_sets": sorted({r["text_set_sha256"] for r in walk.records.values() if r.get("text_set_sha256")}),
+        "code_versions": _distinct(r.get("environment", {}).get("code") for r in walk.records.values()),
+    }
+
+
+def _visit(walk: _Walk, path: str, recorded_sha: str | None, recorded_by: str | None) -> set[str]:
+    """Check one file against what `recorded_by` recorded; follow its sidecar. Returns the paths of
+    every file with a sidecar in its chain (itself included)."""
+    current = walk.sha256(path)
+    if current is None:
+        walk.add("error", "missing", path, "does not exist" + (f" (an input of {recorded_by})" if recorded_by else ""),
+                 recorded_by)
+    elif recorded_sha and current != recorded_sha:
+        walk.add("error", "changed", path, f"changed since {recorded_by} used it (sha256 {current[:12]}…, "
+                 f"recorded {recorded_sha[:12]}…)", recorded_by)
+    if not sidecar_path(path).is_file():
+        if recorded_by is None:
+            walk.add("error", "no-provenance", path, f"has no provenance sidecar {sidecar_path(path).name}")
+        else:
+            walk.raw_inputs.setdefault(path, {"path": path, "sha256": current, "recorded_sha256": recorded_sha,
+                                              "used_by": recorded_by})
+        return set()
+    if path in walk.records:
+        return _chain_of(walk, path)
+    record = walk.records[path] = read_json(sidecar_path(path))
+    if current is not None and current != record.get("output", {}).get("sha256"):
+        walk.add("error", "changed", path, "changed since it was made (its sha256 differs from its sidecar's)",
+                 path)
+    _check_config(walk, path, record)
+    _check_model_source(walk, path, record)
+    missing = record.get("missing_models") or []
+    if missing:
+        walk.add("warning", "missing-models", path, f"made without {len(missing)} model(s): {missing}")
+    for item in record.get("inputs", {}).values():
+        if item.get("sha256") is None and not sidecar_path(item["path"]).is_file():
+            continue  # a directory or optional input: nothing was hashed, nothing to compare
+        _visit(walk, item["path"], item.get("sha256"), path)
+    return _chain_of(walk, path)
+
+
+def _chain_of(walk: _Walk, path: str) -> set[str]:
+    chain, todo = set(), [path]
+    while todo:
+        node = todo.pop()
+        if node in chain or node not in walk.records:
+            continue
+        chain.add(node)
+        todo += [item["path"] for item in walk.records[node].get("inputs", {}).values()]
+    return chain
+
+
+def _check_chain(walk: _Walk, result: str, chain: set[str]) -> None:
+    """Files that were combined must come from one text set and one version of the code."""
+    text_sets = {}
+    for node in sorted(chain):
+        sha = walk.records[node].get("text_set_sha256")
+        if sha:
+            text_sets.setdefault(sha, []).append(node)
+    if len(text_sets) > 1:
+        listing = "; ".join(f"{sha[:12]}…: {', '.join(nodes)}" for sha, nodes in text_sets.items())
+        walk.add("error", "text-set", result, f"made from {len(text_sets)} different text sets ({listing})")
+    codes = {node: walk.records[node].get("environment", {}).get("code") or {} for node in chain}
+    versions = {c.get("lmmap") for c in codes.values()}
+    if len(versions) > 1:
+        walk.add("error", "code-version", result, f"made by different lmmap versions: {sorted(map(str, versions))}")
+    commits = {c.get("git_commit") for c in codes.values() if c.get("git_commit")}
+    if len(commits) > 1:
+        walk.add("warning", "code-version", result, f"made at {len(commits)} git commits: {sorted(commits)}")
+    dirty = sorted(node for node, c in codes.items() if c.get("git_dirty"))
+    if dirty:
+        walk.add("warning", "code-version", result, f"{len(dirty)} file(s) made from uncommitted code: {dirty}")
+
+
+def _check_config(walk: _Walk, path: str, record: dict) -> None:
+    """Each parameter a step recorded that the config's section for that step still sets must be equal."""
+    section = STEP_CONFIG.get(record.get("step"))
+    if walk.config is None or section is None:
+        return
+    current = walk.config.get(section) or {}
+    for name, used in (record.get("params") or {}).items():
+        if name in current and _comparable(current[name]) and not _same(current[name], used):
+            walk.add("error", "config", path, f"config value {section}.{name} is now {current[name]!r}, but "
+                     f"this file was made with {used!r}", path)
+
+
+def _comparable(value: object) -> bool:
+    scalar = (str, int, float, bool, type(None))
+    return isinstance(value, scalar) or (isinstance(value, list) and all(isinstance(v, scalar) for v in value))
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
+    return a == b
+
+
+def _check_model_source(walk: _Walk, path: str, record: dict) -> None:
+    """A local model source must still exist (weights are not hashed by the scoring step)."""
+    model = record.get("model")
+    if model and model.get("source_kind") == "local" and not Path(model.get("source", "")).exists():
+        walk.add("error", "missing", model.get("source", ""), f"model source of '{model.get('model_id')}' "
+                 f"(used by {path}) does not exist", path)
+
+
+def _models(walk: _Walk) -> list[dict]:
+    models = {}
+    for path, record in walk.records.items():
+        model = record.get("model")
+        if model:
+            models[model.get("model_id")] = {"model_id": model.get("model_id"), "scores": path,
+                                             **{k: model.get(k) for k in MODEL_FIELDS}}
+    return sorted(models.values(), key=lambda m: str(m["model_id"]))
+
+
+def _distinct(items: Iterable[dict | None]) -> list[dict]:
+    seen = []
+    for item in items:
+        if item and item not in seen:
+            seen.append(item)
+    return seen

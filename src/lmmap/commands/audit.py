@@ -1,0 +1,82 @@
+"""`lmmap audit`: trace result files back to their raw inputs and re-check every recorded hash."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from lmmap.audit import audit
+from lmmap.commands import command_params
+from lmmap.errors import InputError
+from lmmap.provenance import write_provenance
+from lmmap.storage import sha256_file, write_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "audit", help="check that result files still match everything they were made from",
+        description="Walk the provenance sidecars of RESULT files back to the raw inputs, re-hash every "
+                    "file, and report each one that is missing, changed since it was used, made from a "
+                    "different text set or code version, or made with config values that differ from "
+                    "the given config. Exit status 1 when anything is wrong (warnings do not count "
+                    "unless --strict).")
+    p.add_argument("results", nargs="+", metavar="RESULT", help="result files (each with a .prov.json sidecar)")
+    p.add_argument("--config", nargs="+", default=[], metavar="FILE",
+                   help="config YAML file(s) to compare recorded parameters with (later files override)")
+    p.add_argument("--config-json", help="config as JSON, applied over --config files")
+    p.add_argument("--strict", action="store_true", help="warnings (e.g. mixed git commits) fail too")
+    p.add_argument("--out", help="JSON report to write (with its own provenance sidecar)")
+    p.set_defaults(func=run_audit)
+
+
+def load_config(files: list[str], overrides: str | None) -> dict | None:
+    """The config the workflow would see: files merged in order, then the JSON overrides."""
+    if not files and overrides is None:
+        return None
+    config: dict = {}
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                loaded = yaml.safe_load(fh) or {}
+        except FileNotFoundError:
+            raise InputError(path, "config file does not exist") from None
+        except yaml.YAMLError as exc:
+            raise InputError(path, f"not valid YAML ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise InputError(path, "a config file must be a mapping")
+        _update(config, loaded)
+    if overrides is not None:
+        _update(config, json.loads(overrides))
+    return config
+
+
+def _update(base: dict, new: dict) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _update(base[key], value)
+        else:
+            base[key] = value
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    started = time.time()
+    report = audit(args.results, config=load_config(args.config, args.config_json))
+    report["config_files"] = [{"path": p, "sha256": sha256_file(p)} for p in args.config]
+    failed = not report["ok"] or (args.strict and report["n_warnings"] > 0)
+    for finding in report["findings"]:
+        print(f"{finding['severity']}: {finding['kind']}: {finding['path']}: {finding['message']}", file=sys.stderr)
+    print(f"audit of {len(args.results)} result(s): {report['n_errors']} error(s), {report['n_warnings']} "
+          f"warning(s), {len(report['raw_inputs'])} raw input(s), {len(report['models'])} model(s)"
+          + (f"; trust_remote_code used by {report['trust_remote_code']}" if report["trust_remote_code"] else ""),
+          file=sys.stderr)
+    if args.out:
+        write_json(args.out, report)
+        write_provenance(args.out, "audit", inputs={**{r: r for r in args.results if Path(r).is_file()},
+                                                    **{f"config:{p}": p for p in args.config}},
+                         params=command_params(args), started=started, extra={"ok": not failed})
+    return 1 if failed else 0
