@@ -14,6 +14,7 @@ include: "rules/texts.smk"
 include: "rules/score.smk"
 include: "rules/matrix.smk"
 include: "rules/figures.smk"
+include: "rules/zoo.smk"
 
 
 rule all:
