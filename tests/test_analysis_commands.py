@@ -50,7 +50,7 @@ def test_maps_colour_by_every_variable(results):
     out = results / "maps"
     assert main(["analyze", "maps", *common(results), "--coordinates", str(results / "coordinates.npz"),
                  "--benchmarks", str(results / "scores.csv"), "--embedding", str(results / "tsne.csv"),
-                 "--out-dir", str(out)]) == 0
+                 "--out-dir", str(out), "--out-variables", str(out / "variables.csv")]) == 0
     for variable in ("best_domain", "mean_loglik", "benchmark_mean", "best_task", "size", "created"):
         assert (out / f"map_{variable}.png").stat().st_size > 1000 and (out / f"map_{variable}.pdf").exists()
     variables = pd.read_csv(out / "variables.csv").set_index("model_id")

@@ -154,11 +154,17 @@ def correlation_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def tokenizer_groups(loaded: dict, max_models: int) -> list[list[str]]:
-    """Model ids grouped by shared tokenizer (groups of at least two, at most `max_models` each)."""
+    """Model ids grouped by shared tokenizer: groups of at least two, thinned evenly to `max_models`."""
     groups: dict[str, list[str]] = {}
     for model_id, item in loaded.items():
         groups.setdefault(tokenizer_fingerprint(item.tokenizer), []).append(model_id)
-    return [ids[:max_models] for ids in groups.values() if len(ids) >= 2]
+    return [evenly_spaced(ids, max_models) for ids in groups.values() if len(ids) >= 2]
+
+
+def evenly_spaced(items: list, count: int) -> list:
+    """At most `count` items spread evenly over `items` (first and last included)."""
+    positions = np.linspace(0, len(items) - 1, min(count, len(items))).round().astype(int)
+    return [items[i] for i in np.unique(positions)]
 
 
 def run_validation(coordinates_path, texts_path, models_path, model_ids, max_models, n_texts, n_samples,
@@ -176,7 +182,7 @@ def run_validation(coordinates_path, texts_path, models_path, model_ids, max_mod
     estimate = pd.DataFrame(kl_estimate(coords["Q"]), index=ids, columns=ids)
     specs = {s["model_id"]: ModelSpec(**{k: v for k, v in s.items() if k != "slug"})
              for s in read_json(models_path)["models"]}
-    chosen = model_ids or [m for m in ids if m in specs]
+    chosen = model_ids or evenly_spaced([m for m in ids if m in specs], max_models)
     for model_id in chosen:
         if model_id not in specs or model_id not in ids:
             raise InputError(models_path, "model is not both in the model list and the coordinates",

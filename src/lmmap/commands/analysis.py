@@ -99,7 +99,8 @@ def _args_maps(p):
     p.add_argument("--variables", nargs="+", default=["best_domain", "mean_loglik", "benchmark_mean",
                                                       "best_task", "size", "created"])
     p.add_argument("--annotate", action="store_true", help="write model ids next to the points")
-    p.add_argument("--out-dir", required=True, help="writes map_<variable>.{png,pdf} and variables.*")
+    p.add_argument("--out-dir", required=True, help="writes map_<variable>.{png,pdf} there")
+    p.add_argument("--out-variables", help="CSV of every model's colouring variables")
 
 
 def run_maps(args) -> int:
@@ -117,7 +118,8 @@ def run_maps(args) -> int:
                              field=variable)
         run.figure(tsne_map.plot_variable_map(points, variable, annotate=args.annotate),
                    f"{args.out_dir}/map_{variable}")
-    run.csv(variables, f"{args.out_dir}/variables.csv")
+    if args.out_variables:
+        run.csv(variables, args.out_variables)
     return 0
 
 
@@ -268,7 +270,7 @@ def run_leakage(args) -> int:
 # ------------------------------------------------------------------------------- interpolation
 def _args_interpolation(p):
     p.add_argument("--texts", required=True, help="the reference text set (JSONL)")
-    p.add_argument("--grid", required=True, help='JSON list of {"alpha", "beta", "model_id"}')
+    p.add_argument("--grid", required=True, help='JSON text: a list of {"alpha", "beta", "model_id"}')
     p.add_argument("--scores", nargs="+", required=True, help="score npz of every grid model")
     p.add_argument("--name", required=True)
     p.add_argument("--out-matrix", required=True, help="merged grid matrix (npz)")
@@ -283,12 +285,11 @@ def run_interpolation(args) -> int:
     from lmmap.storage import save_npz
     from lmmap.texts import load_text_set
 
-    run = Run(args, "interpolation", texts=args.texts, grid=args.grid,
+    run = Run(args, "interpolation", texts=args.texts,
               **{f"score:{i}": path for i, path in enumerate(args.scores)})
     text_set = load_text_set(args.texts)
     L, model_ids = merge_scores(args.scores, text_set)
-    with open(args.grid, encoding="utf-8") as fh:
-        grid = {point["model_id"]: point for point in json.load(fh)}
+    grid = {point["model_id"]: point for point in json.loads(args.grid)}
     missing = [m for m in model_ids if m not in grid]
     if missing:
         raise InputError(args.grid, "scored model is not on the grid", record=missing[0], field="model_id")

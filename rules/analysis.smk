@@ -1,0 +1,280 @@
+# The paper's analyses (lmmap.analysis, `python -m lmmap analyze ...`): the map coloured by every
+# variable, dimensionality, KL validation, benchmark prediction, the perplexity baseline, the leakage
+# screen, weight interpolation and the model list. Tables: CSV + Markdown + LaTeX; figures: PNG + PDF.
+
+import functools
+
+from lmmap.analysis import targets
+
+ANALYSIS = config["analysis"]
+BENCHMARKS = targets.BENCHMARKS
+MAP_VARIABLES = targets.map_variables(config, with_benchmarks=False)
+BENCHMARK_MAP_VARIABLES = targets.map_variables(config, with_benchmarks=True)
+GRIDS = targets.interpolation_grids(config)
+GRID_MODELS = {(grid, spec.slug): spec for grid, points in GRIDS.items() for _, _, spec in points}
+# called by `rule all`, once every rule file is included
+analysis_outputs = functools.partial(targets.analysis_outputs, config, GRIDS, workflow)
+
+
+rule plot_map_variables:
+    input:
+        matrix="results/matrix/loglik.npz",
+        coords="results/coords/coordinates.npz",
+        table="results/matrix/models.csv",
+        embedding="results/coords/tsne.csv",
+    output:
+        maps=[report(f"results/analysis/maps/map_{v}.png", caption="../report/analysis_maps.rst",
+                     category="Analysis", subcategory="Maps", labels={"colour": v}) for v in MAP_VARIABLES],
+        pdfs=expand("results/analysis/maps/map_{v}.pdf", v=MAP_VARIABLES),
+        variables="results/analysis/maps/variables.csv",
+    log:
+        "logs/plot_map_variables/plot_map_variables.log",
+    params:
+        variables=MAP_VARIABLES,
+        annotate=["--annotate"] if ANALYSIS["annotate"] else [],
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
+        " --models-table {input.table:q} --embedding {input.embedding:q} --variables {params.variables:q}"
+        " {params.annotate} --out-dir results/analysis/maps --out-variables {output.variables:q} > {log:q} 2>&1"
+
+
+rule plot_benchmark_maps:
+    input:
+        matrix="results/matrix/loglik.npz",
+        coords="results/coords/coordinates.npz",
+        table="results/matrix/models.csv",
+        embedding="results/coords/tsne.csv",
+        benchmarks=BENCHMARKS,
+    output:
+        maps=[report(f"results/analysis/maps/map_{v}.png", caption="../report/analysis_maps.rst",
+                     category="Analysis", subcategory="Maps", labels={"colour": v})
+              for v in BENCHMARK_MAP_VARIABLES],
+        pdfs=expand("results/analysis/maps/map_{v}.pdf", v=BENCHMARK_MAP_VARIABLES),
+    log:
+        "logs/plot_benchmark_maps/plot_benchmark_maps.log",
+    params:
+        variables=BENCHMARK_MAP_VARIABLES,
+        annotate=["--annotate"] if ANALYSIS["annotate"] else [],
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
+        " --models-table {input.table:q} --embedding {input.embedding:q} --benchmarks {input.benchmarks:q}"
+        " --variables {params.variables:q} {params.annotate} --out-dir results/analysis/maps > {log:q} 2>&1"
+
+
+rule tabulate_dimensionality:
+    input:
+        "results/coords/coordinates.npz",
+    output:
+        csv=report("results/analysis/dimensionality.csv", caption="../report/analysis_dimensionality.rst",
+                   category="Analysis", subcategory="Dimensionality"),
+        other=multiext("results/analysis/dimensionality", ".md", ".tex"),
+    log:
+        "logs/tabulate_dimensionality/tabulate_dimensionality.log",
+    params:
+        levels=ANALYSIS["dimensionality_levels"],
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m lmmap analyze dimensionality --coordinates {input:q} --levels {params.levels}"
+        " --out-stem results/analysis/dimensionality > {log:q} 2>&1"
+
+
+rule validate_kl:
+    input:
+        coords="results/coords/coordinates.npz",
+        texts="results/texts/texts.jsonl",
+        models="results/models/models.json",
+    output:
+        pairs=multiext("results/analysis/kl_validation/pairs", ".csv", ".md", ".tex"),
+        summary=report("results/analysis/kl_validation/summary.csv", caption="../report/analysis_kl.rst",
+                       category="Analysis", subcategory="KL validation"),
+        summary_other=multiext("results/analysis/kl_validation/summary", ".md", ".tex"),
+        scatter=report("results/analysis/kl_validation/scatter.png", caption="../report/analysis_kl.rst",
+                       category="Analysis", subcategory="KL validation"),
+        scatter_pdf="results/analysis/kl_validation/scatter.pdf",
+    log:
+        "logs/validate_kl/validate_kl.log",
+    benchmark:
+        "benchmarks/validate_kl/validate_kl.tsv"
+    params:
+        model_ids=["--model-ids", *ANALYSIS["kl_validation"]["models"]] if ANALYSIS["kl_validation"]["models"] else [],
+        max_models=ANALYSIS["kl_validation"]["max_models"],
+        n_texts=ANALYSIS["kl_validation"]["n_texts"],
+        n_samples=ANALYSIS["kl_validation"]["n_samples"],
+        sample_tokens=["--sample-tokens", ANALYSIS["kl_validation"]["sample_tokens"]]
+        if ANALYSIS["kl_validation"]["sample_tokens"] else [],
+        seed=ANALYSIS["kl_validation"]["seed"],
+        device=ANALYSIS["kl_validation"]["device"],
+        dtype=ANALYSIS["kl_validation"]["dtype"],
+    conda:
+        "../envs/scoring.yaml"
+    shell:
+        "python -m lmmap analyze kl-validation --coordinates {input.coords:q} --texts {input.texts:q}"
+        " --models {input.models:q} {params.model_ids:q} --max-models {params.max_models}"
+        " --n-texts {params.n_texts} --n-samples {params.n_samples} {params.sample_tokens}"
+        " --seed {params.seed} --device {params.device:q} --dtype {params.dtype:q}"
+        " --out-stem results/analysis/kl_validation/pairs --summary-stem results/analysis/kl_validation/summary"
+        " --figure-stem results/analysis/kl_validation/scatter > {log:q} 2>&1"
+
+
+rule predict_benchmarks:
+    input:
+        matrix="results/matrix/loglik.npz",
+        coords="results/coords/coordinates.npz",
+        table="results/matrix/models.csv",
+        benchmarks=BENCHMARKS,
+    output:
+        csv=report("results/analysis/prediction/ridge.csv", caption="../report/analysis_prediction.rst",
+                   category="Analysis", subcategory="Benchmark prediction"),
+        other=multiext("results/analysis/prediction/ridge", ".md", ".tex"),
+        predictions="results/analysis/prediction/predictions.csv",
+        scatter=report("results/analysis/prediction/ridge_scatter.png",
+                       caption="../report/analysis_prediction.rst", category="Analysis",
+                       subcategory="Benchmark prediction"),
+        scatter_pdf="results/analysis/prediction/ridge_scatter.pdf",
+    log:
+        "logs/predict_benchmarks/predict_benchmarks.log",
+    benchmark:
+        "benchmarks/predict_benchmarks/predict_benchmarks.tsv"
+    threads: 2
+    params:
+        features=ANALYSIS["prediction"]["features"],
+        cv=ANALYSIS["prediction"]["cv"],
+        group_by=ANALYSIS["prediction"]["group_by"],
+        seeds=ANALYSIS["prediction"]["seeds"],
+        splits=ANALYSIS["prediction"]["splits"],
+        inner_splits=ANALYSIS["prediction"]["inner_splits"],
+        alphas=ANALYSIS["prediction"]["alphas"],
+        score_range=ANALYSIS["prediction"]["score_range"],
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m lmmap analyze predict --matrix {input.matrix:q} --coordinates {input.coords:q}"
+        " --models-table {input.table:q} --benchmarks {input.benchmarks:q} --features {params.features:q}"
+        " --cv {params.cv:q} --group-by {params.group_by:q} --seeds {params.seeds} --splits {params.splits}"
+        " --inner-splits {params.inner_splits} --alphas {params.alphas} --score-range {params.score_range}"
+        " --jobs {threads} --out-stem results/analysis/prediction/ridge --predictions {output.predictions:q}"
+        " --figure-stem results/analysis/prediction/ridge_scatter > {log:q} 2>&1"
+
+
+rule tabulate_perplexity_baseline:
+    input:
+        matrix="results/matrix/loglik.npz",
+        table="results/matrix/models.csv",
+        benchmarks=BENCHMARKS,
+    output:
+        csv=report("results/analysis/baseline/loglik_correlation.csv", caption="../report/analysis_baseline.rst",
+                   category="Analysis", subcategory="Perplexity baseline"),
+        other=multiext("results/analysis/baseline/loglik_correlation", ".md", ".tex"),
+        scatter=report("results/analysis/baseline/loglik_scatter.png", caption="../report/analysis_baseline.rst",
+                       category="Analysis", subcategory="Perplexity baseline"),
+        scatter_pdf="results/analysis/baseline/loglik_scatter.pdf",
+    log:
+        "logs/tabulate_perplexity_baseline/tabulate_perplexity_baseline.log",
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m lmmap analyze perplexity-baseline --matrix {input.matrix:q} --models-table {input.table:q}"
+        " --benchmarks {input.benchmarks:q} --out-stem results/analysis/baseline/loglik_correlation"
+        " --figure-stem results/analysis/baseline/loglik_scatter > {log:q} 2>&1"
+
+
+rule screen_leakage:
+    input:
+        matrix="results/matrix/loglik.npz",
+        table="results/matrix/models.csv",
+        benchmarks=BENCHMARKS,
+        embedding="results/coords/tsne.csv",
+    output:
+        csv=report("results/analysis/leakage/leakage.csv", caption="../report/analysis_leakage.rst",
+                   category="Analysis", subcategory="Leakage screen"),
+        other=multiext("results/analysis/leakage/leakage", ".md", ".tex"),
+        scatter=multiext("results/analysis/leakage/leakage_scatter", ".png", ".pdf"),
+        map=report("results/analysis/leakage/leakage_map.png", caption="../report/analysis_leakage.rst",
+                   category="Analysis", subcategory="Leakage screen"),
+        map_pdf="results/analysis/leakage/leakage_map.pdf",
+    log:
+        "logs/screen_leakage/screen_leakage.log",
+    params:
+        threshold=ANALYSIS["leakage"]["threshold"],
+        show=ANALYSIS["leakage"]["show"],
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m lmmap analyze leakage --matrix {input.matrix:q} --models-table {input.table:q}"
+        " --benchmarks {input.benchmarks:q} --embedding {input.embedding:q} --threshold {params.threshold}"
+        " --show {params.show} --out-stem results/analysis/leakage/leakage"
+        " --figure-stem results/analysis/leakage/leakage_scatter --map-stem results/analysis/leakage/leakage_map"
+        " > {log:q} 2>&1"
+
+
+rule list_models:
+    input:
+        matrix="results/matrix/loglik.npz",
+        table="results/matrix/models.csv",
+        benchmarks=lambda w: [BENCHMARKS] if targets.benchmarks_available(config, workflow) else [],
+    output:
+        csv=report("results/analysis/model_list.csv", caption="../report/analysis_model_list.rst",
+                   category="Analysis", subcategory="Model list"),
+        other=multiext("results/analysis/model_list", ".md", ".tex"),
+    log:
+        "logs/list_models/list_models.log",
+    params:
+        benchmarks=lambda w, input: ["--benchmarks", *input.benchmarks] if input.benchmarks else [],
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m lmmap analyze model-list --matrix {input.matrix:q} --models-table {input.table:q}"
+        " {params.benchmarks:q} --out-stem results/analysis/model_list > {log:q} 2>&1"
+
+
+if GRIDS:
+
+    rule score_grid_model:
+        input:
+            texts="results/texts/texts.jsonl",
+            model=lambda w: f"{GRID_MODELS[(w.grid, w.model)].source}/config.json",
+        output:
+            "results/interpolation/{grid}/scores/{model}.npz",
+        log:
+            "logs/score_grid_model/{grid}/{model}.log",
+        benchmark:
+            "benchmarks/score_grid_model/{grid}/{model}.tsv"
+        params:
+            model_id=lambda w: GRID_MODELS[(w.grid, w.model)].model_id,
+            source=lambda w: GRID_MODELS[(w.grid, w.model)].source,
+            batch_tokens=config["scoring"]["batch_tokens"],
+            device=config["scoring"]["device"],
+        conda:
+            "../envs/scoring.yaml"
+        shell:
+            "python -m lmmap score --model-id {params.model_id:q} --source {params.source:q}"
+            " --texts {input.texts:q} --out {output:q} --batch-tokens {params.batch_tokens}"
+            " --device {params.device:q} > {log:q} 2>&1"
+
+    rule plot_interpolation:
+        input:
+            texts="results/texts/texts.jsonl",
+            scores=lambda w: [f"results/interpolation/{w.grid}/scores/{spec.slug}.npz" for *_, spec in GRIDS[w.grid]],
+        output:
+            matrix="results/interpolation/{grid}/loglik.npz",
+            table=multiext("results/analysis/interpolation/{grid}", ".csv", ".md", ".tex"),
+            figure=report("results/analysis/interpolation/{grid}.png",
+                          caption="../report/analysis_interpolation.rst", category="Analysis",
+                          subcategory="Weight interpolation", labels={"grid": "{grid}"}),
+            figure_pdf="results/analysis/interpolation/{grid}.pdf",
+        log:
+            "logs/plot_interpolation/{grid}.log",
+        params:
+            grid=lambda w: targets.grid_points_json(GRIDS[w.grid]),
+        conda:
+            "../envs/analysis.yaml"
+        shell:
+            "python -m lmmap analyze interpolation --texts {input.texts:q} --grid {params.grid:q}"
+            " --scores {input.scores:q} --name {wildcards.grid:q} --out-matrix {output.matrix:q}"
+            " --out-stem results/analysis/interpolation/{wildcards.grid}"
+            " --figure-stem results/analysis/interpolation/{wildcards.grid} > {log:q} 2>&1"

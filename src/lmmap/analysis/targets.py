@@ -1,0 +1,64 @@
+"""What rules/analysis.smk needs at DAG-build time: the interpolation grids and the analyses' outputs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from lmmap.sheet import slugify
+
+BENCHMARKS = "results/benchmarks/scores.csv"
+NEEDS_BENCHMARKS = ("benchmark_mean", "best_task")
+A = "results/analysis"
+
+
+def interpolation_grids(config: dict) -> dict[str, list]:
+    """{grid slug: [(alpha, beta, spec), ...]} of the demo zoo's interpolation grids, when enabled."""
+    zoo = config.get("zoo") or {}
+    if not (zoo.get("enabled") and config["analysis"]["interpolation"]["enabled"]):
+        return {}
+    from lmmap.zoo import interpolation_specs
+
+    return {slugify(name): points for name, points in interpolation_specs(zoo).items()}
+
+
+def grid_points_json(points: list) -> str:
+    return json.dumps([{"alpha": a, "beta": b, "model_id": spec.model_id} for a, b, spec in points])
+
+
+def map_variables(config: dict, with_benchmarks: bool) -> list[str]:
+    return [v for v in config["analysis"]["map_variables"] if (v in NEEDS_BENCHMARKS) == with_benchmarks]
+
+
+def benchmarks_available(config: dict, workflow) -> bool:
+    """Benchmark analyses run when configured and some rule (demo tasks, paper data) writes the
+    scores, or they already exist; evaluate after every rule file is included."""
+    if not config["analysis"]["benchmarks"]:
+        return False
+    if Path(BENCHMARKS).exists() or any(BENCHMARKS in map(str, rule.output) for rule in workflow.rules):
+        return True
+    print(f"lmmap: no rule writes {BENCHMARKS}; skipping the benchmark analyses", file=sys.stderr)
+    return False
+
+
+def _files(stem: str, extensions: tuple[str, ...]) -> list[str]:
+    return [f"{stem}{ext}" for ext in extensions]
+
+
+def analysis_outputs(config: dict, grids: dict, workflow) -> list[str]:
+    """Every analysis output under `config` (for `rule all`)."""
+    table, figure = (".csv", ".md", ".tex"), (".png", ".pdf")
+    outputs = [f"{A}/maps/map_{v}{ext}" for v in map_variables(config, False) for ext in figure]
+    outputs += _files(f"{A}/dimensionality", table) + _files(f"{A}/model_list", table)
+    if benchmarks_available(config, workflow):
+        outputs += [f"{A}/maps/map_{v}{ext}" for v in map_variables(config, True) for ext in figure]
+        for stem, kinds in (("prediction/ridge", table), ("prediction/ridge_scatter", figure),
+                            ("baseline/loglik_correlation", table), ("baseline/loglik_scatter", figure),
+                            ("leakage/leakage", table), ("leakage/leakage_map", figure)):
+            outputs += _files(f"{A}/{stem}", kinds)
+    if config["analysis"]["kl_validation"]["enabled"]:
+        outputs += _files(f"{A}/kl_validation/summary", table) + _files(f"{A}/kl_validation/scatter", figure)
+    for grid in grids:
+        outputs += _files(f"{A}/interpolation/{grid}", figure)
+    return outputs
