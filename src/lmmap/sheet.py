@@ -98,6 +98,8 @@ def read_sheet(path: str | Path) -> list[ModelSpec]:
             rows = [r for r in csv.reader(fh, delimiter="\t") if r and not r[0].startswith("#")]
     except FileNotFoundError:
         raise InputError(path, "model sheet does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"invalid UTF-8 at byte {exc.start}: save the sheet as UTF-8") from None
     if not rows:
         raise InputError(path, "model sheet is empty (a header line is required)")
     header = [h.strip() for h in rows[0]]

@@ -1,0 +1,22 @@
+# The audit: every final result traced back to its raw inputs, every hash re-checked (see lmmap.audit).
+# A mismatch fails the job, and the log names each file that is missing or changed.
+
+
+rule audit_results:
+    input:
+        # every final result (evaluated once all rule files are read)
+        lambda w: [p for p in all_outputs() + analysis_outputs() if p != "results/audit.json"],
+    output:
+        "results/audit.json",
+    log:
+        "logs/audit_results/audit_results.log",
+    params:
+        # the config files (hashed into the report) and the resolved config that the values recorded
+        # in each sidecar are compared with (a changed value also reruns the audit)
+        config_paths=list(workflow.configfiles),
+        config_json=json.dumps(config, sort_keys=True, default=str),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m lmmap audit {input:q} --config {params.config_paths:q} --config-json {params.config_json:q}"
+        " --out {output:q} > {log:q} 2>&1"
