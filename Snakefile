@@ -10,14 +10,27 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    model=r"[A-Za-z0-9._-]+",
+
+
+include: "rules/resources.smk"
+include: "rules/download.smk"
 include: "rules/texts.smk"
 include: "rules/score.smk"
 include: "rules/matrix.smk"
 include: "rules/figures.smk"
 include: "rules/zoo.smk"
+include: "rules/tasks.smk"
+include: "rules/audit.smk"
+include: "rules/paper.smk"
+include: "rules/analysis.smk"
 
 
 rule all:
     input:
         all_outputs(),
+        analysis_outputs(),
     default_target: True

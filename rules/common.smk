@@ -1,4 +1,4 @@
-# Helpers shared by every rule file: config validation, the model list, input functions.
+# Helpers shared by all the rules files (config validation, the model list, input functions).
 
 import json
 import shlex
@@ -20,10 +20,6 @@ validate(config, schema="../config/schemas/config.schema.yaml")
 MODELS = {spec.slug: spec for spec in model_specs(config)}
 if not MODELS:
     raise ValueError("config: no models to map: set `models` (a model sheet) or enable the demo `zoo`")
-
-
-wildcard_constraints:
-    model=r"[A-Za-z0-9._-]+",
 
 
 def model_spec(wildcards):
@@ -57,4 +53,5 @@ def all_outputs():
         *map_figures(),
         *expand("results/figures/{name}.{ext}", name=["pca_variance", "kl_heatmap"], ext=["png", "pdf"]),
         "results/tables/pca_components.csv",
+        "results/audit.json",
     ]

@@ -15,6 +15,8 @@ rule embed_models:
         perplexity=config["map"]["perplexity"],
         max_iter=config["map"]["max_iter"],
         seed=config["map"]["seed"],
+    conda:
+        "../envs/analysis.yaml"
     shell:
         "python -m lmmap embed --coordinates {input.coords:q} --models-table {input.table:q}"
         " --perplexity {params.perplexity} --max-iter {params.max_iter} --seed {params.seed}"
@@ -32,6 +34,8 @@ rule plot_map:
         "logs/plot_map/{hue}.log",
     params:
         annotate=["--annotate"] if config["map"]["annotate"] else [],
+    conda:
+        "../envs/analysis.yaml"
     shell:
         "python -m lmmap plot-map --embedding {input:q} --hue {wildcards.hue:q} {params.annotate}"
         " --out-stem results/figures/map_{wildcards.hue} > {log:q} 2>&1"
@@ -48,6 +52,8 @@ rule plot_pca:
         "logs/plot_pca/plot_pca.log",
     params:
         levels=config["pca"]["levels"],
+    conda:
+        "../envs/analysis.yaml"
     shell:
         "python -m lmmap plot-pca --coordinates {input:q} --levels {params.levels}"
         " --out-stem results/figures/pca_variance --out-table {output.table:q} > {log:q} 2>&1"
@@ -64,6 +70,8 @@ rule plot_kl_heatmap:
         "logs/plot_kl_heatmap/plot_kl_heatmap.log",
     params:
         group=config["map"]["hues"][0],
+    conda:
+        "../envs/analysis.yaml"
     shell:
         "python -m lmmap plot-kl --kl {input.kl:q} --models-table {input.table:q} --group {params.group:q}"
         " --out-stem results/figures/kl_heatmap > {log:q} 2>&1"

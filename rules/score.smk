@@ -18,6 +18,8 @@ rule score_model:
         batch_tokens=config["scoring"]["batch_tokens"],
         device=config["scoring"]["device"],
         checkpoint_dir=lambda w: f"results/scores/.checkpoints/{w.model}",
+    conda:
+        "../envs/scoring.yaml"
     shell:
         "python -m lmmap score --model-id {params.model_id:q} --source {params.source:q} {params.options:q}"
         " --texts {input.texts:q} --out {output:q} --batch-tokens {params.batch_tokens}"
