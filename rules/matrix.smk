@@ -5,26 +5,42 @@ localrules:
     export_models,
 
 
+def scoring_failed(slug):
+    """Whether a model's last scoring job failed (or was killed): it left its log but no scores."""
+    return Path(f"logs/score_model/{slug}.log").exists() and not Path(f"results/scores/{slug}.npz").exists()
+
+
+def merge_score_inputs():
+    """Every model's scores. With `merge: {allow_missing: true}`, models whose scoring already failed
+    are left out, so the run after a `--keep-going` run builds the map from the models that
+    succeeded; the merge names the absent ones in its log and provenance. Delete a model's log to
+    score it again."""
+    if not config["merge"]["allow_missing"]:
+        return score_files()
+    return [f"results/scores/{slug}.npz" for slug in MODELS if not scoring_failed(slug)]
+
+
 rule export_models:
+    input:
+        sheet=[config["models"]] if config.get("models") else [],
     output:
         "results/models/models.json",
+    log:
+        "logs/export_models/export_models.log",
     params:
-        models=[spec.as_dict() for spec in MODELS.values()],
-        sheet=config.get("models") or None,
-    run:
-        from lmmap.provenance import write_provenance
-        from lmmap.storage import write_json
-
-        write_json(output[0], {"models": params.models})
-        write_provenance(output[0], "export-models", inputs=[params.sheet] if params.sheet else [],
-                         params={"n_models": len(params.models)})
+        sheet=["--sheet", config["models"]] if config.get("models") else [],
+        zoo=json.dumps(config["zoo"] if config.get("zoo", {}).get("enabled") else {}),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m lmmap export-models --out {output:q} {params.sheet:q} --zoo {params.zoo:q} > {log:q} 2>&1"
 
 
 rule merge_matrix:
     input:
         texts="results/texts/texts.jsonl",
         models="results/models/models.json",
-        scores=score_files(),
+        scores=merge_score_inputs(),
     output:
         matrix="results/matrix/loglik.npz",
         table=report("results/matrix/models.csv", caption="../report/models.rst", category="Matrix"),
@@ -32,9 +48,13 @@ rule merge_matrix:
         "logs/merge_matrix/merge_matrix.log",
     benchmark:
         "benchmarks/merge_matrix/merge_matrix.tsv"
+    params:
+        allow_missing=["--allow-missing"] if config["merge"]["allow_missing"] else [],
+    conda:
+        "../envs/analysis.yaml"
     shell:
         "python -m lmmap merge --texts {input.texts:q} --models {input.models:q} --scores {input.scores:q}"
-        " --out {output.matrix:q} --out-table {output.table:q} > {log:q} 2>&1"
+        " --out {output.matrix:q} --out-table {output.table:q} {params.allow_missing} > {log:q} 2>&1"
 
 
 rule compute_coordinates:
@@ -49,6 +69,8 @@ rule compute_coordinates:
         "benchmarks/compute_coordinates/compute_coordinates.tsv"
     params:
         clip_quantile=config["coordinates"]["clip_quantile"],
+    conda:
+        "../envs/analysis.yaml"
     shell:
         "python -m lmmap coordinates --matrix {input:q} --clip-quantile {params.clip_quantile}"
         " --out {output.coords:q} --out-kl {output.kl:q} > {log:q} 2>&1"

@@ -10,7 +10,8 @@ import pandas as pd
 
 from lmmap import figures
 from lmmap.commands import command_params
-from lmmap.embedding import components_needed, effective_perplexity, pca_cumulative_variance, tsne_embedding
+from lmmap.analysis.tsne_map import embed_map
+from lmmap.embedding import components_needed, effective_perplexity, pca_cumulative_variance
 from lmmap.provenance import write_provenance
 from lmmap.storage import atomic_path, load_npz
 
@@ -48,26 +49,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_plot_kl)
 
 
-def ordered_for_map(table: pd.DataFrame) -> pd.DataFrame:
-    """The paper orders models by (creation date, name) before t-SNE; undated models go last."""
-    key = table.assign(_date=table.get("created", pd.Series(index=table.index, dtype=str)).fillna("9999"))
-    return key.sort_values(["_date", "model_id"], kind="stable").drop(columns="_date")
-
-
 def run_embed(args: argparse.Namespace) -> int:
     started = time.time()
     coords = load_npz(args.coordinates, required=("Q", "model_ids"))
-    table = pd.read_csv(args.models_table)
-    position = {m: i for i, m in enumerate(coords["model_ids"].tolist())}
-    table = ordered_for_map(table)
-    Q = coords["Q"][[position[m] for m in table["model_id"]]]
-    xy = tsne_embedding(Q, args.perplexity, args.max_iter, args.seed)
-    out = table.assign(x=xy[:, 0], y=xy[:, 1])
+    table = pd.read_csv(args.models_table).set_index("model_id")
+    model_ids = coords["model_ids"].tolist()
+    created = table.loc[model_ids, "created"] if "created" in table else None
+    xy = embed_map(coords["Q"], model_ids, created, args.perplexity, args.max_iter, args.seed)
+    out = xy.join(table, on="model_id")
     with atomic_path(args.out) as tmp:
         out.to_csv(tmp, index=False)
     write_provenance(args.out, "embed", inputs={"coordinates": args.coordinates, "models": args.models_table},
                      params=command_params(args), started=started,
-                     extra={"perplexity_used": effective_perplexity(len(Q), args.perplexity)})
+                     extra={"perplexity_used": effective_perplexity(len(model_ids), args.perplexity)})
     return 0
 
 
