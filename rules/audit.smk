@@ -7,7 +7,7 @@ rule audit_results:
         # every final result (evaluated once all rule files are read)
         lambda w: [p for p in all_outputs() + analysis_outputs() if p != "results/audit.json"],
     output:
-        "results/audit.json",
+        report("results/audit.json", caption="../report/audit.rst", category="Provenance"),
     log:
         "logs/audit_results/audit_results.log",
     params:
