@@ -35,12 +35,36 @@ def load_scores(path: str | Path, text_set: TextSet) -> dict[str, np.ndarray]:
 
 
 def merge_scores(score_paths: list[str | Path], text_set: TextSet) -> tuple[np.ndarray, list[str]]:
-    """Stack the score files into L [K, N] (float64) with the model ids in the given order."""
-    rows, model_ids = [], []
+    """Stack the score files into L [K, N] (float64) with the model ids in the given order.
+
+    Every file is checked before anything is refused, so one run names every bad file at once."""
+    rows, model_ids, problems = [], [], []
     for path in score_paths:
-        scores = load_scores(path, text_set)
+        try:
+            scores = load_scores(path, text_set)
+        except InputError as exc:
+            problems.append(exc)
+            continue
         rows.append(scores["loglik"].astype(np.float64))
         model_ids.append(str(scores["model_id"]))
-    if len(set(model_ids)) != len(model_ids):
-        raise InputError(score_paths[0], "the same model appears twice in the merge", field="model_id")
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        listing = "\n".join(f"  - {exc}" for exc in problems)
+        raise InputError(problems[0].path, f"{len(problems)} score files cannot be merged:\n{listing}")
+    duplicated = sorted({m for m in model_ids if model_ids.count(m) > 1})
+    if duplicated:
+        raise InputError(score_paths[0], f"model(s) appear twice in the merge: {duplicated}", field="model_id")
     return np.vstack(rows), model_ids
+
+
+def missing_models(expected: list[str], merged: list[str], source: str | Path,
+                   allow_missing: bool = False) -> list[str]:
+    """The expected models without scores, in sheet order. Unless `allow_missing`, any is an error
+    that names every one of them (a map silently lacking models would mislead)."""
+    absent = [m for m in expected if m not in set(merged)]
+    if absent and not allow_missing:
+        raise InputError(source, f"{len(absent)} of {len(expected)} models have no scores: {absent}; "
+                         "rerun their scoring, or set `merge: {allow_missing: true}` to map the others",
+                         field="model_id")
+    return absent

@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from lmmap.commands import command_params
 from lmmap.coords import clip_matrix, double_centre, kl_estimate
-from lmmap.matrix import merge_scores
+from lmmap.matrix import merge_scores, missing_models
 from lmmap.provenance import read_provenance, write_provenance
-from lmmap.storage import atomic_path, load_npz, read_json, save_npz
+from lmmap.storage import atomic_path, load_npz, read_json, save_npz, write_json
 from lmmap.texts import load_text_set
+from lmmap.workflow import model_specs
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("export-models", help="write the list of models to map (sheet + demo zoo)")
+    p.add_argument("--sheet", help="model sheet TSV")
+    p.add_argument("--zoo", default="{}", help="the config's zoo section, as JSON")
+    p.add_argument("--out", required=True, help="models JSON to write")
+    p.set_defaults(func=run_export_models)
+
     p = subparsers.add_parser("merge", help="merge per-model score files into the K×N matrix")
     p.add_argument("--texts", required=True, help="the text set every score must belong to")
     p.add_argument("--models", required=True, help="models JSON (from the workflow's model list)")
     p.add_argument("--scores", nargs="+", required=True, help="score files, one per model")
     p.add_argument("--out", required=True, help="matrix npz to write")
     p.add_argument("--out-table", required=True, help="models CSV to write")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="map the models that have scores; score files that do not exist and models of "
+                        "--models without scores are listed in the provenance (default: an error)")
     p.set_defaults(func=run_merge)
 
     p = subparsers.add_parser("coordinates", help="clip and double-centre L into coordinates Q")
@@ -31,6 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="coordinates npz to write")
     p.add_argument("--out-kl", required=True, help="KL estimate npz to write")
     p.set_defaults(func=run_coordinates)
+
+
+def run_export_models(args: argparse.Namespace) -> int:
+    started = time.time()
+    specs = model_specs({"models": args.sheet, "zoo": json.loads(args.zoo)})
+    write_json(args.out, {"models": [spec.as_dict() for spec in specs]})
+    write_provenance(args.out, "export-models", inputs=[args.sheet] if args.sheet else [],
+                     params=command_params(args), started=started, extra={"n_models": len(specs)})
+    return 0
 
 
 def model_table(models: list[dict], model_ids: list[str], L: np.ndarray, score_paths: list[str]) -> pd.DataFrame:
@@ -48,16 +72,23 @@ def model_table(models: list[dict], model_ids: list[str], L: np.ndarray, score_p
 def run_merge(args: argparse.Namespace) -> int:
     started = time.time()
     text_set = load_text_set(args.texts)
-    L, model_ids = merge_scores(args.scores, text_set)
+    models = read_json(args.models)["models"]
+    score_paths = [p for p in args.scores if not args.allow_missing or Path(p).is_file()]
+    L, model_ids = merge_scores(score_paths, text_set)
+    absent = missing_models([m["model_id"] for m in models], model_ids, args.models, args.allow_missing)
+    if absent:
+        log.warning("building the map without %d model(s) that have no scores: %s", len(absent), absent)
     save_npz(args.out, L=L, model_ids=np.array(model_ids), text_ids=np.array(text_set.ids),
              domains=np.array(text_set.domains), text_set_sha256=np.array(text_set.sha256))
-    table = model_table(read_json(args.models)["models"], model_ids, L, args.scores)
+    table = model_table(models, model_ids, L, score_paths)
     with atomic_path(args.out_table) as tmp:
         table.to_csv(tmp, index=False)
-    inputs = {"texts": args.texts, "models": args.models, **{f"scores:{m}": p for m, p in zip(model_ids, args.scores)}}
+    inputs = {"texts": args.texts, "models": args.models, **{f"scores:{m}": p for m, p in zip(model_ids, score_paths)}}
+    extra = {"text_set_sha256": text_set.sha256, "shape": list(L.shape), "allow_missing": args.allow_missing,
+             "missing_models": absent}
     for output in (args.out, args.out_table):
         write_provenance(output, "merge", inputs=inputs, params=command_params(args), started=started,
-                         extra={"text_set_sha256": text_set.sha256, "shape": list(L.shape)})
+                         extra=extra)
     return 0
 
 
