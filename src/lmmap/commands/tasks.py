@@ -1,5 +1,122 @@
-"""Commands that build the demo benchmarks and evaluate models on them."""
+"""Commands that build the demo benchmarks, evaluate models on them and collect the leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from lmmap import tasks
+from lmmap.commands import command_params
+from lmmap.errors import InputError
+from lmmap.provenance import write_provenance
+from lmmap.storage import atomic_path
+
+log = logging.getLogger(__name__)
 
 
-def register(subparsers):
-    pass
+def register(subparsers: argparse._SubParsersAction) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = subparsers.add_parser("build-task", formatter_class=fmt,
+                              help="build one multiple-choice task from held-out corpus chunks")
+    p.add_argument("--corpus", required=True, help="demo corpus documents JSONL (split: heldout is used)")
+    p.add_argument("--name", required=True, help="task name")
+    p.add_argument("--kind", required=True, choices=tasks.KINDS)
+    p.add_argument("--domains", nargs="*", help="corpus domains to draw from (default: all)")
+    p.add_argument("--n-items", type=int, default=40)
+    p.add_argument("--n-choices", type=int, default=4)
+    p.add_argument("--context-chars", type=int, nargs=2, default=[200, 400], metavar=("MIN", "MAX"))
+    p.add_argument("--continuation-chars", type=int, default=60)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--out", required=True, help="task JSONL to write")
+    p.set_defaults(func=run_build_task)
+
+    p = subparsers.add_parser("evaluate-tasks", formatter_class=fmt,
+                              help="evaluate models on tasks (each model loaded once for all tasks)")
+    p.add_argument("--models", required=True,
+                   help="JSON list of model-sheet rows (model_id, source, and optional sheet columns)")
+    p.add_argument("--tasks", nargs="+", required=True, help="task JSONL files (the task name is the stem)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: the first GPU if any, else cpu)")
+    p.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per forward pass")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--out", required=True, help="long-format CSV to write (model_id, task, acc, acc_norm)")
+    p.set_defaults(func=run_evaluate_tasks)
+
+    p = subparsers.add_parser("collect-benchmarks", formatter_class=fmt,
+                              help="merge evaluation results into the leaderboard table")
+    p.add_argument("--results", nargs="+", required=True, help="CSVs written by evaluate-tasks")
+    p.add_argument("--metrics", required=True, help='JSON {task: "acc" | "acc_norm"}: the table\'s columns')
+    p.add_argument("--out", required=True, help="scores CSV: model_id, one column per task (0-100), mean")
+    p.add_argument("--long-out", help="also write every metric in long format here")
+    p.set_defaults(func=run_collect)
+
+
+def run_build_task(args: argparse.Namespace) -> int:
+    from lmmap.texts import iter_jsonl
+
+    started = time.time()
+    documents = [doc for _, doc in iter_jsonl(args.corpus)]
+    chunks = tasks.heldout_chunks(documents, args.domains or None)
+    if not chunks:
+        raise InputError(args.corpus, f"no held-out chunks in domains {args.domains}", record=args.name)
+    params = tasks.TaskParams(n_items=args.n_items, n_choices=args.n_choices,
+                              context_chars=tuple(args.context_chars),
+                              continuation_chars=args.continuation_chars, seed=args.seed)
+    items = tasks.build_items(args.kind, chunks, params, args.name)
+    tasks.write_items(args.out, items)
+    domains = sorted({item["domain"] for item in items})
+    write_provenance(args.out, "build-task", {"corpus": args.corpus}, command_params(args),
+                     {"n_items": len(items), "n_heldout_chunks": len(chunks), "domains": domains}, started)
+    return 0
+
+
+def run_evaluate_tasks(args: argparse.Namespace) -> int:
+    import pandas as pd
+    import torch
+
+    from lmmap.loading import load_model
+    from lmmap.sheet import ModelSpec
+
+    started = time.time()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    task_items = {Path(path).stem: tasks.read_items(path) for path in args.tasks}
+    rows, infos = [], {}
+    for row in json.loads(args.models):
+        spec = ModelSpec(**{k: v for k, v in row.items() if k != "slug"})
+        model_started = time.time()
+        loaded = load_model(spec, device=args.device)
+        for task, result in tasks.evaluate_tasks(loaded, task_items, args.batch_tokens).items():
+            rows.append({"model_id": spec.model_id, "task": task, **result})
+        infos[spec.model_id] = loaded.info | {"seconds": round(time.time() - model_started, 3)}
+        log.info("evaluated %s in %.1f s", spec.model_id, infos[spec.model_id]["seconds"])
+        del loaded
+    with atomic_path(args.out) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    write_provenance(args.out, "evaluate-tasks", {Path(p).stem: p for p in args.tasks}, command_params(args),
+                     {"models": infos}, started)
+    return 0
+
+
+def run_collect(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    started = time.time()
+    rows = pd.concat([pd.read_csv(path) for path in args.results], ignore_index=True)
+    metrics = json.loads(args.metrics)
+    missing = sorted(set(metrics) - set(rows["task"]))
+    if missing:
+        raise InputError(args.results[0], f"no results for task(s) {missing}", field="task")
+    table = tasks.benchmark_table(rows.to_dict("records"), metrics)
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    inputs = {Path(p).stem: p for p in args.results}
+    extra = {"n_models": len(table), "metrics": metrics}
+    write_provenance(args.out, "collect-benchmarks", inputs, command_params(args), extra, started)
+    if args.long_out:
+        with atomic_path(args.long_out) as tmp:
+            rows.to_csv(tmp, index=False, float_format="%.6f")
+        write_provenance(args.long_out, "collect-benchmarks", inputs, command_params(args), extra, started)
+    return 0

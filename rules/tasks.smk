@@ -1,0 +1,93 @@
+# The demo benchmarks (config `tasks`, see lmmap.tasks): one job per multiple-choice task built from
+# held-out corpus chunks, one evaluation job per zoo family (every other model on its own: each
+# model is loaded once for all tasks), and the leaderboard table results/benchmarks/scores.csv.
+
+from lmmap.tasks import evaluation_batches
+
+TASKS_CONFIG = config.get("tasks") or {}
+TASKS = {t["name"]: t for t in TASKS_CONFIG.get("tasks", [])} if TASKS_CONFIG.get("enabled") else {}
+EVALUATION_BATCHES = evaluation_batches(list(MODELS.values())) if TASKS else {}
+
+
+def task_files():
+    return [f"results/benchmarks/tasks/{name}.jsonl" for name in TASKS]
+
+
+def batch_models(wildcards):
+    """The models of one evaluation batch, as model-sheet rows."""
+    specs = EVALUATION_BATCHES[wildcards.batch]
+    return json.dumps([{k: v for k, v in spec.as_dict().items() if k != "slug"} for spec in specs])
+
+
+def batch_model_inputs(wildcards):
+    """Zoo models must be built first; other sources are read as they are."""
+    return [f"{s.source}/config.json" for s in EVALUATION_BATCHES[wildcards.batch]
+            if s.source.startswith("results/zoo/")]
+
+
+if TASKS:
+
+    rule build_task:
+        input:
+            "results/corpus/documents.jsonl",
+        output:
+            "results/benchmarks/tasks/{task}.jsonl",
+        wildcard_constraints:
+            task="|".join(re.escape(name) for name in TASKS),
+        log:
+            "logs/build_task/{task}.log",
+        benchmark:
+            "benchmarks/build_task/{task}.tsv"
+        params:
+            kind=lambda w: TASKS[w.task]["kind"],
+            domains=lambda w: ["--domains", *TASKS[w.task]["domains"]] if TASKS[w.task].get("domains") else [],
+            n_items=TASKS_CONFIG["n_items"],
+            n_choices=TASKS_CONFIG["n_choices"],
+            context_chars=TASKS_CONFIG["context_chars"],
+            continuation_chars=TASKS_CONFIG["continuation_chars"],
+            seed=TASKS_CONFIG["seed"],
+        shell:
+            "python -m lmmap build-task --corpus {input:q} --name {wildcards.task:q} --kind {params.kind:q}"
+            " {params.domains:q} --n-items {params.n_items} --n-choices {params.n_choices}"
+            " --context-chars {params.context_chars} --continuation-chars {params.continuation_chars}"
+            " --seed {params.seed} --out {output:q} > {log:q} 2>&1"
+
+    rule evaluate_benchmarks:
+        input:
+            tasks=task_files(),
+            models=batch_model_inputs,
+        output:
+            "results/benchmarks/evaluations/{batch}.csv",
+        wildcard_constraints:
+            batch="|".join(re.escape(name) for name in EVALUATION_BATCHES),
+        log:
+            "logs/evaluate_benchmarks/{batch}.log",
+        benchmark:
+            "benchmarks/evaluate_benchmarks/{batch}.tsv"
+        params:
+            models=batch_models,
+            device=["--device", TASKS_CONFIG["device"]] if TASKS_CONFIG.get("device") else [],
+            batch_tokens=TASKS_CONFIG.get("batch_tokens", 8192),
+        threads: 1
+        shell:
+            "python -m lmmap evaluate-tasks --models {params.models:q} --tasks {input.tasks:q}"
+            " {params.device:q} --batch-tokens {params.batch_tokens} --threads {threads}"
+            " --out {output:q} > {log:q} 2>&1"
+
+    rule collect_benchmarks:
+        input:
+            expand("results/benchmarks/evaluations/{batch}.csv", batch=EVALUATION_BATCHES),
+        output:
+            scores=report("results/benchmarks/scores.csv", caption="../report/benchmarks.rst",
+                          category="Benchmarks"),
+            metrics=report("results/benchmarks/metrics.csv", caption="../report/benchmarks_metrics.rst",
+                           category="Benchmarks"),
+        log:
+            "logs/collect_benchmarks/collect_benchmarks.log",
+        benchmark:
+            "benchmarks/collect_benchmarks/collect_benchmarks.tsv"
+        params:
+            metrics=json.dumps({name: task.get("metric", "acc_norm") for name, task in TASKS.items()}),
+        shell:
+            "python -m lmmap collect-benchmarks --results {input:q} --metrics {params.metrics:q}"
+            " --out {output.scores:q} --long-out {output.metrics:q} > {log:q} 2>&1"

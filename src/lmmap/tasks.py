@@ -1,0 +1,283 @@
+"""Demo benchmarks: multiple-choice tasks built from held-out demo-corpus chunks, scored the way the
+lm-evaluation-harness scores multiple choice.
+
+An item is a context and a few candidate continuations, one of them the text that really follows.
+Kinds of task:
+- `continuation`: the context ends with a word; the true continuation against spans of about the
+  same length from other chunks of the task's domains (as hard as it sounds for a small model);
+- `completion`: the same, but the context ends inside a word, which the continuation must finish;
+- `word-order`: the true continuation against copies with their words shuffled;
+- `spelling`: the true continuation against copies with letters swapped inside words.
+A model picks the continuation with the highest log-likelihood given the context (`acc`), or the
+highest per character (`acc_norm`, the harness's length normalisation).
+
+The task builders need no torch; `evaluate_tasks` imports it when it runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+
+from lmmap.errors import InputError
+from lmmap.sheet import ModelSpec
+
+KINDS = ("continuation", "completion", "word-order", "spelling")
+METRICS = ("acc", "acc_norm")
+CONFIG_WHERE = "config: tasks"
+_WORDS = re.compile(r"\S+|\s+")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskParams:
+    n_items: int = 40
+    n_choices: int = 4
+    context_chars: tuple[int, int] = (200, 400)  # where the context may end
+    continuation_chars: int = 60  # a continuation is this long, extended to the end of its word
+    seed: int = 1234
+
+
+# --------------------------------------------------------------------------------------------------
+# Building tasks (pure Python)
+
+
+def heldout_chunks(documents: list[dict], domains: list[str] | None, max_bytes: int = 1024,
+                   min_bytes: int = 256) -> list[dict]:
+    """The held-out documents' chunks (`id`, `domain`, `text`) of the given domains (None: all)."""
+    from lmmap.texts import chunk_document
+
+    chunks = []
+    for doc in documents:
+        if doc.get("split") != "heldout" or (domains is not None and doc["domain"] not in domains):
+            continue
+        for index, piece in enumerate(chunk_document(doc["text"], max_bytes, min_bytes)):
+            chunks.append({"id": f"{doc['doc_id']}#{index}", "domain": doc["domain"], "text": piece})
+    return chunks
+
+
+def _cut_after_word(text: str, start: int, length: int) -> int:
+    """The end of the word that reaches `start + length` characters (or the end of the text)."""
+    match = re.compile(r"\s").search(text, start + length)
+    return match.start() if match else len(text)
+
+
+_CUTS = {"word": re.compile(r"(?<=\S)\s"), "mid-word": re.compile(r"(?<=\w)\w")}
+
+
+def _split_point(text: str, lo: int, hi: int, rng: random.Random, cut: str = "word") -> int | None:
+    """A position in [lo, hi) where the context may end: after a word (`word`), or inside one."""
+    spots = [m.start() for m in _CUTS[cut].finditer(text[:hi]) if m.start() >= lo]
+    return rng.choice(spots) if spots else None
+
+
+def _span(text: str, start: int, length: int) -> str:
+    return text[start:_cut_after_word(text, start + 1, length)]
+
+
+def _shuffled_words(span: str, rng: random.Random) -> str:
+    """The span with its words in another order (whitespace kept in place)."""
+    parts = _WORDS.findall(span)
+    words = [p for p in parts if not p.isspace()]
+    order = list(range(len(words)))
+    for _ in range(10):
+        rng.shuffle(order)
+        if order != sorted(order):
+            break
+    it = iter(words[i] for i in order)
+    return "".join(p if p.isspace() else next(it) for p in parts)
+
+
+def _misspelt(span: str, rng: random.Random, n_swaps: int = 3) -> str:
+    """The span with `n_swaps` pairs of adjacent letters swapped inside words."""
+    chars = list(span)
+    spots = [i for i in range(len(chars) - 1) if chars[i].isalpha() and chars[i + 1].isalpha()
+             and chars[i] != chars[i + 1]]
+    for i in rng.sample(spots, min(n_swaps, len(spots))):
+        chars[i], chars[i + 1] = chars[i + 1], chars[i]
+    return "".join(chars)
+
+
+def _distractors(kind: str, item_chunk: dict, span: str, pool: list[dict], params: TaskParams,
+                 rng: random.Random) -> list[str] | None:
+    n = params.n_choices - 1
+    if kind == "word-order":
+        options = {_shuffled_words(span, rng) for _ in range(4 * n)} - {span}
+    elif kind == "spelling":
+        options = {_misspelt(span, rng) for _ in range(4 * n)} - {span}
+    else:
+        others = [c for c in pool if c["id"] != item_chunk["id"]]
+        options = set()
+        for other in rng.sample(others, min(len(others), 4 * n)):
+            start = _split_point(other["text"], 1, len(other["text"]) - params.continuation_chars, rng,
+                                 _cut_style(kind))
+            if start is not None:
+                options.add(_span(other["text"], start, params.continuation_chars))
+        options -= {span}
+    options = sorted(options)
+    return rng.sample(options, n) if len(options) >= n else None
+
+
+def _cut_style(kind: str) -> str:
+    return "mid-word" if kind == "completion" else "word"
+
+
+def build_items(kind: str, chunks: list[dict], params: TaskParams, task_name: str) -> list[dict]:
+    """`params.n_items` items of one task (seeded): {id, domain, context, choices, label}."""
+    if kind not in KINDS:
+        raise InputError(CONFIG_WHERE, f"'{kind}' is not one of {', '.join(KINDS)}", record=task_name,
+                         field="kind")
+    rng = random.Random(f"{params.seed}:{task_name}")
+    items = []
+    for chunk in rng.sample(chunks, len(chunks)):
+        text = chunk["text"]
+        cut = _split_point(text, params.context_chars[0],
+                           min(params.context_chars[1], len(text) - params.continuation_chars), rng,
+                           _cut_style(kind))
+        if cut is None:
+            continue
+        span = _span(text, cut, params.continuation_chars)
+        wrong = _distractors(kind, chunk, span, chunks, params, rng)
+        if not wrong or len(span.split()) < 3:
+            continue
+        choices = wrong + [span]
+        rng.shuffle(choices)
+        items.append({"id": chunk["id"], "domain": chunk["domain"], "context": text[:cut],
+                      "choices": choices, "label": choices.index(span)})
+        if len(items) == params.n_items:
+            return items
+    raise InputError(CONFIG_WHERE, f"the held-out chunks give only {len(items)} items of the "
+                     f"{params.n_items} asked for", record=task_name, field="n_items")
+
+
+def write_items(path: str | Path, items: list[dict]) -> None:
+    from lmmap.storage import write_text
+
+    write_text(path, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
+
+
+def read_items(path: str | Path) -> list[dict]:
+    from lmmap.texts import iter_jsonl
+
+    items = []
+    for lineno, obj in iter_jsonl(path):
+        for field, kind in (("context", str), ("choices", list), ("label", int)):
+            if not isinstance(obj.get(field), kind):
+                raise InputError(path, f"missing or not a {kind.__name__}", record=f"line {lineno}", field=field)
+        if not 0 <= obj["label"] < len(obj["choices"]):
+            raise InputError(path, "label is not the index of a choice", record=f"line {lineno}", field="label")
+        items.append(obj)
+    if not items:
+        raise InputError(path, "task has no items")
+    return items
+
+
+# --------------------------------------------------------------------------------------------------
+# Which models are evaluated together
+
+
+def evaluation_batches(specs: list[ModelSpec]) -> dict[str, list[ModelSpec]]:
+    """Models evaluated in one job: a zoo family together (starting torch costs more than
+    evaluating a small model), every other model on its own."""
+    batches: dict[str, list[ModelSpec]] = {}
+    for spec in specs:
+        key = f"zoo-{spec.family}" if spec.source.startswith("results/zoo/") else f"model-{spec.slug}"
+        batches.setdefault(key, []).append(spec)
+    return batches
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring (imports torch)
+
+
+def encode_request(tokenizer, context: str, continuation: str) -> tuple[list[int], int]:
+    """Token ids of context + continuation and how many trailing ones are the continuation's: the
+    harness's split (encode the whole, then the context; the rest is the continuation), with the
+    tokenizer's own special tokens (a BOS where it adds one)."""
+    whole = tokenizer(context + continuation).input_ids
+    n_context = len(tokenizer(context).input_ids)
+    return whole, max(1, len(whole) - n_context)
+
+
+def continuation_logliks(model, tokenizer, requests: list[tuple[str, str]], max_length: int,
+                         batch_tokens: int = 8192) -> np.ndarray:
+    """log p(continuation | context) for every (context, continuation), computed in length-sorted
+    batches; contexts are cut from the left to fit `max_length`."""
+    import torch
+
+    encoded = []
+    for context, continuation in requests:
+        ids, n_cont = encode_request(tokenizer, context, continuation)
+        if n_cont >= max_length:
+            raise InputError(CONFIG_WHERE, f"a continuation of {n_cont} tokens does not fit the model's "
+                             f"{max_length}", field="continuation_chars")
+        encoded.append((ids[-max_length:], n_cont))
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    result = np.zeros(len(encoded))
+    for batch in _token_batches(order, [len(e[0]) for e in encoded], batch_tokens):
+        width = len(encoded[batch[-1]][0])
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, i in enumerate(batch):
+            ids[row, :len(encoded[i][0])] = torch.tensor(encoded[i][0])
+            mask[row, :len(encoded[i][0])] = 1
+        with torch.inference_mode():
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            for row, i in enumerate(batch):
+                seq, n_cont = encoded[i]
+                # the logits at position t predict token t + 1
+                logprobs = torch.log_softmax(logits[row, len(seq) - n_cont - 1:len(seq) - 1].double(), dim=-1)
+                targets = torch.tensor(seq[-n_cont:], device=device)
+                result[i] = logprobs.gather(1, targets[:, None]).sum().item()
+    return result
+
+
+def _token_batches(order: list[int], lengths: list[int], batch_tokens: int) -> list[list[int]]:
+    """Consecutive runs of `order` (sorted by length) whose padded size stays within `batch_tokens`."""
+    batches, current = [], []
+    for i in order:
+        if current and (len(current) + 1) * lengths[i] > batch_tokens:
+            batches.append(current)
+            current = []
+        current.append(i)
+    return batches + ([current] if current else [])
+
+
+def score_items(logliks: list[np.ndarray], items: list[dict]) -> dict:
+    """acc and acc_norm (log-likelihood per character of the choice) of one task, 0-1."""
+    correct = {"acc": [], "acc_norm": []}
+    for ll, item in zip(logliks, items):
+        lengths = np.array([len(choice) for choice in item["choices"]], dtype=float)
+        correct["acc"].append(int(np.argmax(ll)) == item["label"])
+        correct["acc_norm"].append(int(np.argmax(ll / lengths)) == item["label"])
+    return {name: float(np.mean(values)) for name, values in correct.items()} | {"n_items": len(items)}
+
+
+def evaluate_tasks(loaded, tasks: dict[str, list[dict]], batch_tokens: int = 8192) -> dict[str, dict]:
+    """{task: {acc, acc_norm, n_items}} for one loaded model (a `lmmap.loading.LoadedModel`)."""
+    results = {}
+    for name, items in tasks.items():
+        requests = [(item["context"], choice) for item in items for choice in item["choices"]]
+        flat = continuation_logliks(loaded.model, loaded.tokenizer, requests, loaded.info["max_length"],
+                                    batch_tokens)
+        bounds = np.cumsum([0] + [len(item["choices"]) for item in items])
+        results[name] = score_items([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])], items)
+    return results
+
+
+def benchmark_table(rows: list[dict], metrics: dict[str, str]) -> "pd.DataFrame":
+    """The leaderboard: one row per model, each task's chosen metric on 0-100, and their mean.
+    `rows` are long-format records {model_id, task, acc, acc_norm}."""
+    import pandas as pd
+
+    long = pd.DataFrame(rows)
+    long["score"] = [100.0 * row[metrics[row["task"]]] for _, row in long.iterrows()]
+    wide = long.pivot(index="model_id", columns="task", values="score")[list(metrics)]
+    wide["mean"] = wide.mean(axis=1)
+    return wide.reset_index()
