@@ -33,4 +33,5 @@ rule all:
     input:
         all_outputs(),
         analysis_outputs(),
+        zoo_outputs(),
     default_target: True

@@ -21,6 +21,11 @@ def zoo_recipes(models):
     return json.dumps([{"slug": m.slug, "recipe": m.recipe, "parents": list(m.parents)} for m in models])
 
 
+def zoo_outputs():
+    """The zoo's own deliverables (its models are built because scoring needs them)."""
+    return ["results/zoo/lineage.csv"] if ZOO_GROUPS else []
+
+
 def zoo_outside_parents(models):
     """Parents built by another family's job."""
     return sorted({p for m in models for p in m.parents} - {m.slug for m in models})
@@ -47,6 +52,16 @@ if ZOO_GROUPS:
             " --vocab-size {params.vocab_size} --tokenizer-sample {params.sample}"
             " --min-line-chars {params.min_line_chars}"
             " --tokenizer-out {output.tokenizer:q} --data-out {output.data:q} > {log:q} 2>&1"
+
+    rule tabulate_zoo:
+        output:
+            report("results/zoo/lineage.csv", caption="../report/zoo.rst", category="Demo zoo"),
+        log:
+            "logs/tabulate_zoo/tabulate_zoo.log",
+        params:
+            zoo=json.dumps(ZOO_CONFIG),
+        shell:
+            "python -m lmmap zoo-lineage --zoo-config {params.zoo:q} --out {output:q} > {log:q} 2>&1"
 
     for _family, _models in ZOO_GROUPS.items():
 

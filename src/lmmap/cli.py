@@ -22,7 +22,7 @@ COMMANDS = {
     "lmmap.commands.download": ("download",),
     "lmmap.commands.matrix": ("export-models", "merge", "coordinates"),
     "lmmap.commands.figures": ("embed", "plot-map", "plot-pca", "plot-kl"),
-    "lmmap.commands.zoo": ("zoo-data", "zoo-build"),
+    "lmmap.commands.zoo": ("zoo-data", "zoo-build", "zoo-lineage"),
     "lmmap.commands.tasks": ("build-task", "evaluate-tasks", "collect-benchmarks"),
     "lmmap.commands.zoo": ("zoo-data", "zoo-build", "zoo-grid"),
     "lmmap.commands.tasks": ("build-task", "evaluate-tasks", "collect-benchmarks"),

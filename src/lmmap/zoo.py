@@ -248,10 +248,13 @@ def build_groups(zoo_config: dict) -> dict[str, list[ZooModel]]:
 
 
 def lineage_rows(zoo_config: dict) -> list[dict]:
-    """One row per map model: its kind and parents (for analyses: fine-tunes vs bases, merges)."""
-    return [{"model_id": m.spec.model_id, "slug": m.slug, "kind": m.kind,
-             "parents": ";".join(m.parents), "domain": m.recipe.get("domain", ""),
-             "family": m.spec.family, "type": m.spec.type, "size": int(m.spec.size)}
+    """One row per map model: its kind, parents and recipe highlights, for the analyses (do
+    fine-tunes sit near their base, merges between their parents, are contaminated models caught)."""
+    return [{"model_id": m.spec.model_id, "slug": m.slug, "kind": m.kind, "family": m.spec.family,
+             "type": m.spec.type, "size": int(m.spec.size), "parents": ";".join(m.parents),
+             "domain": m.recipe.get("domain", ""), "format": m.recipe.get("format", ""),
+             "merge_weights": ";".join(str(w) for w in m.recipe.get("weights", [])),
+             "reference_fraction": m.recipe.get("reference_fraction", 0.0)}
             for m in zoo_models(zoo_config)]
 
 

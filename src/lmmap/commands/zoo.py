@@ -44,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.set_defaults(func=run_zoo_build)
 
+    p = subparsers.add_parser("zoo-lineage", formatter_class=fmt,
+                              help="tabulate the zoo's models: kind, parents, domain, format, contamination")
+    p.add_argument("--zoo-config", required=True, help="the config's zoo section as JSON")
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.set_defaults(func=run_zoo_lineage)
+
 
 def run_zoo_data(args: argparse.Namespace) -> int:
     started = time.time()
@@ -100,4 +106,16 @@ def run_zoo_build(args: argparse.Namespace) -> int:
         write_provenance(out_dir / "config.json", "zoo-build", inputs,
                          {"recipe": recipe, "parents": item["parents"], "threads": args.threads},
                          {"zoo_model": summary}, started)
+    return 0
+
+
+def run_zoo_lineage(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    started = time.time()
+    table = pd.DataFrame(zoo.lineage_rows(json.loads(args.zoo_config)))
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False)
+    write_provenance(args.out, "zoo-lineage", params=command_params(args), started=started,
+                     extra={"n_models": len(table)})
     return 0
