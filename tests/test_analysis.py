@@ -177,9 +177,11 @@ def test_model_list_orders_and_describes_models():
 
 
 def test_publish_table_writes_every_format_with_provenance(tmp_path):
-    frame = pd.DataFrame({"target": ["a", "b"], "pearson": [0.91234, 0.5]})
+    frame = pd.DataFrame({"target": ["a", "b"], "pearson": [0.91234, 0.5], "n": [40, 7]})
     paths = publish_table(frame, tmp_path / "t", step="unit", params={"k": 1})
     assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
-    assert "0.912" in paths[1].read_text() and "\\begin{tabular}" in paths[2].read_text()
+    markdown = paths[1].read_text()
+    assert "0.912" in markdown and "| 40 |" in markdown.replace("  ", " ") and "40.000" not in markdown
+    assert "\\begin{tabular}" in paths[2].read_text()
     assert pd.read_csv(paths[0])["pearson"][0] == 0.91234
     assert read_provenance(paths[0])["params"] == {"k": 1}

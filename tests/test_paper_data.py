@@ -42,7 +42,7 @@ def released(tmp_path):
     with open(tmp_path / "texts.jsonl", "w") as fh:
         for j in range(N_TEXTS):
             fh.write(json.dumps({"id": str(j), "domain": ["Pile-CC", "Github"][j % 2], "text": f"text {j}"}) + "\n")
-    (tmp_path / "models.tsv").write_text("model_id\tsource\ttype\n" + "".join(
+    (tmp_path / "models.tsv").write_text("# a comment\nmodel_id\tsource\ttype\n" + "".join(
         f"{n}\t{n}\t{t}\n" for n, t in zip(NAMES, ["others", "gpt_neox", "llama-2"])))
     return tmp_path, raw
 
@@ -100,3 +100,52 @@ def test_wrong_lengths_and_missing_fields_are_named(released):
     with pytest.raises(InputError) as info:
         paper_data.model_records([{"model_name": "m"}], "data.pkl")
     assert info.value.field == "model_type"
+
+
+@pytest.mark.slow
+def test_paper_mode_runs_every_analysis_from_released_files(tmp_path):
+    """The whole paper config on 40 synthetic models and 60 texts in the released formats."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    rng = np.random.default_rng(1)
+    K, N = 40, 60
+    names = [f"org{i % 4}/model-{i}" for i in range(K)]
+    latent, directions = rng.normal(size=(K, 2)), rng.normal(size=(2, N))
+    raw = {n: (-500 + 20 * latent[i] @ directions + rng.normal(size=N)).tolist() for i, n in enumerate(names)}
+    records = []
+    for i, n in enumerate(names):
+        record = {"model_name": n, "model_type": ["llama", "mistral", "gpt_neox", "opt"][i % 4],
+                  "model_size": float(1 + i % 7), "created_at": f"2023-{1 + i % 12:02d}-01", "downloads": i,
+                  "tags": [], "log-likelihood-10k": raw[n], "mean_logp": float(np.mean(raw[n]))}
+        for j, field in enumerate(paper_data.TASKS):
+            record[field] = float(50 + 10 * latent[i, j % 2] + rng.normal())
+        record[paper_data.MEAN_FIELD] = float(np.mean([record[f] for f in paper_data.TASKS]))
+        records.append(record)
+    data = tmp_path / "data"
+    data.mkdir()
+    with open(data / "raw_log-likelihood_1018.pkl", "wb") as fh:
+        pickle.dump(raw, fh)
+    with open(data / "model-data-1018.pkl", "wb") as fh:
+        pickle.dump(records, fh)
+    with open(data / "texts-10k-pile.jsonl", "w") as fh:
+        for j in range(N):
+            fh.write(json.dumps({"text": f"text number {j} " * 20, "index": j,
+                                 "pile_set_name": ["Pile-CC", "Github", "ArXiv"][j % 3]}) + "\n")
+    shutil.copytree(repo / "config", tmp_path / "config")
+    (tmp_path / "opt-in.yaml").write_text("paper: {allow_pickle: true}\nmap: {max_iter: 250}\n")
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--snakefile", str(repo / "Snakefile"),
+               "--configfile", "config/paper/config.yaml", "opt-in.yaml"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = tmp_path / "results"
+    ridge = pd.read_csv(results / "analysis/prediction/ridge.csv")
+    assert len(ridge) == 2 * 2 * 7 and ridge["pearson_mean"].notna().all()
+    assert ridge.query("features == 'Q' and cv == 'kfold'")["pearson_mean"].min() > 0.5
+    assert (results / "analysis/maps/map_best_task.png").exists()
+    assert len(pd.read_csv(results / "analysis/model_list.csv")) == K
+    assert (results / "analysis/leakage/leakage_map.pdf").exists()
+    assert read_provenance(results / "matrix/loglik.npz")["step"] == "paper-convert"

@@ -38,9 +38,11 @@ def publish_table(frame: pd.DataFrame, stem: str | Path, step: str, inputs: Mapp
                   params: Mapping | None = None, started: float | None = None,
                   extra: Mapping | None = None, digits: int = 3) -> list[Path]:
     """Write <stem>.csv (full precision), <stem>.md and <stem>.tex (rounded), each with a sidecar."""
+    # object columns keep integers integral (an all-numeric frame would reach tabulate as floats)
+    shown = frame.astype({c: object for c in frame.select_dtypes("integer").columns})
     rendered = {
         "csv": frame.to_csv(index=False),
-        "md": frame.to_markdown(index=False, floatfmt=f".{digits}f") + "\n",
+        "md": shown.to_markdown(index=False, floatfmt=f".{digits}f") + "\n",
         "tex": frame.to_latex(index=False, float_format=f"%.{digits}f", escape=True),
     }
     paths = []

@@ -93,8 +93,8 @@ def read_types(path: str | Path | None) -> dict[str, str]:
     if not path:
         return {}
     with open(path, encoding="utf-8", newline="") as fh:
-        return {row["model_id"]: row["type"] for row in csv.DictReader(fh, delimiter="\t")
-                if not row["model_id"].startswith("#")}
+        lines = [line for line in fh if line.strip() and not line.startswith("#")]
+    return {row["model_id"]: row["type"] for row in csv.DictReader(lines, delimiter="\t")}
 
 
 def parameters(size: object) -> float:

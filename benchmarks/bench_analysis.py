@@ -1,0 +1,128 @@
+"""Wall time of every analysis at the paper's size on synthetic data (K = 1,018 models, N = 10,000 texts).
+
+Runs t-SNE with the paper's 10,000 iterations, PCA dimensionality, the map coloured by every variable,
+ridge prediction (Q and L x grouped and plain CV x 5 seeds x 8 targets), the perplexity baseline, the
+leakage screen, a 36-model interpolation grid and the model list, on `--cores` cores, then prints the
+table and writes it to benchmarks/results/analysis.md. KL validation needs real models and is not
+included. Usage: python benchmarks/bench_analysis.py [--cores 2] [--models 1018] [--texts 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from lmmap.analysis import interpolation, leakage, model_list, plots, prediction, tsne_map
+from lmmap.analysis.dimensionality import dimensionality_table
+from lmmap.coords import clip_matrix, double_centre
+from lmmap.embedding import tsne_embedding
+from lmmap.figures import save_figure
+
+TASKS = ["ARC", "HellaSwag", "MMLU", "TruthfulQA", "Winogrande", "GSM8K", "BBH"]  # + mean = 8 targets
+DOMAINS = [f"domain-{d:02d}" for d in range(22)]
+
+
+def synthetic(K: int, N: int, seed: int = 0):
+    """L with planted low-rank structure by type, benchmark scores linear in the latent factors."""
+    rng = np.random.default_rng(seed)
+    types = np.array([f"type{i % 12}" for i in rng.permutation(K)])
+    type_offsets = {t: rng.normal(size=20) for t in np.unique(types)}
+    latent = np.stack([type_offsets[t] for t in types]) + 0.5 * rng.normal(size=(K, 20))
+    L = -600 + latent @ rng.normal(size=(20, N)) * 3 + 2 * rng.normal(size=(K, N)) + 30 * rng.normal(size=(K, 1))
+    scores = pd.DataFrame({t: np.clip(50 + 8 * latent @ rng.normal(size=20) / 4, 0, 100) for t in TASKS})
+    scores["mean"] = scores[TASKS].mean(axis=1)
+    ids = [f"org/model-{i:04d}" for i in range(K)]
+    scores.index = ids
+    models = pd.DataFrame({"model_id": ids, "type": types, "n_params": 10 ** rng.uniform(8, 11, K),
+                           "created": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, K), "D")})
+    return L, ids, models, scores, np.array(DOMAINS)[np.arange(N) % len(DOMAINS)]
+
+
+def timed(rows: list, step: str, func, *args, **kwargs):
+    started = time.perf_counter()
+    value = func(*args, **kwargs)
+    rows.append({"step": step, "seconds": round(time.perf_counter() - started, 1)})
+    print(f"{step:<58} {rows[-1]['seconds']:>7.1f} s", flush=True)
+    return value
+
+
+def run(K: int, N: int, cores: int, tsne_iter: int, out_dir: Path) -> pd.DataFrame:
+    rows: list[dict] = []
+    L, ids, models, scores, domains = timed(rows, f"synthetic data (K={K}, N={N})", synthetic, K, N)
+    Q = timed(rows, "coordinates: clip 2% + double centring", lambda: double_centre(clip_matrix(L, 0.02)[0]))
+    order = tsne_map.map_order(ids, models["created"].astype(str))
+    xy = timed(rows, f"t-SNE ({tsne_iter} iterations)", tsne_embedding, Q[order], 30, tsne_iter, 42)
+    timed(rows, "PCA dimensionality (90%, 95%)", dimensionality_table, Q, [0.9, 0.95])
+
+    def maps():
+        variables = tsne_map.map_variables(ids, Q, L, domains, models, scores.reset_index(drop=True), TASKS)
+        points = pd.DataFrame({"model_id": np.asarray(ids)[order], "x": xy[:, 0], "y": xy[:, 1]}).merge(variables)
+        for variable in tsne_map.VARIABLES:
+            save_figure(tsne_map.plot_variable_map(points, variable), out_dir / f"map_{variable}")
+        return points
+    points = timed(rows, "map coloured by 7 variables (PNG + PDF)", maps)
+
+    def ridge():
+        summary, _, predictions = prediction.run_prediction(
+            {"Q": Q, "L": L}, scores, models["type"].to_numpy(), seeds=range(5), n_jobs=cores)
+        shown = predictions[(predictions["features"] == "Q") & (predictions["cv"] == "group")
+                            & (predictions["seed"] == 0)]
+        save_figure(plots.prediction_scatter(shown, pd.Series(L.mean(axis=1), index=ids), "ridge"),
+                    out_dir / "ridge_scatter")
+        return summary
+    summary = timed(rows, "ridge: {Q, L} x {group, kfold} x 5 seeds x 8 targets", ridge)
+
+    def baseline():
+        table = prediction.baseline_correlations(pd.Series(L.mean(axis=1), index=ids), scores)
+        save_figure(plots.baseline_scatter(pd.Series(L.mean(axis=1), index=ids), scores,
+                                           models.set_index("model_id")["type"], table), out_dir / "baseline")
+    timed(rows, "perplexity baseline (table + scatter grid)", baseline)
+
+    def screen():
+        frame = pd.DataFrame({"model_id": ids, "type": models["type"], "mean_loglik": L.mean(axis=1),
+                              "benchmark_mean": scores["mean"].to_numpy()})
+        table, fit = leakage.leakage_screen(frame, tsne_map.domain_means(L, domains), 3.5)
+        save_figure(tsne_map.plot_variable_map(points, "type", highlight=table.loc[table["flagged"], "model_id"]
+                                               .tolist()), out_dir / "leakage_map")
+    timed(rows, "leakage screen (robust fit, 22 domains, map)", screen)
+
+    def grid():
+        alphas, betas = np.array([(a, b) for a in np.linspace(0, 1, 6) for b in np.linspace(0, 1, 6)]).T
+        table = interpolation.interpolation_table(L[:36], [f"g{i}" for i in range(36)], alphas, betas)
+        save_figure(plots.interpolation_figure(table, "synthetic"), out_dir / "interpolation")
+    timed(rows, "weight interpolation (36 models)", grid)
+    timed(rows, "model list", model_list.model_list, ids, L, models, scores)
+    total = sum(r["seconds"] for r in rows[1:])
+    rows.append({"step": "total (without synthetic data)", "seconds": round(total, 1)})
+    print(f"{'total (without synthetic data)':<58} {total:>7.1f} s")
+    print(summary.groupby(["features", "cv"])["pearson_mean"].mean().round(3).to_string())
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--models", type=int, default=1018)
+    parser.add_argument("--texts", type=int, default=10000)
+    parser.add_argument("--tsne-iter", type=int, default=10000)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "analysis.md"))
+    args = parser.parse_args()
+    with threadpool_limits(args.cores), tempfile.TemporaryDirectory() as tmp:
+        table = run(args.models, args.texts, args.cores, args.tsne_iter, Path(tmp))
+    header = (f"# Analysis benchmark\n\nSynthetic K = {args.models}, N = {args.texts}; {args.cores} cores "
+              f"({platform.processor() or platform.machine()}, {os.cpu_count()} visible); "
+              f"`python benchmarks/bench_analysis.py --cores {args.cores}`.\n\n")
+    Path(args.out).write_text(header + table.to_markdown(index=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
