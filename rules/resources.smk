@@ -1,12 +1,14 @@
-# Cluster resources of a scoring job, derived from the model's size (ModelSpec.size, parameters)
-# and scaled by the retry attempt, so that a job killed for time or memory comes back bigger.
+# Inputs and cluster resources of a scoring job. Resources follow the model's size (ModelSpec.size,
+# parameters) and grow with the retry attempt, so that a job killed for time or memory comes back bigger.
 # What differs between clusters (account, partitions, GPU memory, --gpus vs --gres) comes from the
 # environment, read here and in profiles/slurm/config.yaml; see profiles/slurm/site.env.
-# score_model uses: resources: runtime=score_runtime, mem_mb=score_mem_mb, gpu=score_gpus,
-# gres=score_gres; group: score_group.
+# score_model uses: input: download=download_input; resources: runtime=score_runtime,
+# mem_mb=score_mem_mb, gpu=score_gpus, gres=score_gres; group: score_group.
 
 import math
 import os
+
+from lmmap.download import is_hub_source
 
 # memory of one GPU: decides how many GPUs a model needs
 GPU_MEM_GB = float(os.environ.get("LMMAP_GPU_MEM_GB", "80"))
@@ -22,6 +24,11 @@ TOKENS_PER_TEXT = 256  # a text of at most 1,024 bytes
 FLOPS = {"gpu": 5e13, "cpu": 2e10}  # sustained forward-pass throughput, conservatively low
 LOAD_GB_PER_S = 0.2  # reading weights from a shared file system
 BASE_MINUTES = 10  # start-up, imports, tokenisation
+
+
+def download_input(wildcards):
+    """The download record a hub model's scoring waits for (rules/download.smk); none for local models."""
+    return [f"results/downloads/{wildcards.model}.json"] if is_hub_source(model_spec(wildcards).source) else []
 
 
 def _params(wildcards) -> float:
@@ -42,7 +49,7 @@ def score_gpu_count(wildcards, attempt=1) -> int:
     """GPUs that hold the weights plus a batch's activations; none for tiny models or device cpu."""
     if config["scoring"]["device"] == "cpu" or _params(wildcards) < CPU_ONLY_BELOW:
         return 0
-    need_gb = (1.2 * _weights_gb(wildcards) + 4) * _growth(attempt)
+    need_gb = (1.1 * _weights_gb(wildcards) + 4) * _growth(attempt)
     return min(MAX_GPUS, math.ceil(need_gb / GPU_MEM_GB))
 
 
@@ -58,9 +65,10 @@ def score_gres(wildcards, attempt) -> str:
 
 
 def score_mem_mb(wildcards, attempt) -> int:
-    """Host memory: the weights once while loading (twice on CPU, for activations) plus 2 GB."""
-    copies = 1.2 if score_gpu_count(wildcards, attempt) else 2.0
-    return math.ceil(1024 * (2 + copies * _weights_gb(wildcards)) * _growth(attempt))
+    """Host memory: on a GPU node, 4 GB plus half the weights (shards stream onto the GPUs); on
+    CPU, 2 GB plus the weights twice (weights and activations)."""
+    base_gb, copies = (4, 0.5) if score_gpu_count(wildcards, attempt) else (2, 2.0)
+    return math.ceil(1024 * (base_gb + copies * _weights_gb(wildcards)) * _growth(attempt))
 
 
 def score_runtime(wildcards, attempt) -> int:

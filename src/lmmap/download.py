@@ -22,6 +22,15 @@ def is_hub_source(source: str) -> bool:
     return bool(_HUB_ID.match(source))
 
 
+def download_options(spec: ModelSpec) -> list[str]:
+    """The optional `lmmap download` arguments that a model's sheet row sets."""
+    options = []
+    for flag, value in (("--revision", spec.revision), ("--gguf-file", spec.gguf_file)):
+        if value:
+            options += [flag, value]
+    return options
+
+
 def ignore_patterns(repo_files: list[str], gguf_file: str | None) -> list[str]:
     """Files not to download: other formats, pickled weights where safetensors exist, and all
     weights but the one GGUF file when the sheet names one."""

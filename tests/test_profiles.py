@@ -1,0 +1,96 @@
+"""Profiles: dry runs (-n) of every profile with every config, the cluster settings that come from
+the environment, and the scoring resources derived from model sizes (rules/resources.smk)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = sorted(p.parent for p in (ROOT / "profiles").glob("*/config.yaml"))
+CONFIGS = sorted((ROOT / "config").glob("**/config.yaml"))
+SITE_VARIABLES = [name for name in os.environ if name.startswith("LMMAP_")]
+WIRED = "score_runtime" in (ROOT / "rules/score.smk").read_text()
+needs_wiring = pytest.mark.skipif(not WIRED, reason="rule score_model does not use rules/resources.smk yet")
+
+
+def dry_run(*args, cwd=ROOT, env=None):
+    clean = {k: v for k, v in os.environ.items() if k not in SITE_VARIABLES}
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-n", *args]
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
+                            env=clean | (env or {}))
+    assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result.stdout + result.stderr
+
+
+def jobs(log: str, rule: str) -> dict[str, dict[str, str]]:
+    """The dry run's jobs of `rule` (grouped or not): wildcard `model` -> resources."""
+    pattern = rf"rule {rule}:\n(?:.*\n)*?\s+wildcards: model=(\S+)\n\s+resources: ([^\n]+)"
+    return {model: dict(re.findall(r"(\w+)=([^,\s]*)", resources))
+            for model, resources in re.findall(pattern, log)}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_dry_run_of_every_profile_and_config(profile, config):
+    log = dry_run("--profile", str(profile), "--configfile", str(config))
+    assert "score_model" in log and "This was a dry-run" in log
+
+
+@pytest.fixture(scope="module")
+def sheet_of_sizes(tmp_path_factory):
+    """A config mapping hub models of three sizes (dry runs only: nothing is downloaded)."""
+    workdir = tmp_path_factory.mktemp("sizes")
+    (workdir / "models.tsv").write_text(
+        "model_id\tsource\trevision\tdtype\tsize\n"
+        "small\torg/small\tabc123\tauto\t135M\n"
+        "mid\torg/mid\tabc123\tbfloat16\t7B\n"
+        "big\torg/big\tabc123\tbfloat16\t70B\n")
+    (workdir / "config.yaml").write_text(
+        "models: models.tsv\nzoo: {enabled: false}\nscoring: {batch_tokens: 8192, device: auto}\n"
+        "texts: {source: demo, n: 10000, seed: 1, max_bytes: 1024, min_bytes: 256}\n")
+    return workdir
+
+
+def sized_dry_run(workdir, **env):
+    return dry_run("--profile", str(ROOT / "profiles/slurm"), "--directory", str(workdir), "--configfile",
+                   str(ROOT / "config/config.yaml"), str(workdir / "config.yaml"), env=env)
+
+
+@needs_wiring
+def test_scoring_resources_follow_the_model_size(sheet_of_sizes):
+    log = sized_dry_run(sheet_of_sizes)
+    score = jobs(log, "score_model")
+    assert [score[m]["gpu"] for m in ("small", "mid", "big")] == ["1", "1", "2"]  # 80 GB GPUs
+    assert score["mid"]["gres"] == ""
+    assert int(score["small"]["runtime"]) < int(score["mid"]["runtime"]) < int(score["big"]["runtime"])
+    assert int(score["small"]["mem_mb"]) < int(score["mid"]["mem_mb"]) < int(score["big"]["mem_mb"])
+    assert "Group job score_small" in log  # small models may be packed; the others not
+    # hub models are downloaded first (local jobs, on the machine with network)
+    assert set(jobs(log, "download_model")) == {"small", "mid", "big"}
+
+
+@needs_wiring
+def test_site_settings_come_from_the_environment(sheet_of_sizes):
+    log = sized_dry_run(sheet_of_sizes, LMMAP_SLURM_ACCOUNT="proj42", LMMAP_SLURM_PARTITION="cpuq",
+                        LMMAP_SLURM_GPU_PARTITION="gpuq", LMMAP_SLURM_GPU_CONSTRAINT="a100|h100",
+                        LMMAP_SLURM_GPU_REQUEST="gres", LMMAP_GPU_MEM_GB="40")
+    score = jobs(log, "score_model")
+    assert score["big"]["slurm_account"] == "proj42" and score["big"]["slurm_partition"] == "gpuq"
+    assert score["big"]["constraint"] == "a100|h100"
+    assert score["big"]["gres"] == "gpu:4" and score["big"]["gpu"] == "0"  # 40 GB GPUs, via --gres
+    texts = re.search(r"rule prepare_texts:.*?resources: ([^\n]+)", log, re.DOTALL).group(1)
+    assert "slurm_partition=cpuq" in texts and "slurm_account=proj42" in texts
+
+
+def test_lint_of_the_download_and_resources_rules():
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--profile", str(ROOT / "profiles/slurm"),
+                             "--configfile", str(ROOT / "config/test/config.yaml")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lints = result.stdout + result.stderr
+    assert "Lints for" in lints or result.returncode == 0, lints[-3000:]  # the profile parses
+    for mine in ("rules/download.smk:", "rules/resources.smk:", "rule download_model "):
+        assert mine not in lints, lints[-3000:]
