@@ -124,7 +124,7 @@ def test_merge_is_strict_by_default_and_records_what_it_left_out(tmp_path, text_
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2", "--directory",
-           str(workdir), "--configfile", str(ROOT / "config/config.yaml"), str(workdir / "config.yaml"), *args]
+           str(workdir), *args, "--configfile", str(ROOT / "config/config.yaml"), str(workdir / "config.yaml")]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
@@ -152,7 +152,9 @@ def test_a_broken_model_neither_stops_nor_corrupts_the_others(tmp_path):
               "demo_corpus: {domains: [python-docs, licences], fractions: {reference: 0.5, train: 0.3, heldout: 0.2},"
               " max_docs_per_domain: 30, max_doc_bytes: 4096}\n"
               "scoring: {batch_tokens: 2048, device: cpu}\n"
-              "map: {perplexity: 30, max_iter: 250, seed: 42, hues: [type], annotate: true}\n")
+              "map: {perplexity: 30, max_iter: 250, seed: 42, hues: [type], annotate: true}\n"
+              "tasks: {enabled: false}\n"  # no benchmarks: the analyses that need them are off
+              "analysis: {benchmarks: false, kl_validation: {enabled: false}, interpolation: {enabled: false}}\n")
     (tmp_path / "config.yaml").write_text(config + "merge: {allow_missing: false}\n")
 
     first = snakemake(tmp_path, "--keep-going", "results/coords/coordinates.npz")

@@ -7,9 +7,10 @@ audit reports, as errors:
 - `changed`: a file whose sha256 differs from the one recorded when it was made or used;
 - `no-provenance`: a result without a sidecar (nothing to trace it back with);
 - `text-set`: files of one chain that were made from different text sets;
-- `code-version`: files of one chain made by different lmmap versions;
+- `code-version`: files made by different lmmap versions;
 - `config`: a config value that differs from the one a file was made with (when a config is given);
-and, as warnings, different git commits or a dirty tree within a chain and models left out of a merge.
+and, as warnings, files made at different git commits or from uncommitted code, and models left out of
+a merge.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ MODEL_FIELDS = ("source", "source_kind", "revision_requested", "revision_resolve
 class Finding:
     severity: str  # "error" or "warning"
     kind: str
-    path: str
+    path: str  # "*" for a finding about the audited files as a whole
     message: str
     recorded_by: str | None = None  # the file whose sidecar holds the record this finding contradicts
 
@@ -72,14 +73,15 @@ def audit(results: Iterable[str | Path], config: dict | None = None) -> dict:
     chains = {}
     for result in map(str, results):
         chains[result] = _visit(walk, result, recorded_sha=None, recorded_by=None)
-        _check_chain(walk, result, chains[result])
+        _check_text_sets(walk, result, chains[result])
+    _check_code(walk)
     errors = [f for f in walk.findings if f.severity == "error"]
     return {
         "ok": not errors,
         "n_errors": len(errors),
         "n_warnings": len(walk.findings) - len(errors),
         "results": [{"path": r, "files_in_chain": len(chains[r]),
-                     "ok": not any({f.path, f.recorded_by} & (chains[r] | {r}) for f in errors)}
+                     "ok": not any({f.path, f.recorded_by} & (chains[r] | {r, "*"}) for f in errors)}
                     for r in chains],
         "findings": [dataclasses.asdict(f) for f in walk.findings],
         "raw_inputs": sorted(walk.raw_inputs.values(), key=lambda item: item["path"]),
@@ -136,8 +138,8 @@ def _chain_of(walk: _Walk, path: str) -> set[str]:
     return chain
 
 
-def _check_chain(walk: _Walk, result: str, chain: set[str]) -> None:
-    """Files that were combined must come from one text set and one version of the code."""
+def _check_text_sets(walk: _Walk, result: str, chain: set[str]) -> None:
+    """The files a result was made from must all come from one text set."""
     text_sets = {}
     for node in sorted(chain):
         sha = walk.records[node].get("text_set_sha256")
@@ -146,16 +148,27 @@ def _check_chain(walk: _Walk, result: str, chain: set[str]) -> None:
     if len(text_sets) > 1:
         listing = "; ".join(f"{sha[:12]}…: {', '.join(nodes)}" for sha, nodes in text_sets.items())
         walk.add("error", "text-set", result, f"made from {len(text_sets)} different text sets ({listing})")
-    codes = {node: walk.records[node].get("environment", {}).get("code") or {} for node in chain}
-    versions = {c.get("lmmap") for c in codes.values()}
-    if len(versions) > 1:
-        walk.add("error", "code-version", result, f"made by different lmmap versions: {sorted(map(str, versions))}")
-    commits = {c.get("git_commit") for c in codes.values() if c.get("git_commit")}
-    if len(commits) > 1:
-        walk.add("warning", "code-version", result, f"made at {len(commits)} git commits: {sorted(commits)}")
-    dirty = sorted(node for node, c in codes.items() if c.get("git_dirty"))
+
+
+def _check_code(walk: _Walk) -> None:
+    """All files audited must come from one lmmap version; several git commits or uncommitted code
+    are worth knowing (cached files survive commits that may not touch their step) but not errors."""
+    codes = {node: record.get("environment", {}).get("code") or {} for node, record in walk.records.items()}
+    by_version, by_commit = {}, {}
+    for node, code in sorted(codes.items()):
+        by_version.setdefault(str(code.get("lmmap")), []).append(node)
+        if code.get("git_commit"):
+            by_commit.setdefault(code["git_commit"][:12], []).append(node)
+    if len(by_version) > 1:
+        listing = "; ".join(f"{version}: {', '.join(nodes)}" for version, nodes in by_version.items())
+        walk.add("error", "code-version", "*", f"files made by {len(by_version)} lmmap versions ({listing})")
+    if len(by_commit) > 1:
+        counts = ", ".join(f"{commit}: {len(nodes)} file(s)" for commit, nodes in by_commit.items())
+        walk.add("warning", "code-version", "*", f"files made at {len(by_commit)} git commits ({counts})")
+    dirty = sorted(node for node, code in codes.items() if code.get("git_dirty"))
     if dirty:
-        walk.add("warning", "code-version", result, f"{len(dirty)} file(s) made from uncommitted code: {dirty}")
+        shown = ", ".join(dirty[:5]) + (", …" if len(dirty) > 5 else "")
+        walk.add("warning", "code-version", "*", f"{len(dirty)} file(s) made from uncommitted code ({shown})")
 
 
 def _check_config(walk: _Walk, path: str, record: dict) -> None:
