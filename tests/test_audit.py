@@ -7,7 +7,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from lmmap import provenance
@@ -97,7 +96,8 @@ def test_a_tampered_score_file_is_caught(work):
     scores["loglik"] = scores["loglik"] + 1e-9  # a tiny change is still a change
     save_npz(path, **scores)
     report = audit([COORDS])
-    assert {(f["path"], f["recorded_by"]) for f in errors(report)} == {(path, path), (path, "results/matrix/loglik.npz")}
+    found = {(f["path"], f["recorded_by"]) for f in errors(report)}
+    assert found == {(path, path), (path, "results/matrix/loglik.npz")}  # vs its own sidecar and the merge's
 
 
 def test_a_changed_config_value_is_caught(work):
@@ -109,7 +109,8 @@ def test_a_changed_config_value_is_caught(work):
     # a value of another step: the text set's seed
     found = errors(audit([COORDS], config={"texts": {"seed": 4}}), "config")
     assert [f["path"] for f in found] == ["results/texts/texts.jsonl"]
-    assert main(["audit", COORDS, "--config", "config.yaml", "--config-json", '{"coordinates": {"clip_quantile": 0.02}}']) == 0
+    restored = '{"coordinates": {"clip_quantile": 0.02}}'
+    assert main(["audit", COORDS, "--config", "config.yaml", "--config-json", restored]) == 0
 
 
 def test_missing_inputs_results_and_sidecars_are_reported(work):

@@ -7,7 +7,6 @@ models missing from a table (test_analysis_commands)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path

@@ -198,16 +198,22 @@ def _same(a: object, b: object) -> bool:
 
 def _check_model_source(walk: _Walk, path: str, record: dict) -> None:
     """A local model source must still exist (weights are not hashed by the scoring step)."""
-    model = record.get("model")
+    model = _model_of(record)
     if model and model.get("source_kind") == "local" and not Path(model.get("source", "")).exists():
         walk.add("error", "missing", model.get("source", ""), f"model source of '{model.get('model_id')}' "
                  f"(used by {path}) does not exist", path)
 
 
+def _model_of(record: dict) -> dict | None:
+    """The loaded-model record of a score file's sidecar (None for other steps)."""
+    model = record.get("model")
+    return model if isinstance(model, dict) else None
+
+
 def _models(walk: _Walk) -> list[dict]:
     models = {}
     for path, record in walk.records.items():
-        model = record.get("model")
+        model = _model_of(record)
         if model:
             models[model.get("model_id")] = {"model_id": model.get("model_id"), "scores": path,
                                              **{k: model.get(k) for k in MODEL_FIELDS}}
