@@ -189,6 +189,7 @@ rule screen_leakage:
         table="results/matrix/models.csv",
         benchmarks=BENCHMARKS,
         embedding="results/coords/tsne.csv",
+        known=["results/zoo/lineage.csv"] if (config.get("zoo") or {}).get("enabled") else [],
     output:
         csv=report("results/analysis/leakage/leakage.csv", caption="../report/analysis_leakage.rst",
                    category="Analysis", subcategory="Leakage screen"),
@@ -202,12 +203,13 @@ rule screen_leakage:
     params:
         threshold=ANALYSIS["leakage"]["threshold"],
         show=ANALYSIS["leakage"]["show"],
+        known=lambda w, input: ["--known", *input.known] if input.known else [],
     conda:
         "../envs/analysis.yaml"
     shell:
         "python -m lmmap analyze leakage --matrix {input.matrix:q} --models-table {input.table:q}"
         " --benchmarks {input.benchmarks:q} --embedding {input.embedding:q} --threshold {params.threshold}"
-        " --show {params.show} --out-stem results/analysis/leakage/leakage"
+        " --show {params.show} {params.known:q} --out-stem results/analysis/leakage/leakage"
         " --figure-stem results/analysis/leakage/leakage_scatter --map-stem results/analysis/leakage/leakage_map"
         " > {log:q} 2>&1"
 

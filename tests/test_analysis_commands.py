@@ -78,12 +78,15 @@ def test_baseline_leakage_model_list_and_dimensionality(results):
     assert main(["analyze", "perplexity-baseline", *args, "--out-stem", str(out / "baseline"),
                  "--figure-stem", str(out / "baseline_scatter")]) == 0
     assert set(pd.read_csv(out / "baseline.csv")["target"]) == {*TASKS, "mean"}
+    pd.DataFrame({"model_id": ["org/m07"], "kind": ["contaminated"], "reference_fraction": [0.5]}).to_csv(
+        results / "lineage.csv", index=False)
     assert main(["analyze", "leakage", *args, "--embedding", str(results / "tsne.csv"), "--threshold", "4",
+                 "--known", str(results / "lineage.csv"),
                  "--out-stem", str(out / "leakage"), "--figure-stem", str(out / "leakage_scatter"),
                  "--map-stem", str(out / "leakage_map")]) == 0
     screen = pd.read_csv(out / "leakage.csv")
     assert screen.loc[screen["flagged"], "model_id"].tolist() == ["org/m07"]
-    assert screen.loc[0, "top_domains"].startswith("news")
+    assert screen.loc[0, "top_domains"].startswith("news") and screen.loc[0, "kind"] == "contaminated"
     assert read_provenance(out / "leakage_map.png")["flagged"] == ["org/m07"]
     assert main(["analyze", "model-list", *args, "--out-stem", str(out / "models")]) == 0
     assert pd.read_csv(out / "models.csv")["name"].tolist()[:3] == ["org/m00", "org/m12", "org/m24"]

@@ -14,7 +14,8 @@ import seaborn as sns
 def _grid(n_panels: int, size: float = 3.2):
     cols = min(4, max(1, n_panels))
     rows = math.ceil(n_panels / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 1.0, size * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 1.0, size * rows), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[n_panels:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n_panels])
@@ -78,7 +79,7 @@ def kl_scatter(table: pd.DataFrame, estimate: str, panels: dict[str, str]):
 
 def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarray]):
     """Mean log-likelihood against benchmark mean with the robust fit; flagged models in red."""
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
     sns.scatterplot(data=frame, x="benchmark_mean", y="mean_loglik", hue="type", ax=ax, s=20, palette="tab20")
     ax.plot(*fitted_line, color="black", linewidth=1, label="robust fit")
     flagged = frame[frame["flagged"]]
@@ -96,7 +97,7 @@ def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarr
 def interpolation_figure(grid: pd.DataFrame, name: str):
     """(a) the (alpha, beta) grid in weight space, (b) PCA of the row-centred L, (c) actual vs. linear
     prediction of the mean log-likelihood; points coloured by actual mean log-likelihood."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained")
     norm = plt.Normalize(grid["mean_loglik"].min(), grid["mean_loglik"].max())
     style = dict(c=grid["mean_loglik"], cmap="viridis", norm=norm, s=40, edgecolors="black", linewidths=0.3)
     axes[0].scatter(grid["alpha"], grid["beta"], **style)

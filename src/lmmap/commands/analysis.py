@@ -239,6 +239,9 @@ def _args_leakage(p):
     p.add_argument("--embedding", required=True, help="t-SNE coordinates CSV (model_id, x, y)")
     p.add_argument("--threshold", type=float, default=3.5, help="flag robust z-scores above this")
     p.add_argument("--show", type=int, default=20, help="table rows: flagged models, at least this many")
+    p.add_argument("--known", help="CSV by model_id with what is known about each model (e.g. the zoo lineage)")
+    p.add_argument("--known-columns", nargs="*", default=["kind", "reference_fraction"],
+                   help="columns of --known to add to the table (ground truth for the screen)")
     p.add_argument("--out-stem", required=True)
     p.add_argument("--figure-stem", required=True)
     p.add_argument("--map-stem", required=True)
@@ -248,13 +251,16 @@ def run_leakage(args) -> int:
     from lmmap.analysis import leakage, tsne_map
 
     run = Run(args, "leakage", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks,
-              embedding=args.embedding)
+              embedding=args.embedding, known=args.known)
     data = Data(args, need_benchmarks=True)
     frame = pd.DataFrame({"model_id": data.model_ids, "type": data.models["type"].astype(str).to_numpy(),
                           "mean_loglik": data.L.mean(axis=1), "benchmark_mean": data.benchmarks["mean"].to_numpy()})
     scored = frame["benchmark_mean"].notna().to_numpy()
     per_domain = tsne_map.domain_means(data.L, data.domains)[scored]
     screen, fit = leakage.leakage_screen(frame[scored], per_domain, args.threshold)
+    if args.known:
+        known = inputs.read_csv(args.known, required=tuple(args.known_columns))[args.known_columns]
+        screen = screen.merge(known, left_on="model_id", right_index=True, how="left")
     flagged = screen.loc[screen["flagged"], "model_id"].tolist()
     extra = {"flagged": flagged, "fit": {"slope": float(fit.coef_[0]), "intercept": float(fit.intercept_)}}
     run.table(screen.head(max(args.show, len(flagged))), args.out_stem, extra)
