@@ -13,10 +13,10 @@ rule audit_results:
     params:
         # the config files (hashed into the report) and the resolved config that the values recorded
         # in each sidecar are compared with (a changed value also reruns the audit)
-        config_paths=list(workflow.configfiles),
+        config_files=[arg for path in workflow.configfiles for arg in ("--config", path)],
         config_json=json.dumps(config, sort_keys=True, default=str),
     conda:
         "../envs/analysis.yaml"
     shell:
-        "python -m lmmap audit {input:q} --config {params.config_paths:q} --config-json {params.config_json:q}"
+        "python -m lmmap audit {input:q} {params.config_files:q} --config-json {params.config_json:q}"
         " --out {output:q} > {log:q} 2>&1"

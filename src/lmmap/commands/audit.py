@@ -26,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "the given config. Exit status 1 when anything is wrong (warnings do not count "
                     "unless --strict).")
     p.add_argument("results", nargs="+", metavar="RESULT", help="result files (each with a .prov.json sidecar)")
-    p.add_argument("--config", nargs="+", default=[], metavar="FILE",
-                   help="config YAML file(s) to compare recorded parameters with (later files override)")
+    p.add_argument("--config", action="append", default=[], metavar="FILE",
+                   help="config YAML file to compare recorded parameters with (repeat it: later files "
+                        "override earlier ones, as in Snakemake)")
     p.add_argument("--config-json", help="config as JSON, applied over --config files")
     p.add_argument("--strict", action="store_true", help="warnings (e.g. mixed git commits) fail too")
     p.add_argument("--out", help="JSON report to write (with its own provenance sidecar)")
