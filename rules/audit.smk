@@ -13,7 +13,7 @@ rule audit_results:
     params:
         # the config files (hashed into the report) and the resolved config that the values recorded
         # in each sidecar are compared with (a changed value also reruns the audit)
-        config_files=[arg for path in workflow.configfiles for arg in ("--config", path)],
+        config_files=[arg for path in workflow.configfiles if Path(path).is_file() for arg in ("--config", path)],
         config_json=json.dumps(config, sort_keys=True, default=str),
     conda:
         "../envs/analysis.yaml"
