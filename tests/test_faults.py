@@ -132,29 +132,27 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 def test_a_broken_model_neither_stops_nor_corrupts_the_others(tmp_path):
     """One model directory is corrupt. Under --keep-going the others are scored and stay valid, the
     strict merge does not run; with `merge: {allow_missing: true}` the next run maps the others,
-    records the broken one, and the audit of every result passes. Ids and paths carry quotes, spaces
+    records the broken one, and the audit passes (the workflow's own audit rule runs in test_workflow). Ids and paths carry quotes, spaces
     and `;`, which must reach no shell unquoted."""
     sys.path.insert(0, str(ROOT / "tests"))
     from tiny_models import save_tiny_model
 
     ids = ["org/tiny;0", "org/it's \"q\" 1", "org/$(touch pwned) 2"]
-    rows = ["model_id\tsource\tfamily\ttype"]
+    rows = ["model_id\tsource\tfamily\ttype\tsize\tcreated"]
     for i, (model_id, style) in enumerate(zip(ids, ["gpt2", "llama", "gpt2"])):
         save_tiny_model(tmp_path / "models" / f"m '{i}'; x", style=style, seed=i)
-        rows.append(f"{model_id}\tmodels/m '{i}'; x\tfam\t{style}")
+        rows.append(f"{model_id}\tmodels/m '{i}'; x\tfam\t{style}\t1M\t2024-0{i + 1}-01")
     broken = tmp_path / "models" / "broken"
     broken.mkdir(parents=True)
     (broken / "config.json").write_text("{ not json")
-    rows.append("org/broken\tmodels/broken\tfam\tgpt2")
+    rows.append("org/broken\tmodels/broken\tfam\tgpt2\t1M\t2024-04-01")
     (tmp_path / "models.tsv").write_text("\n".join(rows) + "\n")
     config = ("models: models.tsv\nzoo: {enabled: false}\n"
               "texts: {source: demo, n: 12, seed: 1, max_bytes: 1024, min_bytes: 256}\n"
               "demo_corpus: {domains: [python-docs, licences], fractions: {reference: 0.5, train: 0.3, heldout: 0.2},"
               " max_docs_per_domain: 30, max_doc_bytes: 4096}\n"
               "scoring: {batch_tokens: 2048, device: cpu}\n"
-              "map: {perplexity: 30, max_iter: 250, seed: 42, hues: [type], annotate: true}\n"
-              "tasks: {enabled: false}\n"  # no benchmarks: the analyses that need them are off
-              "analysis: {benchmarks: false, kl_validation: {enabled: false}, interpolation: {enabled: false}}\n")
+              "map: {perplexity: 30, max_iter: 250, seed: 42, hues: [type], annotate: true}\n")
     (tmp_path / "config.yaml").write_text(config + "merge: {allow_missing: false}\n")
 
     first = snakemake(tmp_path, "--keep-going", "results/coords/coordinates.npz")
@@ -167,11 +165,15 @@ def test_a_broken_model_neither_stops_nor_corrupts_the_others(tmp_path):
     assert "config.json" in (tmp_path / "logs/score_model/org--broken.log").read_text()
 
     (tmp_path / "config.yaml").write_text(config + "merge: {allow_missing: true}\n")
-    second = snakemake(tmp_path, "results/audit.json")
+    second = snakemake(tmp_path, "results/coords/coordinates.npz")
     assert second.returncode == 0, second.stderr[-4000:]
     with np.load(tmp_path / "results/matrix/loglik.npz", allow_pickle=False) as matrix:
         assert matrix["model_ids"].tolist() == ids and np.isfinite(matrix["L"]).all()
     assert read_provenance(tmp_path / "results/matrix/loglik.npz")["missing_models"] == ["org/broken"]
+    audit = subprocess.run([sys.executable, "-m", "lmmap", "audit", "results/coords/coordinates.npz",
+                            "results/matrix/models.csv", "--config", str(ROOT / "config/config.yaml"), "--config",
+                            "config.yaml", "--out", "results/audit.json"], cwd=tmp_path, capture_output=True, text=True)
+    assert audit.returncode == 0, audit.stderr
     report = json.loads((tmp_path / "results/audit.json").read_text())
     assert report["ok"] and [m["model_id"] for m in report["models"]] == sorted(ids)
     assert any(f["kind"] == "missing-models" for f in report["findings"])
