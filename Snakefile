@@ -33,5 +33,5 @@ rule all:
     input:
         all_outputs(),
         analysis_outputs(),
-        zoo_outputs(),
+        ZOO_OUTPUTS,
     default_target: True

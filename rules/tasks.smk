@@ -2,27 +2,16 @@
 # held-out corpus chunks, one evaluation job per zoo family (every other model on its own: each
 # model is loaded once for all tasks), and the leaderboard table results/benchmarks/scores.csv.
 
-from lmmap.tasks import evaluation_batches
+import re
+
+from lmmap.tasks import evaluation_batches, sheet_rows_json, zoo_config_files
 
 TASKS_CONFIG = config.get("tasks") or {}
 TASKS = {t["name"]: t for t in TASKS_CONFIG.get("tasks", [])} if TASKS_CONFIG.get("enabled") else {}
 EVALUATION_BATCHES = evaluation_batches(list(MODELS.values())) if TASKS else {}
 
 
-def task_files():
-    return [f"results/benchmarks/tasks/{name}.jsonl" for name in TASKS]
-
-
-def batch_models(wildcards):
-    """The models of one evaluation batch, as model-sheet rows."""
-    specs = EVALUATION_BATCHES[wildcards.batch]
-    return json.dumps([{k: v for k, v in spec.as_dict().items() if k != "slug"} for spec in specs])
-
-
-def batch_model_inputs(wildcards):
-    """Zoo models must be built first; other sources are read as they are."""
-    return [f"{s.source}/config.json" for s in EVALUATION_BATCHES[wildcards.batch]
-            if s.source.startswith("results/zoo/")]
+TASK_FILES = [f"results/benchmarks/tasks/{name}.jsonl" for name in TASKS]
 
 
 if TASKS:
@@ -44,8 +33,10 @@ if TASKS:
             n_items=TASKS_CONFIG["n_items"],
             n_choices=TASKS_CONFIG["n_choices"],
             context_chars=TASKS_CONFIG["context_chars"],
-            continuation_chars=TASKS_CONFIG["continuation_chars"],
+            continuation_chars=lambda w: TASKS[w.task].get("continuation_chars", TASKS_CONFIG["continuation_chars"]),
             seed=TASKS_CONFIG["seed"],
+        conda:
+            "../envs/analysis.yaml"
         shell:
             "python -m lmmap build-task --corpus {input:q} --name {wildcards.task:q} --kind {params.kind:q}"
             " {params.domains:q} --n-items {params.n_items} --n-choices {params.n_choices}"
@@ -54,8 +45,8 @@ if TASKS:
 
     rule evaluate_benchmarks:
         input:
-            tasks=task_files(),
-            models=batch_model_inputs,
+            tasks=TASK_FILES,
+            models=lambda w: zoo_config_files(EVALUATION_BATCHES[w.batch]),
         output:
             "results/benchmarks/evaluations/{batch}.csv",
         wildcard_constraints:
@@ -65,10 +56,12 @@ if TASKS:
         benchmark:
             "benchmarks/evaluate_benchmarks/{batch}.tsv"
         params:
-            models=batch_models,
+            models=lambda w: sheet_rows_json(EVALUATION_BATCHES[w.batch]),
             device=["--device", TASKS_CONFIG["device"]] if TASKS_CONFIG.get("device") else [],
             batch_tokens=TASKS_CONFIG.get("batch_tokens", 8192),
         threads: 1
+        conda:
+            "../envs/scoring.yaml"
         shell:
             "python -m lmmap evaluate-tasks --models {params.models:q} --tasks {input.tasks:q}"
             " {params.device:q} --batch-tokens {params.batch_tokens} --threads {threads}"
@@ -88,6 +81,8 @@ if TASKS:
             "benchmarks/collect_benchmarks/collect_benchmarks.tsv"
         params:
             metrics=json.dumps({name: task.get("metric", "acc_norm") for name, task in TASKS.items()}),
+        conda:
+            "../envs/analysis.yaml"
         shell:
             "python -m lmmap collect-benchmarks --results {input:q} --metrics {params.metrics:q}"
             " --out {output.scores:q} --long-out {output.metrics:q} > {log:q} 2>&1"

@@ -4,31 +4,12 @@
 # and transformers costs more than building a small model. Each model directory appears whole, its
 # config.json included, when it is complete.
 
-import re
-
-from lmmap.zoo import build_groups
+from lmmap import zoo
 
 ZOO_CONFIG = config.get("zoo") or {}
-ZOO_GROUPS = build_groups(ZOO_CONFIG) if ZOO_CONFIG.get("enabled") else {}
+ZOO_GROUPS = zoo.build_groups(ZOO_CONFIG) if ZOO_CONFIG.get("enabled") else {}
 ZOO_DATA = {"tokenizer": "results/zoo/data/tokenizer.json", "data": "results/zoo/data/tokens.npz"}
-
-
-def zoo_config_json(slugs):
-    return [f"results/zoo/{slug}/config.json" for slug in slugs]
-
-
-def zoo_recipes(models):
-    return json.dumps([{"slug": m.slug, "recipe": m.recipe, "parents": list(m.parents)} for m in models])
-
-
-def zoo_outputs():
-    """The zoo's own deliverables (its models are built because scoring needs them)."""
-    return ["results/zoo/lineage.csv"] if ZOO_GROUPS else []
-
-
-def zoo_outside_parents(models):
-    """Parents built by another family's job."""
-    return sorted({p for m in models for p in m.parents} - {m.slug for m in models})
+ZOO_OUTPUTS = ["results/zoo/lineage.csv"] if ZOO_GROUPS else []
 
 
 if ZOO_GROUPS:
@@ -47,6 +28,8 @@ if ZOO_GROUPS:
             vocab_size=ZOO_CONFIG["tokenizer"]["vocab_size"],
             sample=ZOO_CONFIG["tokenizer"].get("sample_every", 3),
             min_line_chars=ZOO_CONFIG.get("min_shared_line_chars", 32),
+        conda:
+            "../envs/scoring.yaml"
         shell:
             "python -m lmmap zoo-data --corpus {input.corpus:q} --texts {input.texts:q}"
             " --vocab-size {params.vocab_size} --tokenizer-sample {params.sample}"
@@ -60,6 +43,8 @@ if ZOO_GROUPS:
             "logs/tabulate_zoo/tabulate_zoo.log",
         params:
             zoo=json.dumps(ZOO_CONFIG),
+        conda:
+            "../envs/analysis.yaml"
         shell:
             "python -m lmmap zoo-lineage --zoo-config {params.zoo:q} --out {output:q} > {log:q} 2>&1"
 
@@ -67,19 +52,21 @@ if ZOO_GROUPS:
 
         rule:
             name:
-                "build_zoo_family_" + re.sub(r"\W", "_", _family)
+                "build_zoo_family_{}".format(_family.replace("-", "_").replace(".", "_"))
             input:
                 **ZOO_DATA,
-                parents=zoo_config_json(zoo_outside_parents(_models)),
+                parents=zoo.config_files(zoo.outside_parents(_models)),
             output:
-                zoo_config_json(m.slug for m in _models),
+                zoo.config_files(m.slug for m in _models),
             log:
                 f"logs/build_zoo_family/{_family}.log",
             benchmark:
                 f"benchmarks/build_zoo_family/{_family}.tsv"
             params:
-                recipes=zoo_recipes(_models),
+                recipes=zoo.recipes_json(_models),
             threads: 1
+            conda:
+                "../envs/scoring.yaml"
             shell:
                 "python -m lmmap zoo-build --recipes {params.recipes:q} --tokenizer {input.tokenizer:q}"
                 " --data {input.data:q} --threads {threads} > {log:q} 2>&1"

@@ -3,9 +3,8 @@ lm-evaluation-harness scores multiple choice.
 
 An item is a context and a few candidate continuations, one of them the text that really follows.
 Kinds of task:
-- `continuation`: the context ends with a word; the true continuation against spans of about the
-  same length from other chunks of the task's domains (as hard as it sounds for a small model);
-- `completion`: the same, but the context ends inside a word, which the continuation must finish;
+- `continuation`: the true continuation against spans of about the same length from other chunks of
+  the task's domains (hard for a small model: it must use the context);
 - `word-order`: the true continuation against copies with their words shuffled;
 - `spelling`: the true continuation against copies with letters swapped inside words.
 A model picks the continuation with the highest log-likelihood given the context (`acc`), or the
@@ -27,7 +26,7 @@ import numpy as np
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec
 
-KINDS = ("continuation", "completion", "word-order", "spelling")
+KINDS = ("continuation", "word-order", "spelling")
 METRICS = ("acc", "acc_norm")
 CONFIG_WHERE = "config: tasks"
 _WORDS = re.compile(r"\S+|\s+")
@@ -66,12 +65,13 @@ def _cut_after_word(text: str, start: int, length: int) -> int:
     return match.start() if match else len(text)
 
 
-_CUTS = {"word": re.compile(r"(?<=\S)\s"), "mid-word": re.compile(r"(?<=\w)\w")}
+_WORD_END = re.compile(r"(?<=\S)\s")
 
 
-def _split_point(text: str, lo: int, hi: int, rng: random.Random, cut: str = "word") -> int | None:
-    """A position in [lo, hi) where the context may end: after a word (`word`), or inside one."""
-    spots = [m.start() for m in _CUTS[cut].finditer(text[:hi]) if m.start() >= lo]
+def _split_point(text: str, lo: int, hi: int, rng: random.Random) -> int | None:
+    """A position in [lo, hi) where a word ends (contexts end there: the harness's token split of
+    context + continuation is only sound at word boundaries)."""
+    spots = [m.start() for m in _WORD_END.finditer(text[:hi]) if m.start() >= lo]
     return rng.choice(spots) if spots else None
 
 
@@ -92,7 +92,7 @@ def _shuffled_words(span: str, rng: random.Random) -> str:
     return "".join(p if p.isspace() else next(it) for p in parts)
 
 
-def _misspelt(span: str, rng: random.Random, n_swaps: int = 3) -> str:
+def _misspelt(span: str, rng: random.Random, n_swaps: int = 1) -> str:
     """The span with `n_swaps` pairs of adjacent letters swapped inside words."""
     chars = list(span)
     spots = [i for i in range(len(chars) - 1) if chars[i].isalpha() and chars[i + 1].isalpha()
@@ -113,17 +113,12 @@ def _distractors(kind: str, item_chunk: dict, span: str, pool: list[dict], param
         others = [c for c in pool if c["id"] != item_chunk["id"]]
         options = set()
         for other in rng.sample(others, min(len(others), 4 * n)):
-            start = _split_point(other["text"], 1, len(other["text"]) - params.continuation_chars, rng,
-                                 _cut_style(kind))
+            start = _split_point(other["text"], 1, len(other["text"]) - params.continuation_chars, rng)
             if start is not None:
                 options.add(_span(other["text"], start, params.continuation_chars))
         options -= {span}
     options = sorted(options)
     return rng.sample(options, n) if len(options) >= n else None
-
-
-def _cut_style(kind: str) -> str:
-    return "mid-word" if kind == "completion" else "word"
 
 
 def build_items(kind: str, chunks: list[dict], params: TaskParams, task_name: str) -> list[dict]:
@@ -136,8 +131,7 @@ def build_items(kind: str, chunks: list[dict], params: TaskParams, task_name: st
     for chunk in rng.sample(chunks, len(chunks)):
         text = chunk["text"]
         cut = _split_point(text, params.context_chars[0],
-                           min(params.context_chars[1], len(text) - params.continuation_chars), rng,
-                           _cut_style(kind))
+                           min(params.context_chars[1], len(text) - params.continuation_chars), rng)
         if cut is None:
             continue
         span = _span(text, cut, params.continuation_chars)
@@ -190,17 +184,29 @@ def evaluation_batches(specs: list[ModelSpec]) -> dict[str, list[ModelSpec]]:
     return batches
 
 
+def sheet_rows_json(specs: list[ModelSpec]) -> str:
+    """The `lmmap evaluate-tasks --models` argument for `specs`."""
+    return json.dumps([{k: v for k, v in spec.as_dict().items() if k != "slug"} for spec in specs])
+
+
+def zoo_config_files(specs: list[ModelSpec]) -> list[str]:
+    """The zoo models among `specs` must be built before they are evaluated (their config.json)."""
+    return [f"{s.source}/config.json" for s in specs if s.source.startswith("results/zoo/")]
+
+
 # --------------------------------------------------------------------------------------------------
 # Scoring (imports torch)
 
 
-def encode_request(tokenizer, context: str, continuation: str) -> tuple[list[int], int]:
-    """Token ids of context + continuation and how many trailing ones are the continuation's: the
-    harness's split (encode the whole, then the context; the rest is the continuation), with the
-    tokenizer's own special tokens (a BOS where it adds one)."""
-    whole = tokenizer(context + continuation).input_ids
-    n_context = len(tokenizer(context).input_ids)
-    return whole, max(1, len(whole) - n_context)
+def encode_requests(tokenizer, requests: list[tuple[str, str]]) -> list[tuple[list[int], int]]:
+    """Token ids of each context + continuation and how many trailing ones are the continuation's:
+    the harness's split (encode the whole, then the context; the rest is the continuation), with the
+    tokenizer's own special tokens (a BOS where it adds one). Each distinct context is encoded once."""
+    contexts = sorted({context for context, _ in requests})
+    context_lengths = dict(zip(contexts, (len(ids) for ids in tokenizer(contexts).input_ids)))
+    wholes = tokenizer([context + continuation for context, continuation in requests]).input_ids
+    return [(whole, max(1, len(whole) - context_lengths[context]))
+            for whole, (context, _) in zip(wholes, requests)]
 
 
 def continuation_logliks(model, tokenizer, requests: list[tuple[str, str]], max_length: int,
@@ -210,8 +216,7 @@ def continuation_logliks(model, tokenizer, requests: list[tuple[str, str]], max_
     import torch
 
     encoded = []
-    for context, continuation in requests:
-        ids, n_cont = encode_request(tokenizer, context, continuation)
+    for ids, n_cont in encode_requests(tokenizer, requests):
         if n_cont >= max_length:
             raise InputError(CONFIG_WHERE, f"a continuation of {n_cont} tokens does not fit the model's "
                              f"{max_length}", field="continuation_chars")
@@ -227,15 +232,26 @@ def continuation_logliks(model, tokenizer, requests: list[tuple[str, str]], max_
         for row, i in enumerate(batch):
             ids[row, :len(encoded[i][0])] = torch.tensor(encoded[i][0])
             mask[row, :len(encoded[i][0])] = 1
+        # the logits at position t predict token t + 1: keep only those that predict continuations
+        wanted = {i: range(len(encoded[i][0]) - encoded[i][1] - 1, len(encoded[i][0]) - 1) for i in batch}
+        keep = sorted({t for positions in wanted.values() for t in positions})
+        column = {t: c for c, t in enumerate(keep)}
         with torch.inference_mode():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            logits = _forward(model, ids.to(device), mask.to(device), torch.tensor(keep, device=device))
             for row, i in enumerate(batch):
-                seq, n_cont = encoded[i]
-                # the logits at position t predict token t + 1
-                logprobs = torch.log_softmax(logits[row, len(seq) - n_cont - 1:len(seq) - 1].double(), dim=-1)
-                targets = torch.tensor(seq[-n_cont:], device=device)
+                columns = [column[t] for t in wanted[i]] if logits.shape[1] == len(keep) else list(wanted[i])
+                logprobs = torch.log_softmax(logits[row, columns].double(), dim=-1)
+                targets = torch.tensor(encoded[i][0][-encoded[i][1]:], device=device)
                 result[i] = logprobs.gather(1, targets[:, None]).sum().item()
     return result
+
+
+def _forward(model, ids, mask, keep):
+    """Logits at the positions `keep` only (all positions for models that cannot select)."""
+    try:
+        return model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+    except TypeError:
+        return model(input_ids=ids, attention_mask=mask).logits
 
 
 def _token_batches(order: list[int], lengths: list[int], batch_tokens: int) -> list[list[int]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -26,8 +25,6 @@ import numpy as np
 
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec, slugify
-
-log = logging.getLogger(__name__)
 
 ARCHITECTURES = ("gpt2", "llama", "gpt_neox")
 PRECISIONS = ("fp16", "bf16", "int8", "int4")
@@ -245,6 +242,21 @@ def build_groups(zoo_config: dict) -> dict[str, list[ZooModel]]:
     for grid in interpolation_models(zoo_config).values():
         groups[family_of[grid[0].parents[0]]] += grid
     return groups
+
+
+def config_files(slugs) -> list[str]:
+    """The `config.json` of each zoo model: what the workflow waits for (it appears last)."""
+    return [f"{ZOO_DIR}/{slug}/config.json" for slug in slugs]
+
+
+def recipes_json(models: list[ZooModel]) -> str:
+    """The `lmmap zoo-build --recipes` argument for `models`."""
+    return json.dumps([{"slug": m.slug, "recipe": m.recipe, "parents": list(m.parents)} for m in models])
+
+
+def outside_parents(models: list[ZooModel]) -> list[str]:
+    """Slugs of the parents of `models` that another build job makes."""
+    return sorted({p for m in models for p in m.parents} - {m.slug for m in models})
 
 
 def lineage_rows(zoo_config: dict) -> list[dict]:

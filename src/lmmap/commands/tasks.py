@@ -86,12 +86,14 @@ def run_evaluate_tasks(args: argparse.Namespace) -> int:
     rows, infos = [], {}
     for row in json.loads(args.models):
         spec = ModelSpec(**{k: v for k, v in row.items() if k != "slug"})
-        model_started = time.time()
+        model_started, cpu_started = time.time(), time.process_time()
         loaded = load_model(spec, device=args.device)
         for task, result in tasks.evaluate_tasks(loaded, task_items, args.batch_tokens).items():
             rows.append({"model_id": spec.model_id, "task": task, **result})
-        infos[spec.model_id] = loaded.info | {"seconds": round(time.time() - model_started, 3)}
-        log.info("evaluated %s in %.1f s", spec.model_id, infos[spec.model_id]["seconds"])
+        infos[spec.model_id] = loaded.info | {"seconds": round(time.time() - model_started, 3),
+                                              "cpu_seconds": round(time.process_time() - cpu_started, 3)}
+        log.info("evaluated %s in %.1f s (%.1f s CPU)", spec.model_id, infos[spec.model_id]["seconds"],
+                 infos[spec.model_id]["cpu_seconds"])
         del loaded
     with atomic_path(args.out) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)

@@ -93,13 +93,14 @@ def run_zoo_build(args: argparse.Namespace) -> int:
         return in_memory[slug]
 
     for item in items:
-        started = time.time()
+        started, cpu_started = time.time(), time.process_time()
         recipe, out_dir = item["recipe"], Path(args.zoo_dir) / item["slug"]
         model, summary = zoo.build_model(recipe, tokenizer, data, [parent(p) for p in item["parents"]])
         zoo.save_model(model, tokenizer, out_dir, {"zoo_recipe.json": recipe})
         if item["slug"] in needed:
             in_memory[item["slug"]] = model
         summary["build_seconds"] = round(time.time() - started, 3)
+        summary["cpu_seconds"] = round(time.process_time() - cpu_started, 3)
         log.info("built %s (%s) in %.2f s: %s", item["slug"], recipe["kind"], summary["build_seconds"], summary)
         inputs = {"tokenizer": args.tokenizer, **({"data": args.data} if args.data else {}),
                   **{f"parent {p}": Path(args.zoo_dir) / p / "model.safetensors" for p in item["parents"]}}
