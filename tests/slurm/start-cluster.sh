@@ -12,7 +12,7 @@
 #
 # Without slurmdbd `sacct` does not work: clients must poll with `squeue`, which sees finished
 # jobs for MinJobAge seconds (600 here). Finished jobs are also appended to
-# /var/log/slurm/jobcomp.log (one line per job, with its name, state and GRES).
+# /var/log/slurm/jobcomp.log (one line per job: name, state, exit code, TRES).
 set -euo pipefail
 
 GPUS=${LMMAP_SLURM_GPUS:-2}
