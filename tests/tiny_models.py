@@ -31,8 +31,9 @@ def sample_texts(n: int, seed: int = 0, min_words: int = 1, max_words: int = 60)
     return texts
 
 
-def train_tokenizer(style: str, vocab_size: int = 200) -> PreTrainedTokenizerFast:
-    """A BPE tokenizer trained on `sample_texts`; style "gpt2" (no BOS) or "llama" (adds BOS)."""
+def train_tokenizer(style: str, vocab_size: int = 400, corpus: list[str] | None = None) -> PreTrainedTokenizerFast:
+    """A BPE tokenizer trained on `corpus` (default: `sample_texts`); style "gpt2" (no BOS) or "llama"
+    (adds BOS)."""
     if style == "gpt2":
         specials, bos, eos = ["<|endoftext|>"], "<|endoftext|>", "<|endoftext|>"
     elif style == "llama":
@@ -44,7 +45,7 @@ def train_tokenizer(style: str, vocab_size: int = 200) -> PreTrainedTokenizerFas
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(sample_texts(300, seed=123), trainer=trainer)
+    tok.train_from_iterator(corpus or sample_texts(300, seed=123), trainer=trainer)
     if style == "llama":
         tok.post_processor = processors.TemplateProcessing(
             single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))])
@@ -55,16 +56,16 @@ def train_tokenizer(style: str, vocab_size: int = 200) -> PreTrainedTokenizerFas
 
 
 def build_model(style: str, vocab_size: int, seed: int = 0, max_positions: int = 64, hidden: int = 32,
-                layers: int = 2, init_scale: float = 0.3) -> torch.nn.Module:
+                layers: int = 2, init_scale: float = 0.3, heads: int = 4) -> torch.nn.Module:
     """A random-init causal LM: GPT-2 architecture for style "gpt2", Llama for "llama"."""
     torch.manual_seed(seed)
     if style == "gpt2":
         config = GPT2Config(vocab_size=vocab_size, n_positions=max_positions, n_embd=hidden, n_layer=layers,
-                            n_head=4, initializer_range=init_scale, bos_token_id=0, eos_token_id=0)
+                            n_head=heads, initializer_range=init_scale, bos_token_id=0, eos_token_id=0)
         model = GPT2LMHeadModel(config)
     else:
         config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
-                             num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                             num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
                              max_position_embeddings=max_positions, initializer_range=init_scale,
                              tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
         model = LlamaForCausalLM(config)

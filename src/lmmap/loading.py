@@ -6,15 +6,20 @@ only when the model sheet says so. The `info` dict of a LoadedModel is what prov
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
 
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec
+from lmmap.storage import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +98,8 @@ def load_model(spec: ModelSpec, device: str | None = None, dtype: str = "auto", 
     where = locate(spec)
     device = resolve_device(device)
     torch_dtype = resolve_dtype(spec.dtype if dtype == "auto" else dtype, device)
+    if where.kind == "gguf" and gguf_cache_dir() is not None:
+        return _load_gguf_cached(spec, where, device, torch_dtype, attn_implementation)
     common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code,
               "local_files_only": not allow_network}
     if where.gguf_file:
@@ -108,6 +115,68 @@ def load_model(spec: ModelSpec, device: str | None = None, dtype: str = "auto", 
     model.eval()
     info = describe(spec, where, model, tokenizer, device)
     return LoadedModel(model=model, tokenizer=tokenizer, info=info)
+
+
+def gguf_cache_dir() -> Path | None:
+    """Where de-quantized GGUF models are kept (LMMAP_GGUF_CACHE; "off" disables the cache)."""
+    value = os.environ.get("LMMAP_GGUF_CACHE", str(Path.home() / ".cache" / "lmmap" / "gguf"))
+    return None if value.strip().lower() in ("", "0", "off", "none") else Path(value)
+
+
+def _load_gguf_cached(spec: ModelSpec, where: _Location, device: str, torch_dtype: torch.dtype,
+                      attn_implementation: str | None) -> LoadedModel:
+    """De-quantizing a GGUF file takes minutes on a CPU: do it once per (file content, dtype) and
+    keep the result in the Hugging Face format, which then loads in seconds."""
+    gguf_path = Path(where.path) / where.gguf_file
+    digest = sha256_file(gguf_path)
+    converted = gguf_cache_dir() / f"{digest[:20]}-{str(torch_dtype).removeprefix('torch.')}"
+    if not (converted / "config.json").is_file():
+        log.info("de-quantizing %s once into %s", gguf_path, converted)
+        plain = dataclasses.replace(spec, source=str(gguf_path), gguf_file=None)
+        with _env("LMMAP_GGUF_CACHE", "off"):
+            loaded = load_model(plain, device="cpu", dtype=str(torch_dtype).removeprefix("torch."))
+        _save_atomically(loaded, converted)
+    local = dataclasses.replace(spec, source=str(converted), gguf_file=None)
+    loaded = load_model(local, device=device, dtype=str(torch_dtype).removeprefix("torch."),
+                        attn_implementation=attn_implementation)
+    loaded.info.update(source=spec.source, source_kind="gguf", gguf_file=where.gguf_file,
+                       gguf_sha256=digest, gguf_cache=str(converted))
+    return loaded
+
+
+def _save_atomically(loaded: LoadedModel, directory: Path) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=_mkdirs(directory.parent)))
+    model = loaded.model
+    model.hf_quantizer = None  # its weights are de-quantized already: save them as plain tensors
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    try:
+        model.save_pretrained(tmp)
+        loaded.tokenizer.save_pretrained(tmp)
+        os.replace(tmp, directory)
+    except OSError:  # another job converted the same file first: keep its copy
+        if not (directory / "config.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _mkdirs(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def _load_causal_lm(auto_cls, path: str, common: dict, torch_dtype: torch.dtype, device: str,

@@ -43,7 +43,7 @@ class ScoreOptions:
     convention: str = "paper"
     batch_tokens: int | None = None  # padded tokens per forward pass; None: by device
     max_length: int | None = None  # None: the model's (and tokenizer's) limit
-    head_chunk_mb: int = 256  # bound on each fp32 logits chunk of the LM head
+    head_chunk_mb: int | None = None  # bound on each fp32 logits chunk of the LM head; None: by device
     token_logprobs: bool = False
     checkpoint_seconds: float = 60.0  # how often finished batches are written to the checkpoint
     progress_seconds: float = 15.0
@@ -152,11 +152,12 @@ def default_batch_tokens(device: torch.device) -> int:
 class RowScorer:
     """Computes per-token log-probs of batches of rows with a chunked LM head."""
 
-    def __init__(self, model, pad_id: int, head_chunk_mb: int):
+    def __init__(self, model, pad_id: int, head_chunk_mb: int | None):
         self.model = model
         self.pad_id = pad_id
         self.device = model.get_input_embeddings().weight.device
         vocab = model.get_output_embeddings().weight.shape[0]
+        head_chunk_mb = head_chunk_mb or (256 if self.device.type == "cpu" else 1024)
         self.chunk_positions = max(16, head_chunk_mb * 2**20 // (4 * vocab))
         self.head_path = "chunked" if self._chunked_head_matches() else "full-forward"
         if self.head_path != "chunked":
@@ -193,10 +194,12 @@ class RowScorer:
         with torch.inference_mode():
             if self.head_path == "chunked":
                 hidden = self.model.base_model(input_ids=ids, use_cache=False).last_hidden_state
-                logprobs = self._chunked_logprobs(hidden[batch_idx, pos_idx], targets)
-            else:
+                hidden = hidden[batch_idx.to(hidden.device), pos_idx.to(hidden.device)]
+                logprobs = self._chunked_logprobs(hidden, targets)
+            else:  # with device_map="auto" the output may sit on another device than the input
                 logits = self.model(input_ids=ids, use_cache=False).logits
-                logprobs = self._logprobs_of(logits[batch_idx, pos_idx].float(), targets)
+                logits = logits[batch_idx.to(logits.device), pos_idx.to(logits.device)].float()
+                logprobs = self._logprobs_of(logits, targets.to(logits.device))
         splits = np.cumsum([r.n_scored for r in rows])[:-1]
         return np.split(logprobs.cpu().numpy(), splits)
 
@@ -237,13 +240,13 @@ def score_texts(model, tokenizer, texts: list[str], options: ScoreOptions = Scor
     scorer = RowScorer(model, pad_token_id(tokenizer), options.head_chunk_mb)
     budget = options.batch_tokens or default_batch_tokens(scorer.device)
     batches = plan_batches(rows, max(budget, max((len(r.seq) for r in rows), default=1)))
-    run = _Run(scorer, rows, batches, budget, options, progress)
+    run = _Run(scorer, rows, len(texts), batches, budget, options, progress)
     if checkpoint_dir is not None:
         run.checkpoint = Checkpoint(checkpoint_dir, _run_key(model, options, max_length, rows, batches),
                                     options.checkpoint_seconds)
         run.restore()
     run.execute()
-    return run.result(len(texts), truncated, max_length, started)
+    return run.result(truncated, max_length, started)
 
 
 def _run_key(model, options: ScoreOptions, max_length, rows, batches) -> str:
@@ -257,9 +260,10 @@ def _run_key(model, options: ScoreOptions, max_length, rows, batches) -> str:
 
 
 class _Run:
-    def __init__(self, scorer: RowScorer, rows: list[Row], batches, budget: int, options: ScoreOptions,
-                 progress: bool):
+    def __init__(self, scorer: RowScorer, rows: list[Row], n_texts: int, batches, budget: int,
+                 options: ScoreOptions, progress: bool):
         self.scorer, self.rows, self.batches, self.options = scorer, rows, batches, options
+        self.n_texts = n_texts
         self.budget = budget
         self.progress = progress
         self.checkpoint: Checkpoint | None = None
@@ -339,11 +343,13 @@ class _Run:
         elapsed = max(now - self._t0, 1e-9)
         rate = self._tokens_done / elapsed
         eta = (self._tokens_todo - self._tokens_done) / rate if rate > 0 else float("nan")
-        done = sum(1 for b in self.batches for i in b if i in self.row_logprobs)
-        log.info("scored %d/%d rows, %d tokens, %.0f tokens/s, ETA %s", done,
-                 sum(len(b) for b in self.batches), self._tokens_done, rate, _clock(eta))
+        unfinished = {self.rows[i].text for b in self.batches for i in b if i not in self.row_logprobs}
+        log.info("scored %d/%d texts, %d tokens, %.0f tokens/s, ETA %s", self.n_texts - len(unfinished),
+                 self.n_texts,
+                 self._tokens_done, rate, _clock(eta))
 
-    def result(self, n_texts: int, truncated: np.ndarray, max_length, started: float) -> ScoreResult:
+    def result(self, truncated: np.ndarray, max_length, started: float) -> ScoreResult:
+        n_texts = self.n_texts
         loglik = np.zeros(n_texts, dtype=np.float64)
         n_tokens = np.zeros(n_texts, dtype=np.int64)
         for row_id, row in enumerate(self.rows):  # rows of a text are in window order
