@@ -23,7 +23,7 @@ SLURM_DIR = ROOT / "tests" / "slurm"
 PROFILE = ROOT / "profiles" / "test-slurm"
 pytestmark = pytest.mark.slurm
 
-SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 # texts -> scores -> matrix -> coordinates: five levels, each one round of sbatch and polling
 TARGETS = ("results/matrix/loglik.npz", "results/coords/coordinates.npz")
 # a job of its own, or a group job (small models may be packed: group score_small)
