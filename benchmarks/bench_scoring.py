@@ -198,12 +198,15 @@ def vocab_memory_demo(texts: list[str], vocab: int = 128_256) -> list[dict]:
         with torch.no_grad():
             torch.log_softmax(model(padded).logits.float(), dim=-1)
 
-    rows = [{"method": "naive batch (full logits)", "peak_extra_mb": measure(naive, model, tokenizer, texts, 1)
-             ["peak_extra_bytes"] / 2**20, "bound_mb": batch * width * vocab * 4 / 2**20}]
+    def extra_mb(fn) -> float:
+        return measure(fn, model, tokenizer, texts, 1)["peak_extra_bytes"] / 2**20
+
+    rows = [{"method": "naive batch (full logits)", "peak_extra_mb": extra_mb(naive),
+             "bound_mb": batch * width * vocab * 4 / 2**20}]
     for chunk_mb in (32, 128):
-        fn = lambda m, t, x, mb=chunk_mb: lmmap_method(m, t, x, head_chunk_mb=mb, batch_tokens=batch * width)  # noqa: E731
-        rows.append({"method": f"lmmap, head chunk {chunk_mb} MB",
-                     "peak_extra_mb": measure(fn, model, tokenizer, texts, 1)["peak_extra_bytes"] / 2**20,
+        def chunked(m, t, x, mb=chunk_mb):
+            return lmmap_method(m, t, x, head_chunk_mb=mb, batch_tokens=batch * width)
+        rows.append({"method": f"lmmap, head chunk {chunk_mb} MB", "peak_extra_mb": extra_mb(chunked),
                      "bound_mb": float(chunk_mb)})
     for row in rows:
         row.update(batch=batch, width=width, vocab=vocab)
@@ -216,11 +219,12 @@ def markdown(rows: list[dict], memory_rows: list[dict], meta: dict) -> str:
     lines = [f"# Scoring benchmark ({meta['date']})", "",
              f"Command: `{meta['command']}`  ",
              f"Machine: {meta['machine']}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-             f"measured fp32 matmul rate {meta['matmul_gflops']:.1f} GFLOP/s  ",
+             f"measured fp32 matmul rate {meta['matmul_gflops']:.1f} GFLOP/s at the start, "
+             f"{meta['matmul_gflops_end']:.1f} at the end  ",
              f"Texts: {meta['n_texts']} from {meta['texts_source']}; best of {meta['repeats']} repeats. "
              "(a) authors' method, (b) lm-evaluation-harness loglikelihood_rolling batch 16, (c) lmmap.", "",
-             "| model | params | method | tokens | tokens/s | × (a) | GFLOP/s | % matmul | peak MB above weights "
-             "| max rel. diff to (a) |",
+             "| model | params | method | tokens | tokens/s | × (a) | GFLOP/s | % matmul "
+             "| peak MB above weights | max rel. diff to (a) |",
              "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         diff = f"{r['max_rel_diff_to_a']:.1e}" if "max_rel_diff_to_a" in r else ""
@@ -229,8 +233,8 @@ def markdown(rows: list[dict], memory_rows: list[dict], meta: dict) -> str:
                      f"{100 * r['matmul_fraction']:.0f}% | {r['peak_extra_mb']:.0f} | {diff} |")
     if memory_rows:
         m = memory_rows[0]
-        lines += ["", f"## 128k vocabulary: memory above the weights (batch {m['batch']} × {m['width']} tokens, "
-                      f"V = {m['vocab']})", "",
+        lines += ["", "## 128k vocabulary: memory above the weights "
+                      f"(batch {m['batch']} × {m['width']} tokens, V = {m['vocab']})", "",
                   "| method | peak MB above weights | B×T×V×4 or chunk bound (MB) |", "| --- | ---: | ---: |"]
         lines += [f"| {r['method']} | {r['peak_extra_mb']:.0f} | {r['bound_mb']:.0f} |" for r in memory_rows]
     return "\n".join(lines) + "\n"
@@ -264,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         del model
     memory_rows = [] if args.skip_memory_demo else vocab_memory_demo(texts[:8])
     meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": "python benchmarks/bench_scoring.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": " ".join(["python benchmarks/bench_scoring.py", *(argv or sys.argv[1:])]),
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "matmul_gflops": rate,
+            "matmul_gflops_end": matmul_gflops(),
             "n_texts": len(texts), "texts_source": source, "repeats": args.repeats}
     report = markdown(rows, memory_rows, meta)
     print(report)

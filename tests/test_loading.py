@@ -110,4 +110,5 @@ def test_gguf_smollm2_loads_and_scores_exactly(tmp_path, monkeypatch):
     started = time.time()
     again = load_model(spec, device="cpu")
     assert time.time() - started < 30 and again.info["gguf_cache"] == loaded.info["gguf_cache"]
-    assert np.array_equal(score_texts(again.model, again.tokenizer, texts, progress=False).loglik, result.loglik)
+    rescored = score_texts(again.model, again.tokenizer, texts, progress=False)
+    assert np.array_equal(rescored.loglik, result.loglik)

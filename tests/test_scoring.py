@@ -100,7 +100,7 @@ def test_no_full_vocabulary_logits_for_all_positions(tiny, monkeypatch):
     try:
         vocab = head.weight.shape[0]
         options = ScoreOptions(head_chunk_mb=1, batch_tokens=4096)
-        chunk = max(16, 2**20 // (4 * vocab))
+        chunk = max(scoring.HEAD_MIN_POSITIONS, 2**20 // (4 * vocab))
         texts = sample_texts(30, seed=3, min_words=20, max_words=40)
         result = score_texts(model, tokenizer, texts, options, progress=False)
     finally:

@@ -31,7 +31,8 @@ def sample_texts(n: int, seed: int = 0, min_words: int = 1, max_words: int = 60)
     return texts
 
 
-def train_tokenizer(style: str, vocab_size: int = 400, corpus: list[str] | None = None) -> PreTrainedTokenizerFast:
+def train_tokenizer(style: str, vocab_size: int = 400,
+                    corpus: list[str] | None = None) -> PreTrainedTokenizerFast:
     """A BPE tokenizer trained on `corpus` (default: `sample_texts`); style "gpt2" (no BOS) or "llama"
     (adds BOS)."""
     if style == "gpt2":
@@ -65,7 +66,8 @@ def build_model(style: str, vocab_size: int, seed: int = 0, max_positions: int =
         model = GPT2LMHeadModel(config)
     else:
         config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
-                             num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
+                             num_hidden_layers=layers, num_attention_heads=heads,
+                             num_key_value_heads=max(1, heads // 2),
                              max_position_embeddings=max_positions, initializer_range=init_scale,
                              tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
         model = LlamaForCausalLM(config)

@@ -36,6 +36,9 @@ from lmmap.storage import load_npz, read_json, save_npz, write_json
 log = logging.getLogger(__name__)
 
 CONVENTIONS = ("paper", "harness")
+# LM-head chunks: on CPU small enough to stay in cache and be reused by the allocator (large blocks are
+# fresh mmaps that page-fault on every touch); on GPU large enough for full-speed matmuls.
+HEAD_CHUNK_MB_CPU, HEAD_CHUNK_MB_GPU, HEAD_MIN_POSITIONS = 16, 1024, 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +147,7 @@ def plan_digest(rows: list[Row], batches: list[list[int]]) -> str:
 
 
 def default_batch_tokens(device: torch.device) -> int:
-    return 4096 if device.type == "cpu" else 32768
+    return 2048 if device.type == "cpu" else 32768
 
 
 # --------------------------------------------------------------------------- the forward pass
@@ -157,8 +160,8 @@ class RowScorer:
         self.pad_id = pad_id
         self.device = model.get_input_embeddings().weight.device
         vocab = model.get_output_embeddings().weight.shape[0]
-        head_chunk_mb = head_chunk_mb or (256 if self.device.type == "cpu" else 1024)
-        self.chunk_positions = max(16, head_chunk_mb * 2**20 // (4 * vocab))
+        head_chunk_mb = head_chunk_mb or (HEAD_CHUNK_MB_CPU if self.device.type == "cpu" else HEAD_CHUNK_MB_GPU)
+        self.chunk_positions = max(HEAD_MIN_POSITIONS, int(head_chunk_mb * 2**20) // (4 * vocab))
         self.head_path = "chunked" if self._chunked_head_matches() else "full-forward"
         if self.head_path != "chunked":
             log.warning("model %s has a non-standard LM head: scoring from full logits (more memory)",
@@ -169,7 +172,8 @@ class RowScorer:
         body = getattr(self.model, "base_model", None)
         if body is None or body is self.model or self.model.get_output_embeddings() is None:
             return False
-        ids = torch.arange(1, 9, device=self.device).remainder(self.model.get_input_embeddings().num_embeddings)
+        vocab = self.model.get_input_embeddings().num_embeddings
+        ids = torch.arange(1, 9, device=self.device).remainder(vocab)
         with torch.inference_mode():
             full = self.model(input_ids=ids[None], use_cache=False).logits[0].float()
             hidden = body(input_ids=ids[None], use_cache=False).last_hidden_state[0]
@@ -226,7 +230,11 @@ class RowScorer:
 
     @staticmethod
     def _logprobs_of(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return logits.gather(1, targets[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)
+        """log p(target) = logit - logsumexp(logits), computed in place on this scratch chunk."""
+        target_logits = logits.gather(1, targets[:, None])[:, 0]
+        peak = logits.amax(dim=-1, keepdim=True)
+        lse = logits.sub_(peak).exp_().sum(dim=-1).log_() + peak[:, 0]
+        return target_logits - lse
 
 
 # --------------------------------------------------------------------------- the scoring loop
@@ -264,7 +272,7 @@ class _Run:
                  options: ScoreOptions, progress: bool):
         self.scorer, self.rows, self.batches, self.options = scorer, rows, batches, options
         self.n_texts = n_texts
-        self.budget = budget
+        self.budget = self.initial_budget = budget
         self.progress = progress
         self.checkpoint: Checkpoint | None = None
         self.row_logprobs: dict[int, np.ndarray] = {}
@@ -387,6 +395,7 @@ class _Run:
             "attn_implementation": getattr(model.config, "_attn_implementation", None),
             "head_path": self.scorer.head_path,
             "head_chunk_positions": self.scorer.chunk_positions,
+            "batch_tokens": self.initial_budget,
             "batch_tokens_final": self.budget,
             "n_batches": len(self.batches),
             "rows_per_batch": {"min": min(rows_per_batch, default=0), "max": max(rows_per_batch, default=0),

@@ -42,7 +42,7 @@ def register(subparsers) -> None:
     run.add_argument("--device", help="cpu, cuda, cuda:N, or auto (spread over all GPUs); "
                                       "default: the first GPU if any, else cpu")
     run.add_argument("--batch-tokens", type=int,
-                     help="padded tokens per forward pass (default: 4096 on CPU, 32768 on GPU); "
+                     help="padded tokens per forward pass (default: 2048 on CPU, 32768 on GPU); "
                           "halved automatically on out-of-memory")
     run.add_argument("--max-length", type=int, help="truncate texts at this many tokens "
                                                     "(default: the model's maximum length)")
