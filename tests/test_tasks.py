@@ -165,3 +165,9 @@ def test_commands_build_evaluate_and_collect_with_provenance(tmp_path, tiny):
     assert read_provenance(evaluation)["models"]["tiny"]["n_params"] > 0
     assert set(read_provenance(scores)["inputs"]) == {"evaluation"}
     assert re.fullmatch(r"[0-9a-f]{64}", read_provenance(task_files[0])["inputs"]["corpus"]["sha256"])
+
+
+def test_sheet_rows_round_trip_to_model_specs():
+    specs = [ModelSpec("zoo/a-s", "results/zoo/zoo--a-s", family="a", size=1e5), ModelSpec("org/real", "org/real")]
+    assert [ModelSpec(**row) for row in json.loads(tasks.sheet_rows_json(specs))] == specs
+    assert tasks.zoo_config_files(specs) == ["results/zoo/zoo--a-s/config.json"]

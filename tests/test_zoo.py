@@ -245,3 +245,13 @@ def test_training_changes_weights_and_derived_models_do_what_they_say(mini_zoo):
     assert np.abs(quantised - w["fam-t"][key]).max() <= np.abs(w["fam-t"][key]).max() / 127
     half = w["fam-t-fp16"][key]
     assert np.array_equal(half, half.astype(np.float16).astype(np.float32))
+
+
+def test_workflow_helpers_name_the_files_each_build_job_makes_and_needs():
+    groups = zoo.build_groups(zoo_config("demo"))
+    llama = groups["balanced-llama"]
+    assert zoo.outside_parents(llama) == []  # a family builds its own parents
+    assert zoo.config_files(["zoo--x"]) == ["results/zoo/zoo--x/config.json"]
+    recipes = json.loads(zoo.recipes_json(llama))
+    assert [r["slug"] for r in recipes] == [m.slug for m in llama]
+    assert recipes[0]["recipe"]["kind"] == "base" and recipes[-1]["recipe"]["kind"] == "grid"
