@@ -36,6 +36,21 @@ def score_files():
     return [f"results/scores/{slug}.npz" for slug in MODELS]
 
 
+def scoring_failed(slug):
+    """Whether a model's last scoring job failed (or was killed): it left its log but no scores."""
+    return Path(f"logs/score_model/{slug}.log").exists() and not Path(f"results/scores/{slug}.npz").exists()
+
+
+def merge_score_inputs():
+    """Every model's scores. With `merge: {allow_missing: true}`, models whose scoring already failed
+    are left out, so the run after a `--keep-going` run builds the map from the models that
+    succeeded; the merge names the absent ones in its log and provenance. Delete a model's log to
+    score it again."""
+    if not config["merge"]["allow_missing"]:
+        return score_files()
+    return [f"results/scores/{slug}.npz" for slug in MODELS if not scoring_failed(slug)]
+
+
 def text_source():
     """The input of prepare_texts: the demo corpus, or the configured JSONL file."""
     texts = config["texts"]

@@ -5,6 +5,7 @@ rule score_model:
     input:
         texts="results/texts/texts.jsonl",
         model=zoo_model_input,
+        download=download_input,
     output:
         "results/scores/{model}.npz",
     log:
@@ -18,6 +19,13 @@ rule score_model:
         batch_tokens=config["scoring"]["batch_tokens"],
         device=config["scoring"]["device"],
         checkpoint_dir=lambda w: f"results/scores/.checkpoints/{w.model}",
+    group:
+        score_group
+    resources:
+        runtime=score_runtime,
+        mem_mb=score_mem_mb,
+        gpu=score_gpus,
+        gres=score_gres,
     conda:
         "../envs/scoring.yaml"
     shell:
