@@ -2,9 +2,10 @@
 
 Runs t-SNE with the paper's 10,000 iterations, PCA dimensionality, the map coloured by every variable,
 ridge prediction (Q and L x grouped and plain CV x 5 seeds x 8 targets), the perplexity baseline, the
-leakage screen, a 36-model interpolation grid and the model list, on `--cores` cores, then prints the
-table and writes it to benchmarks/results/analysis.md. KL validation needs real models and is not
-included. Usage: python benchmarks/bench_analysis.py [--cores 2] [--models 1018] [--texts 10000]
+leakage screen, a 36-model interpolation grid and the model list, then prints the table and writes it
+to benchmarks/results/analysis.md. On 2 cores, `--cores 1 --jobs 2` (one BLAS thread per process, two
+ridge processes) is fastest: threaded BLAS and OpenMP spin badly when the cores are shared. KL validation
+needs real models and is not included. Usage: python benchmarks/bench_analysis.py [--cores 1] [--jobs 2] [--models 1018] [--texts 10000]
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def run(K: int, N: int, jobs: int, tsne_iter: int, out_dir: Path) -> pd.DataFram
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cores", type=int, default=2, help="BLAS/OpenMP threads")
+    parser.add_argument("--cores", type=int, default=1, help="BLAS/OpenMP threads per process")
     parser.add_argument("--jobs", type=int, default=2,
                         help="ridge worker processes (1 keeps all work in this process's CPU time)")
     parser.add_argument("--models", type=int, default=1018)
@@ -122,9 +123,10 @@ def main() -> None:
     args = parser.parse_args()
     with threadpool_limits(args.cores), tempfile.TemporaryDirectory() as tmp:
         table = run(args.models, args.texts, args.jobs, args.tsne_iter, Path(tmp))
-    header = (f"# Analysis benchmark\n\nSynthetic K = {args.models}, N = {args.texts}; {args.cores} cores "
-              f"({platform.processor() or platform.machine()}, {os.cpu_count()} visible), {args.jobs} ridge "
-              f"process(es); `python benchmarks/bench_analysis.py --cores {args.cores} --jobs {args.jobs}`.\n\n")
+    header = (f"# Analysis benchmark\n\nSynthetic K = {args.models}, N = {args.texts}; {args.cores} BLAS/OpenMP "
+              f"thread(s) per process, {args.jobs} ridge process(es); {os.cpu_count()} cores visible "
+              f"({platform.machine()}); `python benchmarks/bench_analysis.py --cores {args.cores} "
+              f"--jobs {args.jobs}`.\n\n")
     Path(args.out).write_text(header + table.to_markdown(index=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
 
