@@ -24,8 +24,6 @@ COMMANDS = {
     "lmmap.commands.figures": ("embed", "plot-map", "plot-pca", "plot-kl"),
     "lmmap.commands.zoo": ("zoo-data", "zoo-build", "zoo-lineage"),
     "lmmap.commands.tasks": ("build-task", "evaluate-tasks", "collect-benchmarks"),
-    "lmmap.commands.zoo": ("zoo-data", "zoo-build", "zoo-grid"),
-    "lmmap.commands.tasks": ("build-task", "evaluate-tasks", "collect-benchmarks"),
     "lmmap.commands.analysis": ("analyze",),
     "lmmap.commands.paper": ("paper-convert",),
     "lmmap.commands.audit": ("audit",),
