@@ -236,28 +236,6 @@ rule list_models:
 
 if GRIDS:
 
-    rule score_grid_model:
-        input:
-            texts="results/texts/texts.jsonl",
-            model=lambda w: f"{GRID_MODELS[(w.grid, w.model)].source}/config.json",
-        output:
-            "results/interpolation/{grid}/scores/{model}.npz",
-        log:
-            "logs/score_grid_model/{grid}/{model}.log",
-        benchmark:
-            "benchmarks/score_grid_model/{grid}/{model}.tsv"
-        params:
-            model_id=lambda w: GRID_MODELS[(w.grid, w.model)].model_id,
-            source=lambda w: GRID_MODELS[(w.grid, w.model)].source,
-            batch_tokens=config["scoring"]["batch_tokens"],
-            device=config["scoring"]["device"],
-        conda:
-            "../envs/scoring.yaml"
-        shell:
-            "python -m lmmap score --model-id {params.model_id:q} --source {params.source:q}"
-            " --texts {input.texts:q} --out {output:q} --batch-tokens {params.batch_tokens}"
-            " --device {params.device:q} > {log:q} 2>&1"
-
     rule plot_interpolation:
         input:
             texts="results/texts/texts.jsonl",

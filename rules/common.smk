@@ -1,6 +1,7 @@
 # Helpers shared by all the rules files (config validation, the model list, input functions).
 
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -34,6 +35,38 @@ def zoo_model_input(wildcards):
 
 def score_files():
     return [f"results/scores/{slug}.npz" for slug in MODELS]
+
+
+def zoo_score_jobs():
+    """{family: [{model_id, source, out}]}: the demo zoo is scored one family per job, as it is
+    built, since starting torch costs more than scoring a small model; the family's interpolation
+    grid models are scored there too (outside the map)."""
+    if not config.get("zoo", {}).get("enabled"):
+        return {}
+    from lmmap import zoo
+    from lmmap.analysis.targets import interpolation_grids
+
+    grid_scores = {spec.slug: f"results/interpolation/{grid}/scores/{spec.slug}.npz"
+                   for grid, points in interpolation_grids(config).items() for *_, spec in points}
+    jobs = {}
+    for family, members in zoo.build_groups(config["zoo"]).items():
+        for member in members:
+            out = f"results/scores/{member.slug}.npz" if member.slug in MODELS else grid_scores.get(member.slug)
+            if out:
+                jobs.setdefault(family, []).append(
+                    {"model_id": member.spec.model_id, "source": member.spec.source, "out": out})
+    return jobs
+
+
+def individually_scored():
+    """A wildcard pattern for the models scored one per job: every model outside the demo zoo."""
+    zoo_slugs = [Path(job["out"]).stem for jobs in ZOO_SCORE_JOBS.values() for job in jobs]
+    if not zoo_slugs:
+        return r"[A-Za-z0-9._-]+"
+    return r"(?!(?:" + "|".join(map(re.escape, zoo_slugs)) + r")$)[A-Za-z0-9._-]+"
+
+
+ZOO_SCORE_JOBS = zoo_score_jobs()
 
 
 def scoring_failed(slug):

@@ -2,6 +2,8 @@
 
 
 rule score_model:
+    wildcard_constraints:
+        model=individually_scored(),
     input:
         texts="results/texts/texts.jsonl",
         model=zoo_model_input,
@@ -32,3 +34,28 @@ rule score_model:
         "python -m lmmap score --model-id {params.model_id:q} --source {params.source:q} {params.options:q}"
         " --texts {input.texts:q} --out {output:q} --batch-tokens {params.batch_tokens}"
         " --device {params.device:q} --checkpoint-dir {params.checkpoint_dir:q} > {log:q} 2>&1"
+
+
+for _family, _jobs in ZOO_SCORE_JOBS.items():
+
+    rule:
+        name:
+            f"score_zoo_family_{_family.replace('-', '_').replace('.', '_')}"
+        input:
+            texts="results/texts/texts.jsonl",
+            models=[f"{job['source']}/config.json" for job in _jobs],
+        output:
+            [job["out"] for job in _jobs],
+        log:
+            f"logs/score_zoo_family/{_family}.log",
+        benchmark:
+            f"benchmarks/score_zoo_family/{_family}.tsv"
+        params:
+            jobs=json.dumps(_jobs),
+            batch_tokens=config["scoring"]["batch_tokens"],
+            device=config["scoring"]["device"],
+        conda:
+            "../envs/scoring.yaml"
+        shell:
+            "python -m lmmap score-many --jobs {params.jobs:q} --texts {input.texts:q}"
+            " --batch-tokens {params.batch_tokens} --device {params.device:q} > {log:q} 2>&1"

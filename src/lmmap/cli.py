@@ -18,7 +18,7 @@ from lmmap.errors import InputError
 
 COMMANDS = {
     "lmmap.commands.texts": ("demo-corpus", "prepare-texts"),
-    "lmmap.commands.score": ("score",),
+    "lmmap.commands.score": ("score", "score-many"),
     "lmmap.commands.download": ("download",),
     "lmmap.commands.matrix": ("export-models", "merge", "coordinates"),
     "lmmap.commands.figures": ("embed", "plot-map", "plot-pca", "plot-kl"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 
@@ -11,7 +12,7 @@ from lmmap.provenance import write_provenance
 from lmmap.scoring import ScoreOptions, score_texts
 from lmmap.sheet import DTYPES, ModelSpec
 from lmmap.storage import save_npz
-from lmmap.texts import load_text_set
+from lmmap.texts import TextSet, load_text_set
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,31 @@ def register(subparsers) -> None:
                        help="allow the model's own Python code (only for sources you trust)")
     model.add_argument("--allow-network", action="store_true",
                        help="let Hugging Face downloads happen (default: offline, cache only)")
+    parser.add_argument("--out", required=True, help="output npz")
+    parser.add_argument("--checkpoint-dir", help="directory for resumable checkpoints (kept after success)")
+    parser.add_argument("--token-logprobs", metavar="OUT2",
+                        help="also write per-token log-probs (offsets, logprobs, token_ids) to this npz")
+    add_scoring_arguments(parser)
+    parser.set_defaults(func=run_score)
+
+    many = subparsers.add_parser(
+        "score-many", help="score several models one after another in one process",
+        description="Like `score` for each model of --jobs, in one process: for many small models "
+                    "(the demo zoo) starting Python, torch and transformers once per model costs more "
+                    "than scoring. Each model gets its own npz and provenance sidecar.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    many.add_argument("--jobs", required=True,
+                      help='JSON list of {"model_id", "source", "out"} (optional: revision, gguf_file, '
+                           'dtype, trust_remote_code)')
+    many.add_argument("--allow-network", action="store_true",
+                      help="let Hugging Face downloads happen (default: offline, cache only)")
+    add_scoring_arguments(many)
+    many.set_defaults(func=run_score_many, checkpoint_dir=None, token_logprobs=None)
+
+
+def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("scoring")
     run.add_argument("--texts", required=True, help="text set JSONL (id, domain, text per line)")
-    run.add_argument("--out", required=True, help="output npz")
     run.add_argument("--device", help="cpu, cuda, cuda:N, or auto (spread over all GPUs); "
                                       "default: the first GPU if any, else cpu")
     run.add_argument("--batch-tokens", type=int,
@@ -49,19 +72,28 @@ def register(subparsers) -> None:
     run.add_argument("--convention", choices=("paper", "harness"), default="paper",
                      help="paper: first token unscored, truncation; harness: lm-evaluation-harness "
                           "rolling windows, every token scored after a prefix token")
-    run.add_argument("--checkpoint-dir", help="directory for resumable checkpoints (kept after success)")
     run.add_argument("--checkpoint-seconds", type=float, default=60.0,
                      help="how often finished batches are checkpointed")
-    run.add_argument("--token-logprobs", metavar="OUT2",
-                     help="also write per-token log-probs (offsets, logprobs, token_ids) to this npz")
-    parser.set_defaults(func=run_score)
 
 
 def run_score(args: argparse.Namespace) -> int:
-    started = time.time()
-    text_set = load_text_set(args.texts)
     spec = ModelSpec(model_id=args.model_id or args.source, source=args.source, revision=args.revision,
                      gguf_file=args.gguf_file, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    score_to_file(spec, load_text_set(args.texts), args.out, args)
+    return 0
+
+
+def run_score_many(args: argparse.Namespace) -> int:
+    text_set = load_text_set(args.texts)
+    for job in json.loads(args.jobs):
+        out = job.pop("out")
+        score_to_file(ModelSpec(**job), text_set, out, args)
+    return 0
+
+
+def score_to_file(spec: ModelSpec, text_set: TextSet, out: str, args: argparse.Namespace) -> None:
+    """Load `spec`, score `text_set`, write `out` (+ token log-probs if asked) with provenance."""
+    started = time.time()
     loaded = load_model(spec, device=args.device, allow_network=args.allow_network)
     loaded.info["load_seconds"] = round(time.time() - started, 3)
     log.info("loaded %s (%s parameters, %s, %s) in %.1f s; scoring %d texts", spec.model_id,
@@ -72,11 +104,11 @@ def run_score(args: argparse.Namespace) -> int:
                            checkpoint_seconds=args.checkpoint_seconds)
     result = score_texts(loaded.model, loaded.tokenizer, text_set.texts, options,
                          checkpoint_dir=args.checkpoint_dir)
-    save_npz(args.out, loglik=result.loglik, n_tokens=result.n_tokens, truncated=result.truncated,
+    save_npz(out, loglik=result.loglik, n_tokens=result.n_tokens, truncated=result.truncated,
              text_ids=text_set.ids, text_set_sha256=text_set.sha256, model_id=spec.model_id)
-    params = {k: v for k, v in vars(args).items() if k != "func"}
+    params = {k: v for k, v in vars(args).items() if k not in ("func", "jobs")} | {"model": spec.as_dict(), "out": out}
     extra = {"model": loaded.info, "text_set_sha256": text_set.sha256, "scoring": result.info}
-    write_provenance(args.out, "score", inputs={"texts": args.texts}, params=params, extra=extra,
+    write_provenance(out, "score", inputs={"texts": args.texts}, params=params, extra=extra,
                      started=started)
     if args.token_logprobs:
         tl = result.token_logprobs
@@ -84,6 +116,5 @@ def run_score(args: argparse.Namespace) -> int:
                  text_ids=text_set.ids, text_set_sha256=text_set.sha256, model_id=spec.model_id)
         write_provenance(args.token_logprobs, "score", inputs={"texts": args.texts}, params=params,
                          extra=extra, started=started)
-    log.info("wrote %s: %d texts, %d tokens, %.0f tokens/s, %d truncated", args.out, len(text_set),
+    log.info("wrote %s: %d texts, %d tokens, %.0f tokens/s, %d truncated", out, len(text_set),
              result.info["tokens_scored"], result.info["tokens_per_s"], result.info["n_truncated"])
-    return 0
