@@ -148,14 +148,20 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
 def measure(fn, model, tokenizer, texts, repeats: int) -> dict:
     """Best-of-`repeats` wall time and the peak RSS above the state before the call."""
     fn(model, tokenizer, texts[:2])  # warm-up (kernels, allocator)
-    times, peaks = [], []
-    for _ in range(repeats):
-        base = reset_peak_rss()
-        start = time.perf_counter()
-        result = fn(model, tokenizer, texts)
-        times.append(time.perf_counter() - start)
-        peaks.append(peak_rss() - base)
-    return {"seconds": min(times), "peak_extra_bytes": max(peaks), "loglik": result}
+    runs = [measure_once(fn, model, tokenizer, texts) for _ in range(repeats)]
+    return best_of(runs)
+
+
+def measure_once(fn, model, tokenizer, texts) -> dict:
+    base = reset_peak_rss()
+    start = time.perf_counter()
+    result = fn(model, tokenizer, texts)
+    return {"seconds": time.perf_counter() - start, "peak_extra_bytes": peak_rss() - base, "loglik": result}
+
+
+def best_of(runs: list[dict]) -> dict:
+    return {"seconds": min(r["seconds"] for r in runs), "loglik": runs[-1]["loglik"],
+            "peak_extra_bytes": max(r["peak_extra_bytes"] for r in runs)}
 
 
 def bench_model(name: str, model, tokenizer, texts: list[str], methods: list[str], repeats: int,
@@ -164,11 +170,16 @@ def bench_model(name: str, model, tokenizer, texts: list[str], methods: list[str
     n_params = sum(p.numel() for p in model.parameters())
     tokens = sum(len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"])
     functions = {"a": authors_method, "b": harness_method, "c": lmmap_method}
+    methods = [m for m in methods if m != "b" or have_harness()]
+    for method in methods:  # warm-up (kernels, allocator)
+        functions[method](model, tokenizer, texts[:2])
+    runs: dict[str, list[dict]] = {m: [] for m in methods}
+    for _ in range(repeats):  # interleaved, so that load changes on a shared machine hit every method
+        for method in methods:
+            runs[method].append(measure_once(functions[method], model, tokenizer, texts))
     rows = []
     for method in methods:
-        if method == "b" and not have_harness():
-            continue
-        m = measure(functions[method], model, tokenizer, texts, repeats)
+        m = best_of(runs[method])
         gflops = 2 * n_params * tokens / m["seconds"] / 1e9
         rows.append({"model": name, "params": n_params, "method": method, "tokens": tokens,
                      "tokens_per_s": tokens / m["seconds"], "peak_extra_mb": m["peak_extra_bytes"] / 2**20,
@@ -221,7 +232,8 @@ def markdown(rows: list[dict], memory_rows: list[dict], meta: dict) -> str:
              f"Machine: {meta['machine']}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
              f"measured fp32 matmul rate {meta['matmul_gflops']:.1f} GFLOP/s at the start, "
              f"{meta['matmul_gflops_end']:.1f} at the end  ",
-             f"Texts: {meta['n_texts']} from {meta['texts_source']}; best of {meta['repeats']} repeats. "
+             f"Texts: {meta['n_texts']} from {meta['texts_source']}; "
+             f"best of {meta['repeats']} interleaved repeats. "
              "(a) authors' method, (b) lm-evaluation-harness loglikelihood_rolling batch 16, (c) lmmap.", "",
              "| model | params | method | tokens | tokens/s | × (a) | GFLOP/s | % matmul "
              "| peak MB above weights | max rel. diff to (a) |",
@@ -235,7 +247,8 @@ def markdown(rows: list[dict], memory_rows: list[dict], meta: dict) -> str:
         m = memory_rows[0]
         lines += ["", "## 128k vocabulary: memory above the weights "
                       f"(batch {m['batch']} × {m['width']} tokens, V = {m['vocab']})", "",
-                  "| method | peak MB above weights | B×T×V×4 or chunk bound (MB) |", "| --- | ---: | ---: |"]
+                  "| method | peak MB above weights | B×T×V×4 or chunk bound (MB) |",
+                  "| --- | ---: | ---: |"]
         lines += [f"| {r['method']} | {r['peak_extra_mb']:.0f} | {r['bound_mb']:.0f} |" for r in memory_rows]
     return "\n".join(lines) + "\n"
 

@@ -160,7 +160,8 @@ class RowScorer:
         self.pad_id = pad_id
         self.device = model.get_input_embeddings().weight.device
         vocab = model.get_output_embeddings().weight.shape[0]
-        head_chunk_mb = head_chunk_mb or (HEAD_CHUNK_MB_CPU if self.device.type == "cpu" else HEAD_CHUNK_MB_GPU)
+        on_cpu = self.device.type == "cpu"
+        head_chunk_mb = head_chunk_mb or (HEAD_CHUNK_MB_CPU if on_cpu else HEAD_CHUNK_MB_GPU)
         self.chunk_positions = max(HEAD_MIN_POSITIONS, int(head_chunk_mb * 2**20) // (4 * vocab))
         self.head_path = "chunked" if self._chunked_head_matches() else "full-forward"
         if self.head_path != "chunked":
