@@ -2,12 +2,12 @@
 and profile: tests/test_profiles.py)."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,3 +68,30 @@ def test_end_to_end_from_a_model_sheet(sheet_workdir):
     # a second run has nothing to do: every job is cached
     assert "Nothing to be done" in snakemake("-n", "--directory", str(sheet_workdir), "--configfile",
                                              str(ROOT / "config/config.yaml"), str(sheet_workdir / "config.yaml"))
+
+
+def check_demo_outputs(results: Path, n_models: int, n_texts: int, n_grid: int) -> None:
+    """What a finished demo-shaped run (zoo, benchmarks, analyses, audit) must have produced."""
+    audit = json.loads((results / "audit.json").read_text())
+    assert audit["ok"] and audit["n_errors"] == 0 and audit["text_sets"] and audit["models"]
+    with np.load(results / "matrix/loglik.npz", allow_pickle=False) as m:
+        assert m["L"].shape == (n_models, n_texts) and np.isfinite(m["L"]).all()
+    scores = pd.read_csv(results / "benchmarks/scores.csv")
+    assert len(scores) == n_models and scores["mean"].between(0, 100).all()
+    grids = list((results / "interpolation").glob("*/loglik.npz"))
+    assert grids
+    with np.load(grids[0], allow_pickle=False) as g:
+        assert g["L"].shape == (n_grid, n_texts)
+    for table in ("prediction/ridge.md", "baseline/loglik_correlation.md", "leakage/leakage.md",
+                  "kl_validation/summary.md", "dimensionality.md", "model_list.md"):
+        assert (results / "analysis" / table).stat().st_size > 100, table
+    for figure in ("figures/map_type.png", "figures/kl_heatmap.png", "analysis/maps/map_best_domain.png",
+                   "analysis/maps/map_benchmark_mean.png"):
+        assert (results / figure).stat().st_size > 1000, figure
+
+
+@pytest.mark.slow
+def test_end_to_end_test_config_zoo_benchmarks_analyses(tmp_path):
+    snakemake("--cores", "2", "--directory", str(tmp_path), "--configfile", str(ROOT / "config/config.yaml"),
+              str(ROOT / "config/test/config.yaml"))
+    check_demo_outputs(tmp_path / "results", n_models=10, n_texts=48, n_grid=9)
