@@ -84,6 +84,12 @@ def merge_score_inputs():
     return [f"results/scores/{slug}.npz" for slug in MODELS if not scoring_failed(slug)]
 
 
+def batch_tokens_option():
+    """`--batch-tokens N` when the config fixes the budget; otherwise the engine picks per device."""
+    budget = config["scoring"].get("batch_tokens")
+    return ["--batch-tokens", budget] if budget else []
+
+
 def text_source():
     """The input of prepare_texts: the demo corpus, or the configured JSONL file."""
     texts = config["texts"]

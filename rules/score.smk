@@ -18,7 +18,7 @@ rule score_model:
         model_id=lambda w: model_spec(w).model_id,
         source=lambda w: model_spec(w).source,
         options=lambda w: score_options(model_spec(w)),
-        batch_tokens=config["scoring"]["batch_tokens"],
+        batch_tokens=batch_tokens_option(),
         device=config["scoring"]["device"],
         checkpoint_dir=lambda w: f"results/scores/.checkpoints/{w.model}",
     group:
@@ -32,7 +32,7 @@ rule score_model:
         "../envs/scoring.yaml"
     shell:
         "python -m lmmap score --model-id {params.model_id:q} --source {params.source:q} {params.options:q}"
-        " --texts {input.texts:q} --out {output:q} --batch-tokens {params.batch_tokens}"
+        " --texts {input.texts:q} --out {output:q} {params.batch_tokens}"
         " --device {params.device:q} --checkpoint-dir {params.checkpoint_dir:q} > {log:q} 2>&1"
 
 
@@ -52,10 +52,10 @@ for _family, _jobs in ZOO_SCORE_JOBS.items():
             f"benchmarks/score_zoo_family/{_family}.tsv"
         params:
             jobs=json.dumps(_jobs),
-            batch_tokens=config["scoring"]["batch_tokens"],
+            batch_tokens=batch_tokens_option(),
             device=config["scoring"]["device"],
         conda:
             "../envs/scoring.yaml"
         shell:
             "python -m lmmap score-many --jobs {params.jobs:q} --texts {input.texts:q}"
-            " --batch-tokens {params.batch_tokens} --device {params.device:q} > {log:q} 2>&1"
+            " {params.batch_tokens} --device {params.device:q} > {log:q} 2>&1"
