@@ -68,6 +68,13 @@ def test_cpu_auto_dtype_is_float32():
     assert resolve_dtype("auto", "cpu") == torch.float32
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks a machine without a GPU")
+def test_auto_device_without_gpu_loads_fp32_on_cpu(gpt2_dir):
+    # device "auto" (the demo's default) must not fall into the GPU dtype choice (fp16 on a CPU is slow)
+    loaded = load_model(ModelSpec(model_id="tiny", source=str(gpt2_dir)), device="auto")
+    assert loaded.info["dtype"] == "float32" and loaded.info["device"] == "cpu"
+
+
 @pytest.mark.parametrize("source", ["/no/such/model", "./missing-dir", "missing.gguf"])
 def test_missing_path_names_the_source(source):
     with pytest.raises(InputError) as err:

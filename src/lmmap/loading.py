@@ -68,8 +68,9 @@ def _looks_like_path(source: str) -> bool:
 
 
 def resolve_device(device: str | None) -> str:
-    """None picks the first GPU when there is one; "auto" means accelerate's device_map="auto"."""
-    if device is None:
+    """None picks the first GPU when there is one; "auto" means accelerate's device_map="auto" over
+    the GPUs, and plain CPU (hence fp32) on a machine without one."""
+    if device is None or (device == "auto" and not torch.cuda.is_available()):
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
 
