@@ -243,6 +243,7 @@ if GRIDS:
         output:
             matrix="results/interpolation/{grid}/loglik.npz",
             table=multiext("results/analysis/interpolation/{grid}", ".csv", ".md", ".tex"),
+            summary=multiext("results/analysis/interpolation/{grid}_summary", ".csv", ".md", ".tex"),
             figure=report("results/analysis/interpolation/{grid}.png",
                           caption="../report/analysis_interpolation.rst", category="Analysis",
                           subcategory="Weight interpolation", labels={"grid": "{grid}"}),
@@ -257,4 +258,5 @@ if GRIDS:
             "python -m lmmap analyze interpolation --texts {input.texts:q} --grid {params.grid:q}"
             " --scores {input.scores:q} --name {wildcards.grid:q} --out-matrix {output.matrix:q}"
             " --out-stem results/analysis/interpolation/{wildcards.grid}"
+            " --summary-stem results/analysis/interpolation/{wildcards.grid}_summary"
             " --figure-stem results/analysis/interpolation/{wildcards.grid} > {log:q} 2>&1"

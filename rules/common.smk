@@ -39,8 +39,8 @@ def score_files():
 
 def zoo_score_jobs():
     """{family: [{model_id, source, out}]}: the demo zoo is scored one family per job, as it is
-    built, since starting torch costs more than scoring a small model; the family's interpolation
-    grid models are scored there too (outside the map)."""
+    built, since starting torch costs more than scoring a small model; an interpolation grid
+    (outside the map) is a family of its own, so it is scored alongside its parents' family."""
     if not config.get("zoo", {}).get("enabled"):
         return {}
     from lmmap import zoo
@@ -49,11 +49,11 @@ def zoo_score_jobs():
     grid_scores = {spec.slug: f"results/interpolation/{grid}/scores/{spec.slug}.npz"
                    for grid, points in interpolation_grids(config).items() for *_, spec in points}
     jobs = {}
-    for family, members in zoo.build_groups(config["zoo"]).items():
+    for members in zoo.build_groups(config["zoo"]).values():
         for member in members:
             out = f"results/scores/{member.slug}.npz" if member.slug in MODELS else grid_scores.get(member.slug)
             if out:
-                jobs.setdefault(family, []).append(
+                jobs.setdefault(member.spec.family, []).append(
                     {"model_id": member.spec.model_id, "source": member.spec.source, "out": out})
     return jobs
 

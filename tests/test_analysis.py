@@ -155,11 +155,14 @@ def test_interpolation_prediction_is_exact_for_linear_log_likelihoods():
     np.testing.assert_allclose(table["predicted_mean_loglik"], table["mean_loglik"], atol=1e-12)
     assert sorted(table.loc[table["endpoint"] != "", "endpoint"]) == ["base", "fine-tune 1", "fine-tune 2"]
     # the grid is an affine image of (alpha, beta): PCA coordinates are affine in them too
-    design = np.column_stack([np.ones(36), alphas, betas])
-    residual = np.linalg.lstsq(design, table[["pc1", "pc2"]].to_numpy(), rcond=None)[1]
-    assert residual.max() < 1e-9
+    summary = interpolation.grid_summary(table).iloc[0]
+    assert summary["affine_r2"] == pytest.approx(1.0, abs=1e-12) and summary["n_points"] == 36
+    assert summary["mean_gain_over_linear"] == pytest.approx(0.0, abs=1e-12)
     noisy = interpolation.interpolation_table(L_noisy, [f"g{i}" for i in range(36)], alphas, betas)
     assert not np.allclose(noisy["predicted_mean_loglik"], noisy["mean_loglik"])
+    assert interpolation.grid_summary(noisy).iloc[0]["mean_gain_over_linear"] != pytest.approx(0.0, abs=1e-6)
+    shuffled = interpolation.interpolation_table(L[rng.permutation(36)], [f"g{i}" for i in range(36)], alphas, betas)
+    assert interpolation.grid_summary(shuffled).iloc[0]["affine_r2"] < 0.9  # scrambled grid: no structure
     with pytest.raises(ValueError, match="fine-tune 1"):  # the first 6 points all have alpha = 0
         interpolation.interpolation_table(L[:6], [f"g{i}" for i in range(6)], alphas[:6], betas[:6])
 

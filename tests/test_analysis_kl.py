@@ -76,6 +76,16 @@ def test_bits_per_byte_conversion():
     assert klv.nats_to_bits_per_byte(np.log(2) * 100, 100.0) == pytest.approx(1.0)
 
 
+def test_default_models_span_near_and_far_pairs():
+    # points on a line: the medoid is in the middle; its nearest and farthest neighbours are chosen
+    positions = {"a": 0.0, "b": 1.0, "c": 1.1, "d": 2.0, "e": 5.0, "f": 9.0}
+    ids = list(positions)
+    distance = pd.DataFrame([[(positions[i] - positions[j]) ** 2 for j in ids] for i in ids], index=ids, columns=ids)
+    chosen = klv.spread_over_distances(distance, ids, 4)
+    assert chosen[0] == "d" and chosen[1] == "c" and chosen[-1] == "f" and len(set(chosen)) == 4
+    assert klv.spread_over_distances(distance, ids, 10) == ["d", "c", "b", "a", "e", "f"]
+
+
 def test_kl_validation_command_pairs_only_models_sharing_a_tokenizer(tmp_path):
     specs = []
     for name, style, seed in (("a", "gpt2", 0), ("b", "gpt2", 1), ("c", "gpt2", 2), ("l", "llama", 0)):

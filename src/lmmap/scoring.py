@@ -258,6 +258,17 @@ def score_texts(model, tokenizer, texts: list[str], options: ScoreOptions = Scor
     return run.result(truncated, max_length, started)
 
 
+def score_rows(model, rows: list[Row], pad_id: int, batch_tokens: int | None = None) -> list[np.ndarray]:
+    """fp32 log-probs of the scored tokens of any token sequences (e.g. a benchmark's context +
+    continuation), in input order, with the engine's batching, back-off and non-finite recompute."""
+    scorer = RowScorer(model, pad_id, None)
+    budget = batch_tokens or default_batch_tokens(scorer.device)
+    batches = plan_batches(rows, max(budget, max((len(r.seq) for r in rows), default=1)))
+    run = _Run(scorer, rows, len(rows), batches, budget, ScoreOptions(batch_tokens=batch_tokens), progress=False)
+    run.execute()
+    return [run.row_logprobs.get(i, np.zeros(0, dtype=np.float32)) for i in range(len(rows))]
+
+
 def _run_key(model, options: ScoreOptions, max_length, rows, batches) -> str:
     """What a checkpoint must match to be reused: model weights' identity, dtype, device, plan."""
     param = next(model.parameters())

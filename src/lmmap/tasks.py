@@ -211,58 +211,21 @@ def encode_requests(tokenizer, requests: list[tuple[str, str]]) -> list[tuple[li
 
 def continuation_logliks(model, tokenizer, requests: list[tuple[str, str]], max_length: int,
                          batch_tokens: int = 8192) -> np.ndarray:
-    """log p(continuation | context) for every (context, continuation), computed in length-sorted
-    batches; contexts are cut from the left to fit `max_length`."""
-    import torch
+    """log p(continuation | context) for every (context, continuation), by the scoring engine (the
+    same exact batched forward pass as the reference texts); contexts are cut from the left to fit
+    `max_length`."""
+    from lmmap.loading import pad_token_id
+    from lmmap.scoring import Row, score_rows
 
-    encoded = []
-    for ids, n_cont in encode_requests(tokenizer, requests):
+    rows = []
+    for i, (ids, n_cont) in enumerate(encode_requests(tokenizer, requests)):
         if n_cont >= max_length:
             raise InputError(CONFIG_WHERE, f"a continuation of {n_cont} tokens does not fit the model's "
                              f"{max_length}", field="continuation_chars")
-        encoded.append((ids[-max_length:], n_cont))
-    device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-    result = np.zeros(len(encoded))
-    for batch in _token_batches(order, [len(e[0]) for e in encoded], batch_tokens):
-        width = len(encoded[batch[-1]][0])
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, i in enumerate(batch):
-            ids[row, :len(encoded[i][0])] = torch.tensor(encoded[i][0])
-            mask[row, :len(encoded[i][0])] = 1
-        # the logits at position t predict token t + 1: keep only those that predict continuations
-        wanted = {i: range(len(encoded[i][0]) - encoded[i][1] - 1, len(encoded[i][0]) - 1) for i in batch}
-        keep = sorted({t for positions in wanted.values() for t in positions})
-        column = {t: c for c, t in enumerate(keep)}
-        with torch.inference_mode():
-            logits = _forward(model, ids.to(device), mask.to(device), torch.tensor(keep, device=device))
-            for row, i in enumerate(batch):
-                columns = [column[t] for t in wanted[i]] if logits.shape[1] == len(keep) else list(wanted[i])
-                logprobs = torch.log_softmax(logits[row, columns].double(), dim=-1)
-                targets = torch.tensor(encoded[i][0][-encoded[i][1]:], device=device)
-                result[i] = logprobs.gather(1, targets[:, None]).sum().item()
-    return result
-
-
-def _forward(model, ids, mask, keep):
-    """Logits at the positions `keep` only (all positions for models that cannot select)."""
-    try:
-        return model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
-    except TypeError:
-        return model(input_ids=ids, attention_mask=mask).logits
-
-
-def _token_batches(order: list[int], lengths: list[int], batch_tokens: int) -> list[list[int]]:
-    """Consecutive runs of `order` (sorted by length) whose padded size stays within `batch_tokens`."""
-    batches, current = [], []
-    for i in order:
-        if current and (len(current) + 1) * lengths[i] > batch_tokens:
-            batches.append(current)
-            current = []
-        current.append(i)
-    return batches + ([current] if current else [])
+        ids = np.asarray(ids[-max_length:], dtype=np.int64)
+        rows.append(Row(i, ids, max(1, len(ids) - n_cont)))
+    logprobs = score_rows(model, rows, pad_token_id(tokenizer), batch_tokens)
+    return np.array([lp.astype(np.float64).sum() for lp in logprobs])
 
 
 def score_items(logliks: list[np.ndarray], items: list[dict]) -> dict:

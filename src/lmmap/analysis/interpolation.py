@@ -49,3 +49,21 @@ def interpolation_table(L: np.ndarray, model_ids: list[str], alphas, betas) -> p
         "pc1": pcs[:, 0], "pc2": pcs[:, 1],
         "endpoint": [names.get(i, "") for i in range(len(model_ids))],
     })
+
+
+def grid_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Does the grid keep its structure in log-likelihood space? One row: R² of the best affine map
+    from (α, β) to (PC1, PC2) of row-centred L (1: the PCA plane shows the weight grid up to an
+    affine distortion), and the mean log-likelihood gained over the linear prediction off the
+    endpoints (positive: interpolated models beat the mixture of their endpoints' scores)."""
+    design = np.column_stack([np.ones(len(table)), table["alpha"], table["beta"]])
+    pcs = table[["pc1", "pc2"]].to_numpy()
+    coef, *_ = np.linalg.lstsq(design, pcs, rcond=None)
+    residual = ((pcs - design @ coef) ** 2).sum()
+    total = ((pcs - pcs.mean(axis=0)) ** 2).sum()
+    inner = table[table["endpoint"] == ""]
+    return pd.DataFrame([{
+        "n_points": len(table),
+        "affine_r2": float(1.0 - residual / total) if total > 0 else float("nan"),
+        "mean_gain_over_linear": float((inner["mean_loglik"] - inner["predicted_mean_loglik"]).mean()),
+    }])

@@ -20,6 +20,7 @@ import math
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import pearsonr, spearmanr
 from transformers import GenerationConfig
 
 
@@ -146,8 +147,11 @@ def correlation_summary(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for measure in ("kl_token", "kl_text"):
         part = table.dropna(subset=[measure])
-        r = float(np.corrcoef(part["kl_estimate"], part[measure])[0, 1]) if len(part) > 2 else float("nan")
-        rows.append({"measure": measure, "pearson_r": r, "n_pairs": len(part),
+        enough = len(part) > 2
+        rows.append({"measure": measure,
+                     "pearson_r": float(pearsonr(part["kl_estimate"], part[measure])[0]) if enough else np.nan,
+                     "spearman_r": float(spearmanr(part["kl_estimate"], part[measure])[0]) if enough else np.nan,
+                     "n_pairs": len(part),
                      "mean_measured_bpb": float(part[f"{measure}_bpb"].mean()),
                      "mean_estimate_bpb": float(part["kl_estimate_bpb"].mean())})
     return pd.DataFrame(rows)
@@ -159,6 +163,17 @@ def tokenizer_groups(loaded: dict, max_models: int) -> list[list[str]]:
     for model_id, item in loaded.items():
         groups.setdefault(tokenizer_fingerprint(item.tokenizer), []).append(model_id)
     return [evenly_spaced(ids, max_models) for ids in groups.values() if len(ids) >= 2]
+
+
+def spread_over_distances(estimate: pd.DataFrame, candidates: list[str], count: int) -> list[str]:
+    """`count` models whose pairs range from near relatives to far-apart families, as a correlation
+    needs (models spread over the id list are mostly unrelated, so every pair is far): the medoid of
+    `candidates` (least mean estimated KL to the others) and models at evenly spaced ranks of
+    estimated KL from it, its nearest and farthest included."""
+    distances = estimate.loc[candidates, candidates]
+    anchor = distances.mean(axis=1).idxmin()
+    by_distance = distances.loc[anchor].drop(anchor).sort_values(kind="stable").index.tolist()
+    return [anchor, *evenly_spaced(by_distance, count - 1)]
 
 
 def evenly_spaced(items: list, count: int) -> list:
@@ -182,7 +197,7 @@ def run_validation(coordinates_path, texts_path, models_path, model_ids, max_mod
     estimate = pd.DataFrame(kl_estimate(coords["Q"]), index=ids, columns=ids)
     specs = {s["model_id"]: ModelSpec(**{k: v for k, v in s.items() if k != "slug"})
              for s in read_json(models_path)["models"]}
-    chosen = model_ids or evenly_spaced([m for m in ids if m in specs], max_models)
+    chosen = model_ids or spread_over_distances(estimate, [m for m in ids if m in specs], max_models)
     for model_id in chosen:
         if model_id not in specs or model_id not in ids:
             raise InputError(models_path, "model is not both in the model list and the coordinates",

@@ -281,11 +281,12 @@ def _args_interpolation(p):
     p.add_argument("--name", required=True)
     p.add_argument("--out-matrix", required=True, help="merged grid matrix (npz)")
     p.add_argument("--out-stem", required=True)
+    p.add_argument("--summary-stem", required=True, help="one-row summary: affine fit of the grid in PCA")
     p.add_argument("--figure-stem", required=True)
 
 
 def run_interpolation(args) -> int:
-    from lmmap.analysis.interpolation import interpolation_table
+    from lmmap.analysis.interpolation import grid_summary, interpolation_table
     from lmmap.matrix import merge_scores
     from lmmap.provenance import write_provenance
     from lmmap.storage import save_npz
@@ -307,6 +308,7 @@ def run_interpolation(args) -> int:
     write_provenance(args.out_matrix, run.step, run.inputs, run.params, started=run.started)
     table = interpolation_table(L, model_ids, alphas, betas)
     run.table(table, args.out_stem)
+    run.table(grid_summary(table), args.summary_stem)
     run.figure(plots.interpolation_figure(table, args.name), args.figure_stem)
     return 0
 
