@@ -260,3 +260,20 @@ if GRIDS:
             " --out-stem results/analysis/interpolation/{wildcards.grid}"
             " --summary-stem results/analysis/interpolation/{wildcards.grid}_summary"
             " --figure-stem results/analysis/interpolation/{wildcards.grid} > {log:q} 2>&1"
+
+
+rule summarise_findings:
+    input:
+        unpack(lambda w: targets.findings_inputs(config, GRIDS, workflow)),
+    output:
+        csv=report("results/analysis/findings.csv", caption="../report/analysis_findings.rst",
+                   category="Analysis", subcategory="Findings"),
+        other=multiext("results/analysis/findings", ".md", ".tex"),
+    log:
+        "logs/summarise_findings/summarise_findings.log",
+    params:
+        arguments=lambda w: targets.findings_arguments(targets.findings_inputs(config, GRIDS, workflow)),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m lmmap analyze findings {params.arguments} --out-stem results/analysis/findings > {log:q} 2>&1"

@@ -83,7 +83,7 @@ def check_demo_outputs(results: Path, n_models: int, n_texts: int, n_grid: int) 
     with np.load(grids[0], allow_pickle=False) as g:
         assert g["L"].shape == (n_grid, n_texts)
     for table in ("prediction/ridge.md", "baseline/loglik_correlation.md", "leakage/leakage.md",
-                  "kl_validation/summary.md", "dimensionality.md", "model_list.md"):
+                  "kl_validation/summary.md", "dimensionality.md", "model_list.md", "findings.md"):
         assert (results / "analysis" / table).stat().st_size > 100, table
     for figure in ("figures/map_type.png", "figures/kl_heatmap.png", "analysis/maps/map_best_domain.png",
                    "analysis/maps/map_benchmark_mean.png"):

@@ -19,6 +19,13 @@ def load_matrix(path: str | Path) -> dict[str, np.ndarray]:
     return load_npz(path, required=("L", "model_ids", "text_ids", "domains"))
 
 
+def load_kl_estimate(path: str | Path) -> pd.DataFrame:
+    """The pairwise KL estimate as a square frame indexed by model id."""
+    arrays = load_npz(path, required=("KL", "model_ids"))
+    ids = arrays["model_ids"].astype(str)
+    return pd.DataFrame(arrays["KL"], index=ids, columns=ids)
+
+
 def read_csv(path: str | Path, required: tuple[str, ...]) -> pd.DataFrame:
     """A CSV table keyed by `model_id`, with `required` columns and unique ids."""
     try:

@@ -61,4 +61,29 @@ def analysis_outputs(config: dict, grids: dict, workflow) -> list[str]:
         outputs += _files(f"{A}/kl_validation/summary", table) + _files(f"{A}/kl_validation/scatter", figure)
     for grid in grids:
         outputs += _files(f"{A}/interpolation/{grid}", figure)
-    return outputs
+    return outputs + _files(f"{A}/findings", table)
+
+
+def findings_inputs(config: dict, grids: dict, workflow) -> dict[str, str | list[str]]:
+    """The tables `analyze findings` reads under `config`, by its option names."""
+    inputs: dict[str, str | list[str]] = {"kl_estimate": "results/coords/kl_estimate.npz"}
+    if (config.get("zoo") or {}).get("enabled"):
+        inputs["lineage"] = "results/zoo/lineage.csv"
+    if config["analysis"]["kl_validation"]["enabled"]:
+        inputs["kl_summary"] = f"{A}/kl_validation/summary.csv"
+    if benchmarks_available(config, workflow):
+        inputs |= {"ridge": f"{A}/prediction/ridge.csv", "baseline": f"{A}/baseline/loglik_correlation.csv",
+                   "leakage": f"{A}/leakage/leakage.csv"}
+    if grids:
+        inputs["grid_summaries"] = [f"{A}/interpolation/{grid}_summary.csv" for grid in grids]
+    return inputs
+
+
+def findings_arguments(inputs: dict[str, str | list[str]]) -> str:
+    """The command-line options of `analyze findings` for `inputs` (shell-quoted)."""
+    import shlex
+
+    parts = []
+    for name, paths in inputs.items():
+        parts += [f"--{name.replace('_', '-')}", *([paths] if isinstance(paths, str) else paths)]
+    return shlex.join(parts)

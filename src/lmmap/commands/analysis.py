@@ -328,6 +328,41 @@ def run_model_list(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ findings
+def _args_findings(p):
+    p.add_argument("--kl-estimate", required=True, help="pairwise KL estimate (coords/kl_estimate.npz)")
+    p.add_argument("--lineage", help="the demo zoo's lineage table (kind, family, parents)")
+    p.add_argument("--kl-summary", help="kl_validation/summary.csv")
+    p.add_argument("--ridge", help="prediction/ridge.csv (needs --baseline)")
+    p.add_argument("--baseline", help="baseline/loglik_correlation.csv")
+    p.add_argument("--leakage", help="leakage/leakage.csv")
+    p.add_argument("--grid-summaries", nargs="*", default=[], help="interpolation/<grid>_summary.csv")
+    p.add_argument("--out-stem", required=True)
+
+
+def run_findings(args) -> int:
+    from pathlib import Path
+
+    from lmmap.analysis import findings as f
+
+    run = Run(args, "findings", kl_estimate=args.kl_estimate, lineage=args.lineage, kl_summary=args.kl_summary,
+              ridge=args.ridge, baseline=args.baseline, leakage=args.leakage,
+              **{f"grid:{Path(p).stem}": p for p in args.grid_summaries})
+    kl = inputs.load_kl_estimate(args.kl_estimate)
+    rows = f.lineage_findings(kl, pd.read_csv(args.lineage, keep_default_na=False)) if args.lineage else []
+    if args.kl_summary:
+        rows.append(f.kl_finding(pd.read_csv(args.kl_summary)))
+    if args.ridge:
+        if not args.baseline:
+            raise InputError(args.ridge, "the ridge finding needs --baseline (mean log-likelihood correlations)")
+        rows += f.prediction_finding(pd.read_csv(args.ridge), pd.read_csv(args.baseline))
+    if args.leakage:
+        rows += f.leakage_finding(pd.read_csv(args.leakage))
+    rows += f.grid_findings({Path(p).stem.removesuffix("_summary"): pd.read_csv(p) for p in args.grid_summaries})
+    run.table(pd.DataFrame(rows), args.out_stem)
+    return 0
+
+
 ANALYSES = {
     "maps": ("the t-SNE map coloured by every variable of the paper", _args_maps, run_maps),
     "dimensionality": ("PCA components reaching each variance level", _args_dimensionality,
@@ -342,4 +377,5 @@ ANALYSES = {
     "interpolation": ("weight-interpolation grid: weight space, PCA and linear prediction",
                       _args_interpolation, run_interpolation),
     "model-list": ("the model list (paper Appendix L)", _args_model_list, run_model_list),
+    "findings": ("the paper's findings checked on this run's outputs", _args_findings, run_findings),
 }
