@@ -35,11 +35,14 @@ def test_lineage_findings_hold_on_a_tidy_map_and_fail_on_a_scrambled_one():
 
 
 def test_prediction_needs_a_clear_margin_under_kfold():
+    # mean log-likelihood leaves 1 - 0.85² = 0.2775 unexplained; a quarter less needs r >= 0.890
     baseline = pd.DataFrame({"target": ["mean"], "pearson": [0.85]})
     ridge = pd.DataFrame({"features": ["Q", "Q", "L"], "cv": ["kfold", "group", "kfold"],
                           "target": ["mean"] * 3, "pearson_mean": [0.88, 0.86, 0.99]})
-    rows = findings.prediction_finding(ridge, baseline)
-    assert [row["holds"] for row in rows] == ["no", "yes"]  # kfold needs 0.90; group needs 0.85
+    kfold, group = findings.prediction_finding(ridge, baseline)
+    assert kfold["holds"] == "no" and kfold["needs"].startswith(">= 0.890")
+    assert group["holds"] == "" and group["value"] == 0.86
+    assert findings.prediction_finding(ridge.assign(pearson_mean=0.89), baseline)[0]["holds"] == "yes"
 
 
 def test_leakage_counts_contaminated_and_other_flags():
@@ -56,3 +59,11 @@ def test_kl_and_grid_thresholds():
     assert findings.kl_finding(summary)["holds"] == "no"
     grid, = findings.grid_findings({"g": pd.DataFrame({"affine_r2": [0.95]})})
     assert grid["holds"] == "yes" and "(g)" in grid["measure"]
+
+
+def test_lineage_findings_without_a_comparison_are_reported_not_judged():
+    lineage = LINEAGE.assign(family="A")  # one family: no silhouette
+    lineage = lineage[lineage["kind"] != "merge"]  # no merges
+    kl = _kl({m: (i, 0) for i, m in enumerate(lineage["model_id"])})
+    rows = {row["finding"]: row for row in findings.lineage_findings(kl, lineage)}
+    assert rows["families cluster"]["holds"] == "" and rows["merges lie between their parents"]["holds"] == ""

@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.metrics import silhouette_score
 
 KL_MIN_R = 0.85          # the paper reports r = 0.893 (token level)
-RIDGE_MIN_MARGIN = 0.05  # "clearly better" than mean log-likelihood alone
+UNEXPLAINED_RATIO = 0.75  # "clearly better": a quarter less unexplained variance than mean log-likelihood
 GRID_MIN_R2 = 0.9
 
 
@@ -26,9 +26,12 @@ def _row(finding: str, measure: str, value, needs: str, holds: bool | None) -> d
 def family_clustering(kl: pd.DataFrame, families: pd.Series) -> float:
     """Silhouette of the family labels under the coordinate distance ||q_i - q_j|| (> 0: models
     are closer to their own family than to the next one)."""
+    labels = families.loc[kl.index].to_numpy()
+    if not 2 <= len(set(labels)) < len(labels):
+        return float("nan")  # undefined with one family, or one model per family
     distance = np.sqrt(np.clip(kl.to_numpy(), 0.0, None))
     np.fill_diagonal(distance, 0.0)
-    return float(silhouette_score(distance, families.loc[kl.index].to_numpy(), metric="precomputed"))
+    return float(silhouette_score(distance, labels, metric="precomputed"))
 
 
 def nearest_base_is_parent(kl: pd.DataFrame, lineage: pd.DataFrame, kinds=("finetune", "precision")) -> float:
@@ -60,11 +63,12 @@ def lineage_findings(kl: pd.DataFrame, lineage: pd.DataFrame) -> list[dict]:
     near = nearest_base_is_parent(kl, lineage)
     between = merges_between_parents(kl, lineage)
     return [
-        _row("families cluster", "silhouette of families (coordinate distance)", silhouette, "> 0", silhouette > 0),
+        _row("families cluster", "silhouette of families (coordinate distance)", silhouette, "> 0",
+             None if np.isnan(silhouette) else silhouette > 0),
         _row("fine-tunes and variants sit near their base", "share whose nearest base is their own", near,
-             ">= 0.8", near >= 0.8),
+             ">= 0.8", None if np.isnan(near) else near >= 0.8),
         _row("merges lie between their parents", "share nearer to both parents than those are to each other",
-             between, "= 1", between == 1.0),
+             between, "= 1", None if np.isnan(between) else between == 1.0),
     ]
 
 
@@ -77,16 +81,22 @@ def kl_finding(kl_summary: pd.DataFrame) -> dict:
 
 def prediction_finding(ridge: pd.DataFrame, baseline: pd.DataFrame, target: str = "mean") -> list[dict]:
     """Out-of-fold ridge on Q against the in-sample correlation of mean log-likelihood alone (an
-    upper bound for any linear fit of it out of fold): clearly better under KFold; under GroupKFold
-    by model type (a whole architecture held out, a harder extrapolation) at least as good."""
+    upper bound for any linear fit of it out of fold). "Clearly better" under KFold: it leaves at
+    most UNEXPLAINED_RATIO of the variance that mean log-likelihood leaves unexplained. GroupKFold by
+    model type (a whole type held out) is reported without a threshold: with a handful of types it
+    asks for extrapolation to an unseen architecture."""
     rows = []
     base = abs(float(baseline.set_index("target").loc[target, "pearson"]))
     for cv, part in ridge[(ridge["features"] == "Q") & (ridge["target"] == target)].groupby("cv", sort=False):
         r = float(part["pearson_mean"].iloc[0])
-        margin = RIDGE_MIN_MARGIN if cv == "kfold" else 0.0
-        rows.append(_row("ridge on q predicts the benchmark mean better than mean log-likelihood",
-                         f"Pearson r out of fold ({cv}) vs mean log-likelihood r = {base:.3f}", r,
-                         f">= {base + margin:.3f}", r >= base + margin))
+        measure = f"Pearson r out of fold ({cv}) vs mean log-likelihood r = {base:.3f}"
+        if cv != "kfold":
+            rows.append(_row("ridge on q across model types (held out)", measure, r, "(reported)", None))
+            continue
+        needed = float(np.sqrt(1.0 - UNEXPLAINED_RATIO * (1.0 - base**2)))
+        rows.append(_row("ridge on q predicts the benchmark mean better than mean log-likelihood", measure, r,
+                         f">= {needed:.3f} (1 - r² at most {UNEXPLAINED_RATIO:g}× mean log-likelihood's)",
+                         r >= needed))
     return rows
 
 
