@@ -52,11 +52,11 @@ def test_test_zoo_is_small_but_covers_every_kind():
     assert len({m.spec.type for m in models}) >= 2
 
 
-def test_interpolation_grid_is_six_by_six():
+def test_interpolation_grid_is_five_by_five():
     cfg = zoo_config("demo")
     (base, grid), = zoo.interpolation_specs(cfg).items()
-    assert len(grid) == 36
-    assert {(a, b) for a, b, _ in grid} == {(a, b) for a in np.arange(6) / 5 for b in np.arange(6) / 5}
+    assert len(grid) == 25
+    assert {(a, b) for a, b, _ in grid} == {(a, b) for a in np.arange(5) / 4 for b in np.arange(5) / 4}
     map_ids = {s.model_id for s in zoo.zoo_specs(cfg)}
     assert not map_ids & {spec.model_id for *_, spec in grid}  # grid models stay off the map
     assert all(spec.source.startswith("results/zoo/") for *_, spec in grid)

@@ -1,14 +1,17 @@
 """The demo corpus: documents that every machine with Python and lmmap installed already has.
 
 Each source is a domain, as the Pile's subsets are: standard-library code, the Python documentation
-topics, C headers, package READMEs, licence texts and CSV data. Every document is assigned to one
+topics, C headers, package READMEs, licence texts and CSV data (package files only from lmmap's own
+dependencies, so other installed packages leave the corpus unchanged). Every document is assigned to one
 split by a hash of its id, so the reference texts, the zoo's training data and the held-out benchmark
 data never overlap.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 import site
 import sysconfig
 from pathlib import Path
@@ -22,11 +25,60 @@ def _site_dirs() -> list[Path]:
     return sorted(d for d in dirs if d.is_dir())
 
 
-def _files(roots: Iterable[Path], patterns: tuple[str, ...]) -> Iterator[tuple[str, Path]]:
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@functools.cache
+def lmmap_distributions() -> frozenset[str] | None:
+    """Canonical names of lmmap and everything its core requirements pull in (extras left out), or
+    None when lmmap is not installed as a distribution. Package files come only from these, so other
+    packages in the environment (a benchmark harness, a notebook) do not change the demo corpus."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    try:
+        metadata.distribution("lmmap")
+    except metadata.PackageNotFoundError:
+        return None
+    found, todo = set(), ["lmmap"]
+    while todo:
+        name = _canonical(todo.pop())
+        if name in found:
+            continue
+        try:
+            requires = metadata.distribution(name).requires or []
+        except metadata.PackageNotFoundError:
+            continue
+        found.add(name)
+        for text in requires:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return frozenset(found)
+
+
+def _from_core_distribution(relative: Path) -> bool:
+    """Whether a site-packages file belongs to one of `lmmap_distributions()` (all do when unknown)."""
+    from importlib import metadata
+
+    allowed = lmmap_distributions()
+    if allowed is None:
+        return True
+    top = relative.parts[0]
+    if top.endswith(".dist-info"):
+        return _canonical(top.removesuffix(".dist-info").rsplit("-", 1)[0]) in allowed
+    owners = metadata.packages_distributions().get(top, [])
+    return any(_canonical(owner) in allowed for owner in owners)
+
+
+def _files(roots: Iterable[Path], patterns: tuple[str, ...],
+           keep: Callable[[Path], bool] = lambda relative: True) -> Iterator[tuple[str, Path]]:
     for root in roots:
         for pattern in patterns:
             for path in sorted(root.glob(pattern)):
-                if path.is_file():
+                if path.is_file() and keep(path.relative_to(root)):
                     yield f"{root.name}/{path.relative_to(root)}", path
 
 
@@ -49,7 +101,7 @@ def _c_headers() -> Iterator[tuple[str, str]]:
 
 
 def _package_docs() -> Iterator[tuple[str, str]]:
-    for name, path in _files(_site_dirs(), ("*.dist-info/METADATA",)):
+    for name, path in _files(_site_dirs(), ("*.dist-info/METADATA",), _from_core_distribution):
         text = path.read_text(encoding="utf-8", errors="replace")
         body = text.split("\n\n", 1)[1] if "\n\n" in text else ""  # the README after the headers
         yield name, body
@@ -58,12 +110,12 @@ def _package_docs() -> Iterator[tuple[str, str]]:
 def _licences() -> Iterator[tuple[str, str]]:
     patterns = ("*.dist-info/LICENSE*", "*.dist-info/licenses/*", "*.dist-info/licenses/*/*",
                 "*.dist-info/COPYING*")
-    for name, path in _files(_site_dirs(), patterns):
+    for name, path in _files(_site_dirs(), patterns, _from_core_distribution):
         yield name, path.read_text(encoding="utf-8", errors="replace")
 
 
 def _csv_data() -> Iterator[tuple[str, str]]:
-    for name, path in _files(_site_dirs(), ("*/*.csv", "*/*/*.csv", "*/*/*/*.csv", "*/*/*/*/*.csv")):
+    for name, path in _files(_site_dirs(), ("*/*.csv", "*/*/*.csv", "*/*/*/*.csv", "*/*/*/*/*.csv"), _from_core_distribution):
         yield name, path.read_text(encoding="utf-8", errors="replace")
 
 
