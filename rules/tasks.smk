@@ -30,7 +30,7 @@ if TASKS:
         params:
             kind=lambda w: TASKS[w.task]["kind"],
             domains=lambda w: ["--domains", *TASKS[w.task]["domains"]] if TASKS[w.task].get("domains") else [],
-            n_items=TASKS_CONFIG["n_items"],
+            n_items=lambda w: TASKS[w.task].get("n_items", TASKS_CONFIG["n_items"]),
             n_choices=TASKS_CONFIG["n_choices"],
             context_chars=TASKS_CONFIG["context_chars"],
             continuation_chars=lambda w: TASKS[w.task].get("continuation_chars", TASKS_CONFIG["continuation_chars"]),
