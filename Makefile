@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.lmmap-installed
 CORES ?= all
 
-.PHONY: demo test report clean-results
+.PHONY: demo test acceptance report clean-results
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
 
 test: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not demo"
+
+# the demo's acceptance test: the full default demo (~10 minutes) must reproduce every finding
+acceptance: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m demo
 
 clean-results:
 	rm -rf results/*/ results/report.html logs .snakemake

@@ -255,3 +255,12 @@ def test_workflow_helpers_name_the_files_each_build_job_makes_and_needs():
     recipes = json.loads(zoo.recipes_json(llama))
     assert [r["slug"] for r in recipes] == [m.slug for m in llama]
     assert recipes[0]["recipe"]["kind"] == "base" and recipes[-1]["recipe"]["kind"] == "grid"
+
+
+def test_demo_corpus_takes_package_files_only_from_lmmaps_dependencies():
+    allowed = demo_corpus.lmmap_distributions()
+    assert allowed is not None and {"lmmap", "torch", "transformers", "snakemake"} <= allowed
+    assert "pytest" not in allowed  # an extra (test), installed here: it must not enter the corpus
+    assert demo_corpus._from_core_distribution(Path("torch-2.13.0.dist-info/METADATA"))
+    assert not demo_corpus._from_core_distribution(Path(f"pytest-{pytest.__version__}.dist-info/METADATA"))
+    assert not demo_corpus._from_core_distribution(Path("_pytest/some.csv"))
