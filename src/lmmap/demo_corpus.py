@@ -61,16 +61,21 @@ def lmmap_distributions() -> frozenset[str] | None:
 
 def _from_core_distribution(relative: Path) -> bool:
     """Whether a site-packages file belongs to one of `lmmap_distributions()` (all do when unknown)."""
-    from importlib import metadata
-
     allowed = lmmap_distributions()
     if allowed is None:
         return True
     top = relative.parts[0]
     if top.endswith(".dist-info"):
         return _canonical(top.removesuffix(".dist-info").rsplit("-", 1)[0]) in allowed
-    owners = metadata.packages_distributions().get(top, [])
-    return any(_canonical(owner) in allowed for owner in owners)
+    return any(_canonical(owner) in allowed for owner in _owners().get(top, []))
+
+
+@functools.cache
+def _owners() -> dict[str, list[str]]:
+    """{top-level package: its distributions}: one scan of the environment, not one per file."""
+    from importlib import metadata
+
+    return metadata.packages_distributions()
 
 
 def _files(roots: Iterable[Path], patterns: tuple[str, ...],
@@ -115,7 +120,8 @@ def _licences() -> Iterator[tuple[str, str]]:
 
 
 def _csv_data() -> Iterator[tuple[str, str]]:
-    for name, path in _files(_site_dirs(), ("*/*.csv", "*/*/*.csv", "*/*/*/*.csv", "*/*/*/*/*.csv"), _from_core_distribution):
+    patterns = ("*/*.csv", "*/*/*.csv", "*/*/*/*.csv", "*/*/*/*/*.csv")
+    for name, path in _files(_site_dirs(), patterns, _from_core_distribution):
         yield name, path.read_text(encoding="utf-8", errors="replace")
 
 

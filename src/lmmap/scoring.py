@@ -246,12 +246,9 @@ def score_texts(model, tokenizer, texts: list[str], options: ScoreOptions = Scor
     started = time.time()
     max_length = options.max_length or model_max_length(model, tokenizer)
     rows, truncated = build_rows(tokenizer, texts, options.convention, max_length)
-    scorer = RowScorer(model, pad_token_id(tokenizer), options.head_chunk_mb)
-    budget = options.batch_tokens or default_batch_tokens(scorer.device)
-    batches = plan_batches(rows, max(budget, max((len(r.seq) for r in rows), default=1)))
-    run = _Run(scorer, rows, len(texts), batches, budget, options, progress)
+    run = _planned_run(model, pad_token_id(tokenizer), rows, len(texts), options, progress)
     if checkpoint_dir is not None:
-        run.checkpoint = Checkpoint(checkpoint_dir, _run_key(model, options, max_length, rows, batches),
+        run.checkpoint = Checkpoint(checkpoint_dir, _run_key(model, options, max_length, rows, run.batches),
                                     options.checkpoint_seconds)
         run.restore()
     run.execute()
@@ -261,12 +258,18 @@ def score_texts(model, tokenizer, texts: list[str], options: ScoreOptions = Scor
 def score_rows(model, rows: list[Row], pad_id: int, batch_tokens: int | None = None) -> list[np.ndarray]:
     """fp32 log-probs of the scored tokens of any token sequences (e.g. a benchmark's context +
     continuation), in input order, with the engine's batching, back-off and non-finite recompute."""
-    scorer = RowScorer(model, pad_id, None)
-    budget = batch_tokens or default_batch_tokens(scorer.device)
-    batches = plan_batches(rows, max(budget, max((len(r.seq) for r in rows), default=1)))
-    run = _Run(scorer, rows, len(rows), batches, budget, ScoreOptions(batch_tokens=batch_tokens), progress=False)
+    run = _planned_run(model, pad_id, rows, len(rows), ScoreOptions(batch_tokens=batch_tokens), progress=False)
     run.execute()
     return [run.row_logprobs.get(i, np.zeros(0, dtype=np.float32)) for i in range(len(rows))]
+
+
+def _planned_run(model, pad_id: int, rows: list[Row], n_texts: int, options: ScoreOptions,
+                 progress: bool) -> "_Run":
+    """The scorer and the batch plan of `rows` under the options' (or the device's) token budget."""
+    scorer = RowScorer(model, pad_id, options.head_chunk_mb)
+    budget = options.batch_tokens or default_batch_tokens(scorer.device)
+    batches = plan_batches(rows, max(budget, max((len(r.seq) for r in rows), default=1)))
+    return _Run(scorer, rows, n_texts, batches, budget, options, progress)
 
 
 def _run_key(model, options: ScoreOptions, max_length, rows, batches) -> str:

@@ -239,15 +239,15 @@ def score_items(logliks: list[np.ndarray], items: list[dict]) -> dict:
 
 
 def evaluate_tasks(loaded, tasks: dict[str, list[dict]], batch_tokens: int = 8192) -> dict[str, dict]:
-    """{task: {acc, acc_norm, n_items}} for one loaded model (a `lmmap.loading.LoadedModel`)."""
-    results = {}
-    for name, items in tasks.items():
-        requests = [(item["context"], choice) for item in items for choice in item["choices"]]
-        flat = continuation_logliks(loaded.model, loaded.tokenizer, requests, loaded.info["max_length"],
-                                    batch_tokens)
-        bounds = np.cumsum([0] + [len(item["choices"]) for item in items])
-        results[name] = score_items([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])], items)
-    return results
+    """{task: {acc, acc_norm, n_items}} for one loaded model (a `lmmap.loading.LoadedModel`); the
+    requests of all tasks are scored together, so batches are full and the scorer is set up once."""
+    items = [item for task_items in tasks.values() for item in task_items]
+    requests = [(item["context"], choice) for item in items for choice in item["choices"]]
+    flat = continuation_logliks(loaded.model, loaded.tokenizer, requests, loaded.info["max_length"], batch_tokens)
+    bounds = np.cumsum([0] + [len(item["choices"]) for item in items])
+    per_item = iter(flat[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+    return {name: score_items([next(per_item) for _ in task_items], task_items)
+            for name, task_items in tasks.items()}
 
 
 def benchmark_table(rows: list[dict], metrics: dict[str, str]) -> "pd.DataFrame":
