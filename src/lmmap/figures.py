@@ -10,9 +10,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from scipy.cluster.hierarchy import linkage  # noqa: E402
-from scipy.spatial.distance import squareform  # noqa: E402
 
 from lmmap.storage import atomic_path  # noqa: E402
 
@@ -34,6 +31,8 @@ def save_figure(fig: plt.Figure, stem: str | Path) -> list[Path]:
 def plot_map(points: pd.DataFrame, hue: str, title: str, annotate: bool = False,
              palette: str | None = None) -> plt.Figure:
     """Scatter of the t-SNE coordinates (`x`, `y`) coloured by column `hue`."""
+    import seaborn as sns  # imported where used: it costs seconds, and most steps draw no scatter
+
     fig, ax = plt.subplots(figsize=(8, 6.5))
     numeric = pd.api.types.is_numeric_dtype(points[hue])
     sns.scatterplot(data=points, x="x", y="y", hue=hue, ax=ax, s=45, edgecolor="black", linewidth=0.3,
@@ -64,6 +63,10 @@ def plot_pca_variance(cumulative: np.ndarray, marks: dict[float, int]) -> plt.Fi
 
 def plot_kl_heatmap(kl: np.ndarray, labels: list[str], groups: list[str]) -> plt.Figure:
     """Clustered heatmap of the KL estimate, with a colour strip for each model's group."""
+    import seaborn as sns
+    from scipy.cluster.hierarchy import linkage
+    from scipy.spatial.distance import squareform
+
     frame = pd.DataFrame(kl, index=labels, columns=labels)
     lut = dict(zip(sorted(set(groups)), sns.color_palette("tab20", len(set(groups)))))
     colours = pd.Series([lut[g] for g in groups], index=labels, name="type")

@@ -173,10 +173,12 @@ def _contaminated(cfg: dict, by_name: dict, dates: _Dates) -> list[ZooModel]:
     for entry in cfg.get("contaminated", []):
         base = _derived(by_name, _require(entry, "base", "contaminated"), "contaminated")
         fraction = entry.get("fraction", 0.5)
+        # Longer windows than the base's (`max_tokens`) let a model learn its leaked texts whole.
+        training = {"steps": entry["steps"], "lr": entry["lr"], "warmup_steps": 0}
+        training |= {"max_tokens": entry["max_tokens"]} if "max_tokens" in entry else {}
         recipe = {"reference_fraction": fraction, "reference_share": entry.get("share", 0.5),
                   "mix": base.recipe.get("mix", {}), "seed": entry.get("seed", 0),
-                  "training": cfg.get("training", {}) | {"steps": entry["steps"], "lr": entry["lr"],
-                                                         "warmup_steps": 0}}
+                  "training": cfg.get("training", {}) | training}
         name = f"{entry['base']}-contam{round(fraction * 100):02d}"
         models.append(_child(name, "contaminated", [base], recipe, dates))
     return models
