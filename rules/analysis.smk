@@ -96,6 +96,7 @@ rule validate_kl:
         scatter=report("results/analysis/kl_validation/scatter.png", caption="../report/analysis_kl.rst",
                        category="Analysis", subcategory="KL validation"),
         scatter_pdf="results/analysis/kl_validation/scatter.pdf",
+    priority: 1  # the longest analyses: started first, not after the plots
     log:
         "logs/validate_kl/validate_kl.log",
     benchmark:
@@ -136,6 +137,7 @@ rule predict_benchmarks:
                        caption="../report/analysis_prediction.rst", category="Analysis",
                        subcategory="Benchmark prediction"),
         scatter_pdf="results/analysis/prediction/ridge_scatter.pdf",
+    priority: 1  # the longest analyses: started first, not after the plots
     log:
         "logs/predict_benchmarks/predict_benchmarks.log",
     benchmark:

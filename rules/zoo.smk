@@ -64,6 +64,8 @@ if ZOO_GROUPS:
                 f"benchmarks/build_zoo_family/{_family}.tsv"
             params:
                 recipes=zoo.recipes_json(_models),
+            # All builds before any scoring: the long builds then never end up alone on the last cores.
+            priority: 2
             threads: 1
             conda:
                 "../envs/scoring.yaml"

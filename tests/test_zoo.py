@@ -52,11 +52,12 @@ def test_test_zoo_is_small_but_covers_every_kind():
     assert len({m.spec.type for m in models}) >= 2
 
 
-def test_interpolation_grid_is_five_by_five():
+def test_interpolation_grid_is_four_by_four():
     cfg = zoo_config("demo")
     (base, grid), = zoo.interpolation_specs(cfg).items()
-    assert len(grid) == 25
-    assert {(a, b) for a, b, _ in grid} == {(a, b) for a in np.arange(5) / 4 for b in np.arange(5) / 4}
+    assert len(grid) == 16
+    assert {(a, b) for a, b, _ in grid} == {(a, b) for a in (0, 0.333, 0.667, 1) for b in (0, 0.333, 0.667, 1)}
+    assert len({spec.slug for *_, spec in grid}) == 16
     map_ids = {s.model_id for s in zoo.zoo_specs(cfg)}
     assert not map_ids & {spec.model_id for *_, spec in grid}  # grid models stay off the map
     assert all(spec.source.startswith("results/zoo/") for *_, spec in grid)
@@ -143,6 +144,16 @@ def test_finetunes_read_only_their_domain_and_contamination_only_its_share():
     assert 150 < len(leaked) < 250 and {p.tobytes() for p in leaked} <= allowed
     base = {"kind": "base", "mix": {"code": 1, "prose": 0, "data": 0}, "training": training}
     assert all(p.max() < 1000 for p in zoo.sample_sequences(data, base, rng, 50))
+
+
+def test_contaminated_models_may_train_in_longer_windows():
+    cfg = zoo_config("test")
+    cfg["contaminated"] = [{"base": "prose-llama-s", "steps": 5, "lr": 0.01, "max_tokens": 256},
+                           {"base": "prose-llama-s", "steps": 5, "lr": 0.01, "fraction": 0.25}]
+    longer, default = [m for m in zoo.zoo_models(cfg) if m.kind == "contaminated"]
+    assert longer.recipe["training"]["max_tokens"] == 256
+    assert default.recipe["training"]["max_tokens"] == cfg["training"]["max_tokens"]
+    assert longer.recipe["training"]["steps"] == 5 and longer.recipe["training"]["warmup_steps"] == 0
 
 
 def test_domain_mix_weights():
@@ -259,7 +270,8 @@ def test_workflow_helpers_name_the_files_each_build_job_makes_and_needs():
 
 def test_demo_corpus_takes_package_files_only_from_lmmaps_dependencies():
     allowed = demo_corpus.lmmap_distributions()
-    assert allowed is not None and {"lmmap", "torch", "transformers", "snakemake"} <= allowed
+    assert allowed is not None and {"torch", "transformers", "snakemake"} <= allowed
+    assert "lmmap" not in allowed  # its metadata is the README: the demo would change with every edit
     assert "pytest" not in allowed  # an extra (test), installed here: it must not enter the corpus
     assert demo_corpus._from_core_distribution(Path("torch-2.13.0.dist-info/METADATA"))
     assert not demo_corpus._from_core_distribution(Path(f"pytest-{pytest.__version__}.dist-info/METADATA"))

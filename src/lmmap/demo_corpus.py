@@ -31,9 +31,10 @@ def _canonical(name: str) -> str:
 
 @functools.cache
 def lmmap_distributions() -> frozenset[str] | None:
-    """Canonical names of lmmap and everything its core requirements pull in (extras left out), or
-    None when lmmap is not installed as a distribution. Package files come only from these, so other
-    packages in the environment (a benchmark harness, a notebook) do not change the demo corpus."""
+    """Canonical names of everything lmmap's core requirements pull in (extras left out), or None
+    when lmmap is not installed as a distribution. Package files come only from these, so other
+    packages in the environment (a benchmark harness, a notebook) do not change the demo corpus.
+    lmmap itself is left out: its metadata carries the README, which changes from commit to commit."""
     from importlib import metadata
 
     from packaging.requirements import Requirement
@@ -56,7 +57,7 @@ def lmmap_distributions() -> frozenset[str] | None:
             requirement = Requirement(text)
             if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
                 todo.append(requirement.name)
-    return frozenset(found)
+    return frozenset(found - {"lmmap"})
 
 
 def _from_core_distribution(relative: Path) -> bool:
