@@ -38,9 +38,9 @@ def score_files():
 
 
 def zoo_score_jobs():
-    """{family: [{model_id, source, out}]}: the demo zoo is scored one family per job, as it is
-    built, since starting torch costs more than scoring a small model; an interpolation grid
-    (outside the map) is a family of its own, so it is scored alongside its parents' family."""
+    """{group: [{model_id, source, out}]}: the demo zoo is scored in one job per `zoo.job_group`
+    (an architecture, or an interpolation grid), since starting torch costs more than scoring a
+    small model."""
     if not config.get("zoo", {}).get("enabled"):
         return {}
     from lmmap import zoo
@@ -53,7 +53,7 @@ def zoo_score_jobs():
         for member in members:
             out = f"results/scores/{member.slug}.npz" if member.slug in MODELS else grid_scores.get(member.slug)
             if out:
-                jobs.setdefault(member.spec.family, []).append(
+                jobs.setdefault(zoo.job_group(member.spec), []).append(
                     {"model_id": member.spec.model_id, "source": member.spec.source, "out": out})
     return jobs
 

@@ -36,24 +36,25 @@ rule score_model:
         " --device {params.device:q} --checkpoint-dir {params.checkpoint_dir:q} > {log:q} 2>&1"
 
 
-for _family, _jobs in ZOO_SCORE_JOBS.items():
+for _group, _jobs in ZOO_SCORE_JOBS.items():
 
     rule:
         name:
-            f"score_zoo_family_{_family.replace('-', '_').replace('.', '_')}"
+            f"score_zoo_group_{_group.replace('-', '_').replace('.', '_')}"
         input:
             texts="results/texts/texts.jsonl",
             models=[f"{job['source']}/config.json" for job in _jobs],
         output:
             [job["out"] for job in _jobs],
         log:
-            f"logs/score_zoo_family/{_family}.log",
+            f"logs/score_zoo_group/{_group}.log",
         benchmark:
-            f"benchmarks/score_zoo_family/{_family}.tsv"
+            f"benchmarks/score_zoo_group/{_group}.tsv"
         params:
             jobs=json.dumps(_jobs),
             batch_tokens=batch_tokens_option(),
             device=config["scoring"]["device"],
+        priority: 1  # before the plots: the matrix and every analysis wait for it
         conda:
             "../envs/scoring.yaml"
         shell:

@@ -59,6 +59,7 @@ if TASKS:
             models=lambda w: sheet_rows_json(EVALUATION_BATCHES[w.batch]),
             device=["--device", TASKS_CONFIG["device"]] if TASKS_CONFIG.get("device") else [],
             batch_tokens=TASKS_CONFIG.get("batch_tokens", 8192),
+        priority: 1  # before the plots: every benchmark analysis waits for it
         threads: 1
         conda:
             "../envs/scoring.yaml"

@@ -3,6 +3,7 @@ finding of the paper on its own zoo (results/analysis/findings.csv), and a re-ru
 
 import pandas as pd
 import pytest
+import yaml
 
 from test_workflow import ROOT, check_demo_outputs, snakemake
 
@@ -17,7 +18,9 @@ FINDINGS = ("families cluster", "fine-tunes and variants sit near their base", "
 def test_demo_reproduces_the_papers_findings(tmp_path):
     snakemake("--cores", "2", "--directory", str(tmp_path), "--configfile", str(ROOT / "config/config.yaml"),
               timeout=1800)
-    check_demo_outputs(tmp_path / "results", n_models=40, n_texts=256, n_grid=25)
+    demo = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    (grid,) = demo["zoo"]["interpolation"]
+    check_demo_outputs(tmp_path / "results", n_models=40, n_texts=demo["texts"]["n"], n_grid=len(grid["points"]) ** 2)
     findings = pd.read_csv(tmp_path / "results/analysis/findings.csv", keep_default_na=False)
     assert set(FINDINGS) <= set(findings["finding"]), findings["finding"].tolist()
     failed = findings[findings["holds"] == "no"]

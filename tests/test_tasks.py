@@ -123,13 +123,14 @@ def test_long_contexts_are_cut_from_the_left(tiny):
     assert np.isfinite(full).all()
 
 
-def test_evaluation_batches_group_zoo_families():
-    specs = [ModelSpec("zoo/a-s", "results/zoo/zoo--a-s", family="a"),
-             ModelSpec("zoo/a-m", "results/zoo/zoo--a-m", family="a"),
-             ModelSpec("org/real", "org/real", family="a")]
+def test_evaluation_batches_group_zoo_architectures():
+    specs = [ModelSpec("zoo/a-s", "results/zoo/zoo--a-s", family="a", type="llama"),
+             ModelSpec("zoo/b-m", "results/zoo/zoo--b-m", family="b", type="llama"),
+             ModelSpec("zoo/c-m", "results/zoo/zoo--c-m", family="c", type="gpt2"),
+             ModelSpec("org/real", "org/real", family="a", type="llama")]
     batches = tasks.evaluation_batches(specs)
     assert {k: [s.model_id for s in v] for k, v in batches.items()} == {
-        "zoo-a": ["zoo/a-s", "zoo/a-m"], "model-org--real": ["org/real"]}
+        "zoo-llama": ["zoo/a-s", "zoo/b-m"], "zoo-gpt2": ["zoo/c-m"], "model-org--real": ["org/real"]}
 
 
 def test_benchmark_table_uses_each_tasks_metric_on_0_100():

@@ -63,6 +63,13 @@ def test_interpolation_grid_is_four_by_four():
     assert all(spec.source.startswith("results/zoo/") for *_, spec in grid)
 
 
+def test_zoo_is_scored_and_evaluated_in_one_job_per_architecture():
+    cfg = zoo_config("demo")
+    assert {zoo.job_group(s) for s in zoo.zoo_specs(cfg)} == {"gpt2", "llama", "gpt_neox"}
+    (base, grid), = zoo.interpolation_specs(cfg).items()
+    assert {zoo.job_group(spec) for *_, spec in grid} == {f"grid-{base}"}
+
+
 def test_build_groups_cover_every_model_once():
     cfg = zoo_config("demo")
     grouped = [m.slug for models in zoo.build_groups(cfg).values() for m in models]

@@ -175,11 +175,13 @@ def read_items(path: str | Path) -> list[dict]:
 
 
 def evaluation_batches(specs: list[ModelSpec]) -> dict[str, list[ModelSpec]]:
-    """Models evaluated in one job: a zoo family together (starting torch costs more than
-    evaluating a small model), every other model on its own."""
+    """Models evaluated in one job: the zoo's in one job per `lmmap.zoo.job_group` (starting torch
+    costs more than evaluating a small model), every other model on its own."""
+    from lmmap.zoo import job_group
+
     batches: dict[str, list[ModelSpec]] = {}
     for spec in specs:
-        key = f"zoo-{spec.family}" if spec.source.startswith("results/zoo/") else f"model-{spec.slug}"
+        key = f"zoo-{job_group(spec)}" if spec.source.startswith("results/zoo/") else f"model-{spec.slug}"
         batches.setdefault(key, []).append(spec)
     return batches
 

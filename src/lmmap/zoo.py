@@ -31,6 +31,7 @@ PRECISIONS = ("fp16", "bf16", "int8", "int4")
 ID_PREFIX = "zoo/"
 GRID_PREFIX = "zoo-grid/"
 ZOO_DIR = "results/zoo"
+GRID_FAMILY_PREFIX = "grid-"
 MAX_POSITIONS = 1024  # every reference text (at most 1,024 bytes) fits, whatever the tokenizer
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 CONFIG_WHERE = "config: zoo"
@@ -220,7 +221,7 @@ def interpolation_models(zoo_config: dict) -> dict[str, list[ZooModel]]:
                 model_id = f"{GRID_PREFIX}{base_name}-a{_grid_label(alpha)}-b{_grid_label(beta)}"
                 base = triple[0].spec
                 spec = dataclasses.replace(base, model_id=model_id, source=f"{ZOO_DIR}/{slugify(model_id)}",
-                                           family=f"grid-{base_name}")
+                                           family=f"{GRID_FAMILY_PREFIX}{base_name}")
                 recipe = {"kind": "grid", "alpha": alpha, "beta": beta}
                 models.append(ZooModel(spec, "grid", recipe, tuple(m.slug for m in triple)))
         grids[base_name] = models
@@ -244,6 +245,13 @@ def build_groups(zoo_config: dict) -> dict[str, list[ZooModel]]:
     for grid in interpolation_models(zoo_config).values():
         groups[family_of[grid[0].parents[0]]] += grid
     return groups
+
+
+def job_group(spec) -> str:
+    """Which scoring or evaluation job handles a zoo model: one per architecture, because a process
+    pays ~10 s to import torch and transformers' modelling code, more than scoring a small model
+    costs; an interpolation grid (not on the map) gets a job of its own."""
+    return spec.family if spec.family.startswith(GRID_FAMILY_PREFIX) else spec.type
 
 
 def config_files(slugs) -> list[str]:
