@@ -55,7 +55,7 @@ def test_dry_run_of_every_profile_and_config(profile, config, tmp_path):
     if "paper" in config.parts:  # its released data is not in the repository: the 1,018 models' DAG
         configs.append(str(paper_scoring_overrides(tmp_path)))
     log = dry_run("--profile", str(profile), "--directory", str(tmp_path), "--configfile", *configs)
-    assert re.search(r"score_(model|zoo_family_)", log) and "This was a dry-run" in log
+    assert re.search(r"score_(model|zoo_group_)", log) and "This was a dry-run" in log
 
 
 @pytest.fixture(scope="module")
