@@ -8,7 +8,6 @@ import lmmap.figures  # noqa: F401  (selects the Agg backend before pyplot is im
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 
 def _grid(n_panels: int, size: float = 3.2):
@@ -52,6 +51,8 @@ def prediction_scatter(predictions: pd.DataFrame, colour: pd.Series, title: str)
 def baseline_scatter(mean_loglik: pd.Series, targets: pd.DataFrame, types: pd.Series,
                      correlations: pd.DataFrame):
     """Benchmark score against mean log-likelihood, one panel per target, coloured by model type."""
+    import seaborn as sns  # imported where it draws: seconds to import, which most steps need not pay
+
     fig, axes = _grid(len(targets.columns))
     frame = targets.assign(mean_loglik=mean_loglik, type=types)
     r = correlations.set_index("target")["pearson"]
@@ -79,6 +80,8 @@ def kl_scatter(table: pd.DataFrame, estimate: str, panels: dict[str, str]):
 
 def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarray]):
     """Mean log-likelihood against benchmark mean with the robust fit; flagged models in red."""
+    import seaborn as sns
+
     fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
     sns.scatterplot(data=frame, x="benchmark_mean", y="mean_loglik", hue="type", ax=ax, s=20, palette="tab20")
     ax.plot(*fitted_line, color="black", linewidth=1, label="robust fit")

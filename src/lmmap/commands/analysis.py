@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from lmmap.analysis import inputs
+from lmmap.analysis import inputs, plots
 from lmmap.analysis.outputs import publish_csv, publish_figure, publish_table
 from lmmap.commands import command_params
 from lmmap.errors import InputError
@@ -158,7 +158,6 @@ def _args_kl(p):
 
 
 def run_kl_validation(args) -> int:
-    from lmmap.analysis import plots  # seaborn: seconds to import, for the steps that draw
     from lmmap.analysis.kl_validation import run_validation
 
     run = Run(args, "kl-validation", coordinates=args.coordinates, texts=args.texts, models=args.models)
@@ -192,8 +191,6 @@ def _args_predict(p):
 
 
 def run_predict(args) -> int:
-    from lmmap.analysis import plots  # seaborn: seconds to import, for the steps that draw
-
     from lmmap.analysis import prediction
 
     run = Run(args, "predict", matrix=args.matrix, coordinates=args.coordinates, models=args.models_table,
@@ -223,8 +220,6 @@ def _args_baseline(p):
 
 
 def run_baseline(args) -> int:
-    from lmmap.analysis import plots  # seaborn: seconds to import, for the steps that draw
-
     from lmmap.analysis.prediction import baseline_correlations
 
     run = Run(args, "perplexity-baseline", matrix=args.matrix, models=args.models_table,
@@ -253,8 +248,6 @@ def _args_leakage(p):
 
 
 def run_leakage(args) -> int:
-    from lmmap.analysis import plots  # seaborn: seconds to import, for the steps that draw
-
     from lmmap.analysis import leakage, tsne_map
 
     run = Run(args, "leakage", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks,
@@ -293,8 +286,6 @@ def _args_interpolation(p):
 
 
 def run_interpolation(args) -> int:
-    from lmmap.analysis import plots  # seaborn: seconds to import, for the steps that draw
-
     from lmmap.analysis.interpolation import grid_summary, interpolation_table
     from lmmap.matrix import merge_scores
     from lmmap.provenance import write_provenance
