@@ -11,8 +11,20 @@ from snakemake.utils import validate
 # The workflow runs this checkout's package, installed or not (cluster jobs included).
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
-# (doubled braces: Snakemake formats the prefix like any shell command)
-shell.prefix("export PYTHONPATH=" + shlex.quote(SRC) + "${{PYTHONPATH:+:$PYTHONPATH}}; set -euo pipefail; ")
+
+
+def job_environment() -> str:
+    """The shell prefix of every job. `python` is the interpreter Snakemake runs in (its virtual
+    environment need not be on PATH; cluster jobs start Snakemake with the same interpreter), except
+    under --sdm conda/apptainer/env-modules, where it is the rule's own environment's."""
+    # (doubled braces: Snakemake formats the prefix like any shell command)
+    exports = [f"export PYTHONPATH={shlex.quote(SRC)}" "${{PYTHONPATH:+:$PYTHONPATH}}"]
+    if not workflow.deployment_settings.deployment_method:
+        exports.append(f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH")
+    return "; ".join([*exports, "set -euo pipefail", ""])
+
+
+shell.prefix(job_environment())
 
 from lmmap.workflow import model_specs, score_options  # noqa: E402
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from test_workflow import make
+
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = sorted(p.parent for p in (ROOT / "profiles").glob("*/config.yaml"))
 CONFIGS = sorted((ROOT / "config").glob("**/config.yaml"))
@@ -112,3 +114,18 @@ def test_lint_of_the_download_and_resources_rules():
     assert "Lints for" in lints or result.returncode == 0, lints[-3000:]  # the profile parses
     for mine in ("rules/download.smk:", "rules/resources.smk:", "rule download_model "):
         assert mine not in lints, lints[-3000:]
+
+
+def test_profile_by_its_bare_name_after_the_one_time_setup(tmp_path):
+    """`snakemake --profile slurm` from the repository root, as users write it, after `make slurm-profile`
+    (which links profiles/slurm where Snakemake looks bare profile names up)."""
+    xdg = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    demo = ("--profile", "slurm", "--directory", str(tmp_path / "work"), "--configfile", str(ROOT / "config/config.yaml"))
+    with pytest.raises(AssertionError, match="slurm"):  # Snakemake does not look in profiles/
+        dry_run(*demo, env=xdg)
+    setup = make("slurm-profile", env=os.environ | xdg)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    assert (tmp_path / "xdg/snakemake/slurm").resolve() == (ROOT / "profiles/slurm").resolve()
+    log = dry_run(*demo, env=xdg)
+    assert "Using profile slurm" in log and "This was a dry-run" in log
+    assert make("slurm-profile", env=os.environ | xdg).returncode == 0  # running it again is harmless

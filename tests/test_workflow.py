@@ -2,6 +2,7 @@
 and profile: tests/test_profiles.py)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,20 @@ def snakemake(*args, cwd=ROOT, timeout=900):
     result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     return result.stdout + result.stderr
+
+
+def reusable_venv() -> str | None:
+    """The virtual environment of this test run (make test names it)."""
+    return os.environ.get("LMMAP_TEST_VENV") or (sys.prefix if sys.prefix != sys.base_prefix else None)
+
+
+def make(*targets, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """`make TARGETS` in `cwd` with this test run's virtual environment instead of installing another
+    (`-o`: a fresh copy's pyproject.toml is newer than the environment's stamp)."""
+    venv = reusable_venv()
+    reuse = [f"VENV={venv}", "-o", f"{venv}/.lmmap-installed"] if venv else []
+    return subprocess.run(["make", *targets, *reuse], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def test_lint_is_clean():
