@@ -1,6 +1,7 @@
 # Helpers shared by all the rules files (config validation, the model list, input functions).
 
 import json
+import os
 import re
 import shlex
 import sys
@@ -20,7 +21,7 @@ def job_environment() -> str:
     # (doubled braces: Snakemake formats the prefix like any shell command)
     exports = [f"export PYTHONPATH={shlex.quote(SRC)}" "${{PYTHONPATH:+:$PYTHONPATH}}"]
     if not workflow.deployment_settings.deployment_method:
-        exports.append(f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH")
+        exports.append(f"export PATH={shlex.quote(os.path.dirname(os.path.abspath(sys.executable)))}:$PATH")
     return "; ".join([*exports, "set -euo pipefail", ""])
 
 

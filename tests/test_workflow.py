@@ -14,9 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def snakemake(*args, cwd=ROOT, timeout=900):
+def snakemake(*args, cwd=ROOT, timeout=900, env=None):
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args]
-    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     return result.stdout + result.stderr
 
@@ -38,6 +38,19 @@ def make(*targets, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProce
 def test_lint_is_clean():
     out = snakemake("--lint", "--configfile", str(ROOT / "config/config.yaml"))
     assert "Lints for" not in out, out
+
+
+def test_steps_run_with_snakemakes_interpreter_not_the_python_on_path(tmp_path):
+    """A new user's shell finds some other `python` first; the steps must not use it."""
+    decoy = tmp_path / "bin/python"
+    decoy.parent.mkdir()
+    decoy.write_text("#!/bin/sh\necho 'the python on PATH ran' >&2\nexit 97\n")
+    decoy.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{decoy.parent}{os.pathsep}{os.confstr('CS_PATH')}"
+    snakemake("results/texts/texts.jsonl", "--cores", "1", "--directory", str(tmp_path / "work"), "--configfile",
+              str(ROOT / "config/config.yaml"), str(ROOT / "config/test/config.yaml"), env=env)
+    assert (tmp_path / "work/results/texts/texts.jsonl").stat().st_size > 0
 
 
 @pytest.fixture(scope="module")
