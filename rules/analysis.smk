@@ -151,6 +151,7 @@ rule predict_benchmarks:
         splits=ANALYSIS["prediction"]["splits"],
         inner_splits=ANALYSIS["prediction"]["inner_splits"],
         alphas=ANALYSIS["prediction"]["alphas"],
+        mean_logp_alphas=ANALYSIS["prediction"]["mean_logp_alphas"],
         score_range=ANALYSIS["prediction"]["score_range"],
     conda:
         "../envs/analysis.yaml"
@@ -158,7 +159,8 @@ rule predict_benchmarks:
         "python -m lmmap analyze predict --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --benchmarks {input.benchmarks:q} --features {params.features:q}"
         " --cv {params.cv:q} --group-by {params.group_by:q} --seeds {params.seeds} --splits {params.splits}"
-        " --inner-splits {params.inner_splits} --alphas {params.alphas} --score-range {params.score_range}"
+        " --inner-splits {params.inner_splits} --alphas {params.alphas} --mean-logp-alphas {params.mean_logp_alphas}"
+        " --score-range {params.score_range}"
         " --jobs {threads} --out-stem results/analysis/prediction/ridge --predictions {output.predictions:q}"
         " --figure-stem results/analysis/prediction/ridge_scatter > {log:q} 2>&1"
 

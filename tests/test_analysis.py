@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import KFold
 
-from lmmap.analysis import interpolation, leakage, model_list, prediction, tsne_map
+from lmmap.analysis import interpolation, leakage, model_list, plots, prediction, tsne_map
 from lmmap.analysis.dimensionality import dimensionality_table
 from lmmap.analysis.outputs import publish_table
 from lmmap.coords import double_centre
@@ -71,13 +71,29 @@ def test_shared_inner_cv_chooses_what_ridgecv_chooses():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(50, 20))
     Y = np.column_stack([X @ rng.normal(size=20) + s * rng.normal(size=50) for s in (0.1, 3.0, 30.0)])
-    alphas = np.logspace(-2, 4, 13)
-    inner = KFold(5, shuffle=True, random_state=0)
-    chosen = prediction.select_alphas(X, Y, alphas, inner)
-    for t in range(Y.shape[1]):
-        reference = RidgeCV(alphas=alphas, cv=inner, scoring="neg_mean_squared_error").fit(X, Y[:, t])
-        assert chosen[t] == pytest.approx(reference.alpha_)
-    assert chosen[0] < chosen[2]  # noisier target, stronger regularisation
+    grids = [np.logspace(-2, 4, 13), np.logspace(-2, 4, 13), np.logspace(1, 9, 9)]
+    chosen = prediction.select_alphas(X, Y, grids, KFold(5))
+    for t, grid in enumerate(grids):  # RidgeCV(cv=5): unshuffled 5-fold, best mean R²
+        assert chosen[t] == pytest.approx(RidgeCV(alphas=grid, cv=5).fit(X, Y[:, t]).alpha_)
+    assert chosen[0] < chosen[1]  # noisier target, stronger regularisation
+
+
+def test_out_of_fold_predictions_are_ridgecv_on_the_training_rows_in_order(planted_benchmark):
+    """The paper's fit per outer fold: RidgeCV(alphas, cv=5) on the raw features; the fast path on
+    the reduced basis must pick the same alphas and give the same predictions."""
+    L, _, targets, groups = planted_benchmark
+    Y = targets.assign(mean_logp=L.mean(axis=1)).to_numpy()
+    settings = prediction.TargetSettings.for_targets([*targets.columns, "mean_logp"], np.logspace(1, 9, 9))
+    predicted, chosen = prediction.cross_validated_predictions(prediction.ridge_basis(L), Y, groups, "group", 3,
+                                                               settings)
+    splitter = prediction.outer_splitter("group", 5, 3, groups)
+    for fold, (train, test) in enumerate(splitter.split(L, Y, groups)):
+        for t, grid in enumerate(settings.alphas):
+            reference = RidgeCV(alphas=grid, cv=5).fit(L[train], Y[train, t])
+            assert chosen[fold, t] == pytest.approx(reference.alpha_)
+            expected = reference.predict(L[test])
+            expected = np.clip(expected, 0, 100) if t < targets.shape[1] else expected
+            np.testing.assert_allclose(predicted[test, t], expected, rtol=1e-6, atol=1e-6)
 
 
 def test_grouped_cv_never_shares_a_type_between_train_and_test():
@@ -111,12 +127,50 @@ def test_ridge_prediction_recovers_planted_scores(planted_benchmark):
     assert (summary["pearson_mean"] > 0.95).all(), summary
     assert predictions["predicted"].between(0, 100).all()
     assert len(predictions) == 2 * 2 * 2 * 4 * len(targets)
+    assert set(summary["grouping"]) == {"group (8 groups)", "none"}
+
+
+def test_mean_logp_target_has_its_own_alphas_and_is_not_clipped(planted_benchmark):
+    L, Q, targets, groups = planted_benchmark
+    with_logp = targets.assign(mean_logp=L.mean(axis=1))  # about -300: clipping would make it 0
+    summary, _, predictions = prediction.run_prediction({"Q": Q}, with_logp, groups, seeds=range(1))
+    logp = predictions[predictions["target"] == "mean_logp"]
+    assert (logp["predicted"] < -100).all()
+    medians = summary.set_index(["cv", "target"])["median_alpha"]
+    assert all(1e-4 <= medians[cv, "mean_logp"] <= 1e4 for cv in ("group", "kfold"))
+    assert all(medians[cv, "t1"] >= 10 for cv in ("group", "kfold"))  # the task grid starts at 1e1
+
+
+def test_spread_is_population_std_and_seed_mean_is_correlated(planted_benchmark):
+    _, Q, targets, groups = planted_benchmark
+    summary, per_seed, predictions = prediction.run_prediction({"Q": Q}, targets, groups, cv_kinds=["kfold"],
+                                                               seeds=range(3))
+    row = summary.set_index("target").loc["t2"]
+    values = per_seed.loc[per_seed["target"] == "t2", "pearson"]
+    assert row["pearson_std"] == pytest.approx(np.std(values))  # ddof 0, as the paper's ±
+    averaged = predictions[predictions["target"] == "t2"].groupby("model_id")["predicted"].mean()
+    expected = np.corrcoef(targets.loc[averaged.index, "t2"], averaged)[0, 1]
+    assert row["pearson_of_mean"] == pytest.approx(expected)
+
+
+def test_prediction_scatter_puts_seed_mean_on_x_and_truth_on_y(planted_benchmark):
+    _, Q, targets, groups = planted_benchmark
+    _, _, predictions = prediction.run_prediction({"Q": Q}, targets[["t1"]], groups, cv_kinds=["kfold"],
+                                                  seeds=range(2))
+    averaged = prediction.seed_mean_predictions(predictions)
+    colour = pd.Series(np.arange(len(targets), dtype=float), index=targets.index)
+    fig = plots.prediction_scatter(averaged, colour, "t")
+    points = fig.axes[0].collections[0]
+    np.testing.assert_allclose(points.get_offsets()[:, 0], averaged["predicted"])
+    np.testing.assert_allclose(points.get_offsets()[:, 1], averaged["true"])
+    assert points.get_cmap().name == "gnuplot_r"
 
 
 def test_predictions_are_clipped_to_the_score_range(planted_benchmark):
     _, Q, targets, groups = planted_benchmark
+    settings = prediction.TargetSettings.for_targets(targets.columns, [1.0])
     predicted, _ = prediction.cross_validated_predictions(Q, targets.to_numpy(), groups, "kfold", 0,
-                                                          np.array([1.0]), score_range=(45.0, 55.0))
+                                                          settings, score_range=(45.0, 55.0))
     assert predicted.min() >= 45.0 and predicted.max() <= 55.0 and (predicted == 55.0).any()
 
 

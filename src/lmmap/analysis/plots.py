@@ -32,18 +32,19 @@ def _colourbar(fig, axes, values: np.ndarray, label: str, cmap: str = "viridis")
     return norm
 
 
-def prediction_scatter(predictions: pd.DataFrame, colour: pd.Series, title: str):
-    """Predicted vs. true score, one panel per target, points coloured by mean log-likelihood."""
+def prediction_scatter(predictions: pd.DataFrame, colour: pd.Series, title: str, cmap: str = "gnuplot_r"):
+    """True score against the seed-averaged prediction (paper Figs. 8, 18), one panel per target,
+    points coloured by mean log-likelihood in the paper's colour map."""
     targets = list(dict.fromkeys(predictions["target"]))
     fig, axes = _grid(len(targets))
-    norm = _colourbar(fig, axes, colour.to_numpy(dtype=float), "mean log-likelihood")
+    norm = _colourbar(fig, axes, colour.to_numpy(dtype=float), "mean log-likelihood", cmap)
     for ax, target in zip(axes, targets):
         part = predictions[predictions["target"] == target]
-        ax.scatter(part["true"], part["predicted"], c=colour.reindex(part["model_id"]).to_numpy(),
-                   cmap="viridis", norm=norm, s=14, edgecolors="black", linewidths=0.2)
-        _identity_line(ax, part["true"], part["predicted"])
+        ax.scatter(part["predicted"], part["true"], c=colour.reindex(part["model_id"]).to_numpy(),
+                   cmap=cmap, norm=norm, s=14, edgecolors="black", linewidths=0.2)
+        _identity_line(ax, part["predicted"], part["true"])
         r = np.corrcoef(part["true"], part["predicted"])[0, 1] if part["predicted"].std() > 0 else np.nan
-        ax.set(title=f"{target} (r = {r:.3f})", xlabel="true score", ylabel="predicted score")
+        ax.set(title=f"{target} (r = {r:.3f})", xlabel="predicted (mean over seeds)", ylabel="true")
     fig.suptitle(title)
     return fig
 
