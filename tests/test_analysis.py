@@ -221,16 +221,22 @@ def test_interpolation_prediction_is_exact_for_linear_log_likelihoods():
         interpolation.interpolation_table(L[:6], [f"g{i}" for i in range(6)], alphas[:6], betas[:6])
 
 
-def test_model_list_orders_and_describes_models():
-    models = pd.DataFrame({"type": ["x", "y", "x"], "n_params": [7e9, 1.1e9, np.nan],
-                           "created": ["2024-02-01", "2023-01-01", None]})
+def test_model_list_is_alphabetical_with_the_29_class_type_and_downloads():
+    models = pd.DataFrame({"type": ["fig1-a", "fig1-b", "fig1-a"], "model_type": ["llama", "qwen2", "llama"],
+                           "n_params": [7e9, 1.1e9, np.nan], "created": ["2024-02-01T10:00:00", "2023-01-01", None],
+                           "downloads": [120, 5, np.nan]})
     bench = pd.DataFrame({"mean": [60.0, 40.0, np.nan]})
     L = np.array([[-1.0, -3.0], [-2.0, -2.0], [-5.0, -5.0]])
-    table = model_list.model_list(["big", "small", "undated"], L, models, bench)
-    assert table["name"].tolist() == ["small", "big", "undated"]
+    table = model_list.model_list(["big", "small", "Undated"], L, models, bench)
+    assert table["name"].tolist() == ["Undated", "big", "small"]  # by model id, not by date
     assert table["id"].tolist() == [1, 2, 3]
-    assert table.loc[1].to_dict() == {"id": 2, "name": "big", "type": "x", "size_billions": 7.0,
-                                          "date": "2024-02-01", "mean_loglik": -2.0, "benchmark_mean": 60.0}
+    assert table.loc[1].to_dict() == {"id": 2, "name": "big", "model_type": "llama", "size_billions": 7.0,
+                                      "date": "2024-02-01", "downloads": 120, "mean_loglik": -2.0,
+                                      "benchmark_mean": 60.0}
+    assert pd.isna(table.loc[0, "downloads"])
+    sheet_only = models.drop(columns=["model_type", "downloads"]).assign(family=["x", "y", "x"])
+    without = model_list.model_list(["b", "a", "c"], L, sheet_only, None)
+    assert without["model_type"].tolist() == ["y", "x", "x"] and "downloads" not in without
 
 
 def test_publish_table_writes_every_format_with_provenance(tmp_path):
