@@ -205,6 +205,8 @@ rule screen_leakage:
     log:
         "logs/screen_leakage/screen_leakage.log",
     params:
+        method=ANALYSIS["leakage"]["method"],
+        group_by=ANALYSIS["leakage"]["group_by"],
         threshold=ANALYSIS["leakage"]["threshold"],
         show=ANALYSIS["leakage"]["show"],
         known=lambda w, input: ["--known", *input.known] if input.known else [],
@@ -212,7 +214,8 @@ rule screen_leakage:
         "../envs/analysis.yaml"
     shell:
         "python -m lmmap analyze leakage --matrix {input.matrix:q} --models-table {input.table:q}"
-        " --benchmarks {input.benchmarks:q} --embedding {input.embedding:q} --threshold {params.threshold}"
+        " --benchmarks {input.benchmarks:q} --embedding {input.embedding:q} --method {params.method}"
+        " --group-by {params.group_by:q} --threshold {params.threshold}"
         " --show {params.show} {params.known:q} --out-stem results/analysis/leakage/leakage"
         " --figure-stem results/analysis/leakage/leakage_scatter --map-stem results/analysis/leakage/leakage_map"
         " > {log:q} 2>&1"

@@ -190,12 +190,40 @@ def test_leakage_screen_flags_planted_model_and_its_domain():
     domains = ["code", "law", "news", "wiki"]
     per_domain = pd.DataFrame({d: -500 + 3 * bench + rng.normal(scale=2.0, size=K) for d in domains})
     per_domain.loc[17, "news"] += 80.0  # model 17 saw the news texts
-    frame = pd.DataFrame({"model_id": [f"m{i}" for i in range(K)], "type": "t",
+    frame = pd.DataFrame({"model_id": [f"m{i}" for i in range(K)], "type": "t", "group": "t",
                           "mean_loglik": per_domain.mean(axis=1), "benchmark_mean": bench})
-    screen, _ = leakage.leakage_screen(frame, per_domain, threshold=4.0)
-    assert screen.loc[screen["flagged"], "model_id"].tolist() == ["m17"]
-    assert screen.loc[0, "top_domains"].startswith("news")
-    assert screen.loc[0, "z:news"] > 10
+    for method in leakage.METHODS:
+        screen, _ = leakage.leakage_screen(frame, per_domain, threshold=4.0, method=method,
+                                           predictors=frame[["benchmark_mean"]])
+        assert screen.loc[screen["flagged"], "model_id"].tolist() == ["m17"]
+        assert screen.loc[0, "top_domains"].startswith("news")
+        assert screen.loc[0, "z:news"] > 10
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_default_leakage_screen_meets_its_targets_on_planted_data(seed):
+    """At the paper's size, planted models with a constant excess of 5 model-noise SDs: the default
+    (within families on the task scores, 3.0) flags at least 75% of them and at most 1% of the others;
+    the one-line screen at its former default flags few of them."""
+    from lmmap.analysis.planted import planted_leakage, screen_metrics
+
+    data = planted_leakage(K=1018, n_texts=200, excess=25.0, seed=seed)
+    frame = data.frame()
+    z = {}
+    for method in leakage.METHODS:
+        screen, _ = leakage.leakage_screen(frame, data.domain_means().iloc[:, :1], 3.0, method=method,
+                                           predictors=data.tasks)
+        z[method] = screen.set_index("model_id").loc[frame["model_id"], "residual_z"].to_numpy()
+    default = screen_metrics(z["within"], data.leaked, [3.0]).iloc[0]
+    assert default["recall"] >= 0.75 and default["false_flag_rate"] <= 0.01, default
+    assert default["auc"] > 0.97
+    assert screen_metrics(z["global"], data.leaked, [3.5]).iloc[0]["recall"] < 0.5
+
+
+def test_small_groups_share_a_pooled_centre():
+    values = np.array([1.0, 2.0, 3.0, 10.0, 20.0])
+    centred = leakage.centre_on_groups(values, np.array(["a", "a", "a", "b", "c"]))[:, 0]
+    np.testing.assert_allclose(centred, [-1.0, 0.0, 1.0, -5.0, 5.0])  # b and c: one pooled median, 15
 
 
 def test_interpolation_prediction_is_exact_for_linear_log_likelihoods():

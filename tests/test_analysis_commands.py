@@ -117,6 +117,16 @@ def test_baseline_leakage_model_list_and_dimensionality(results):
     assert dims["components"].is_monotonic_increasing and dims["components"].iloc[0] >= 2
 
 
+def test_leakage_global_method_draws_the_robust_line(results):
+    out = results / "misc_global"
+    assert main(["analyze", "leakage", *common(results), "--benchmarks", str(results / "scores.csv"),
+                 "--embedding", str(results / "tsne.csv"), "--method", "global", "--threshold", "4",
+                 "--out-stem", str(out / "leakage"), "--figure-stem", str(out / "leakage_scatter"),
+                 "--map-stem", str(out / "leakage_map")]) == 0
+    assert read_provenance(out / "leakage.csv")["flagged"] == ["org/m07"]
+    assert read_provenance(out / "leakage.csv")["method"] == "global"
+
+
 def test_missing_model_in_a_table_is_named(results, tmp_path, capsys):
     pd.read_csv(results / "models.csv").iloc[1:].to_csv(tmp_path / "models.csv", index=False)
     assert main(["analyze", "model-list", "--matrix", str(results / "loglik.npz"),

@@ -79,20 +79,27 @@ def kl_scatter(table: pd.DataFrame, estimate: str, panels: dict[str, str]):
     return fig
 
 
-def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarray]):
-    """Mean log-likelihood against benchmark mean with the robust fit; flagged models in red."""
+def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarray] | None):
+    """Against the benchmark mean: mean log-likelihood with the robust line (method "global"), or
+    the excess over what the model's group and task scores predict ("within"); flagged models in red."""
     import seaborn as sns
 
+    y = "mean_loglik" if fitted_line is not None else "residual"
     fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
-    sns.scatterplot(data=frame, x="benchmark_mean", y="mean_loglik", hue="type", ax=ax, s=20, palette="tab20")
-    ax.plot(*fitted_line, color="black", linewidth=1, label="robust fit")
+    sns.scatterplot(data=frame, x="benchmark_mean", y=y, hue="type", ax=ax, s=20, palette="tab20")
+    if fitted_line is not None:
+        ax.plot(*fitted_line, color="black", linewidth=1, label="robust fit")
+    else:
+        ax.axhline(0.0, color="black", linewidth=1, label="expected (group and task scores)")
     flagged = frame[frame["flagged"]]
-    ax.scatter(flagged["benchmark_mean"], flagged["mean_loglik"], s=120, facecolors="none",
+    ax.scatter(flagged["benchmark_mean"], flagged[y], s=120, facecolors="none",
                edgecolors="red", linewidths=1.5, label="flagged")
     for row in flagged.itertuples():
-        ax.annotate(row.model_id, (row.benchmark_mean, row.mean_loglik), fontsize=7, color="red",
+        ax.annotate(row.model_id, (row.benchmark_mean, getattr(row, y)), fontsize=7, color="red",
                     xytext=(5, 3), textcoords="offset points")
-    ax.set(xlabel="benchmark mean score", ylabel="mean log-likelihood per text",
+    ylabel = ("mean log-likelihood per text" if fitted_line is not None
+              else "log-likelihood excess over expected (nats per text)")
+    ax.set(xlabel="benchmark mean score", ylabel=ylabel,
            title="Leakage screen: log-likelihood above what the benchmark predicts")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return fig

@@ -253,7 +253,11 @@ def run_baseline(args) -> int:
 def _args_leakage(p):
     _common(p, benchmarks=True, required_benchmarks=True)
     p.add_argument("--embedding", required=True, help="t-SNE coordinates CSV (model_id, x, y)")
-    p.add_argument("--threshold", type=float, default=3.5, help="flag robust z-scores above this")
+    p.add_argument("--method", default="within", choices=["within", "global"],
+                   help="within: on every task score, centred per --group-by group; global: one line on the "
+                        "benchmark mean (docs/leakage.md)")
+    p.add_argument("--group-by", default="type", help="models-table column of the groups (method within)")
+    p.add_argument("--threshold", type=float, default=3.0, help="flag robust z-scores above this")
     p.add_argument("--show", type=int, default=20, help="table rows: flagged models, at least this many")
     p.add_argument("--known", help="CSV by model_id with what is known about each model (e.g. the zoo lineage)")
     p.add_argument("--known-columns", nargs="*", default=["kind", "reference_fraction"],
@@ -269,19 +273,28 @@ def run_leakage(args) -> int:
     run = Run(args, "leakage", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks,
               embedding=args.embedding, known=args.known)
     data = Data(args, need_benchmarks=True)
+    if args.group_by not in data.models.columns:
+        raise InputError(args.models_table, "no such column to group the leakage screen by", field=args.group_by)
     frame = pd.DataFrame({"model_id": data.model_ids, "type": data.models["type"].astype(str).to_numpy(),
+                          "group": data.models[args.group_by].fillna("unknown").astype(str).to_numpy(),
                           "mean_loglik": data.L.mean(axis=1), "benchmark_mean": data.benchmarks["mean"].to_numpy()})
-    scored = frame["benchmark_mean"].notna().to_numpy()
+    tasks = data.benchmarks[data.tasks].reset_index(drop=True)
+    scored = (frame["benchmark_mean"].notna() & tasks.notna().all(axis=1)).to_numpy()
     per_domain = tsne_map.domain_means(data.L, data.domains)[scored]
-    screen, fit = leakage.leakage_screen(frame[scored], per_domain, args.threshold)
+    screen, fit = leakage.leakage_screen(frame[scored], per_domain, args.threshold, method=args.method,
+                                         predictors=tasks[scored])
     if args.known:
         known = inputs.read_csv(args.known, required=tuple(args.known_columns))[args.known_columns]
         screen = screen.merge(known, left_on="model_id", right_index=True, how="left")
     flagged = screen.loc[screen["flagged"], "model_id"].tolist()
-    extra = {"flagged": flagged, "fit": {"slope": float(fit.coef_[0]), "intercept": float(fit.intercept_)}}
+    extra = {"flagged": flagged, "method": args.method, "screened": int(scored.sum()),
+             "fit": {"coefficients": fit.coef_.tolist(), "intercept": float(fit.intercept_)}}
     run.table(screen.head(max(args.show, len(flagged))), args.out_stem, extra)
-    xs = np.linspace(screen["benchmark_mean"].min(), screen["benchmark_mean"].max(), 50)
-    run.figure(plots.leakage_scatter(screen, (xs, fit.predict(xs[:, None]))), args.figure_stem, extra)
+    line = None
+    if args.method == "global":
+        xs = np.linspace(screen["benchmark_mean"].min(), screen["benchmark_mean"].max(), 50)
+        line = (xs, fit.predict(xs[:, None]))
+    run.figure(plots.leakage_scatter(screen, line), args.figure_stem, extra)
     points = inputs.read_csv(args.embedding, required=("x", "y", "type")).reset_index(drop=True)
     fig = tsne_map.plot_variable_map(points, "type", highlight=flagged,
                                      title=f"Model map: {len(flagged)} model(s) flagged by the leakage screen")
