@@ -259,11 +259,13 @@ if GRIDS:
             "logs/plot_interpolation/{grid}.log",
         params:
             grid=lambda w: targets.grid_points_json(GRIDS[w.grid]),
+            clip=["--clip-value", ANALYSIS["interpolation"]["clip_value"]]
+            if ANALYSIS["interpolation"]["clip_value"] is not None else [],
         conda:
             "../envs/analysis.yaml"
         shell:
             "python -m lmmap analyze interpolation --texts {input.texts:q} --grid {params.grid:q}"
-            " --scores {input.scores:q} --name {wildcards.grid:q} --out-matrix {output.matrix:q}"
+            " --scores {input.scores:q} --name {wildcards.grid:q} {params.clip} --out-matrix {output.matrix:q}"
             " --out-stem results/analysis/interpolation/{wildcards.grid}"
             " --summary-stem results/analysis/interpolation/{wildcards.grid}_summary"
             " --figure-stem results/analysis/interpolation/{wildcards.grid} > {log:q} 2>&1"

@@ -249,6 +249,31 @@ def test_interpolation_prediction_is_exact_for_linear_log_likelihoods():
         interpolation.interpolation_table(L[:6], [f"g{i}" for i in range(6)], alphas[:6], betas[:6])
 
 
+def test_weight_geometry_and_plane_follow_the_measured_norms_and_angle():
+    import torch
+
+    base = {"w": torch.zeros(2, dtype=torch.bfloat16), "b": np.zeros(1)}
+    first = {"w": torch.tensor([3.0, 0.0]), "b": np.array([4.0])}      # |d1| = 5
+    second = {"w": torch.tensor([0.0, 2.0]), "b": np.array([0.0])}     # |d2| = 2, orthogonal to d1
+    geometry = interpolation.weight_geometry(base, first, second)
+    assert geometry == pytest.approx({"norm1": 5.0, "norm2": 2.0, "angle_deg": 90.0})
+    plane = interpolation.weight_plane([1.0, 0.0, 0.6], [0.0, 1.0, 0.6], {"norm1": 5.0, "norm2": 2.0, "angle_deg": 60.0})
+    np.testing.assert_allclose(plane, [[5.0, 0.0], [1.0, np.sqrt(3)], [3.6, 0.6 * np.sqrt(3)]], atol=1e-12)
+
+
+def test_interpolation_clips_the_grid_before_comparing():
+    alphas, betas = np.array([(a, b) for a in (0, 0.5, 1, 2) for b in (0, 0.5, 1, 2)]).T
+    L = -100.0 + np.random.default_rng(8).normal(size=(16, 4))
+    L[(alphas + betas) > 3] = -5000.0  # a far extrapolation that broke down
+    table = interpolation.interpolation_table(L, [f"g{i}" for i in range(16)], alphas, betas, clip_value=-1400,
+                                              geometry={"norm1": 1.0, "norm2": 1.0, "angle_deg": 90.0})
+    assert table["mean_loglik"].min() == -1400.0
+    np.testing.assert_allclose(table[["weight_x", "weight_y"]].to_numpy(), np.column_stack([alphas, betas]),
+                               atol=1e-12)
+    fig = plots.interpolation_figure(table, "clipped")
+    assert "measured" in fig.axes[0].get_title()
+
+
 def test_model_list_is_alphabetical_with_the_29_class_type_and_downloads():
     models = pd.DataFrame({"type": ["fig1-a", "fig1-b", "fig1-a"], "model_type": ["llama", "qwen2", "llama"],
                            "n_params": [7e9, 1.1e9, np.nan], "created": ["2024-02-01T10:00:00", "2023-01-01", None],

@@ -111,12 +111,17 @@ def interpolation_figure(grid: pd.DataFrame, name: str):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained")
     norm = plt.Normalize(grid["mean_loglik"].min(), grid["mean_loglik"].max())
     style = dict(c=grid["mean_loglik"], cmap="viridis", norm=norm, s=40, edgecolors="black", linewidths=0.3)
-    axes[0].scatter(grid["alpha"], grid["beta"], **style)
-    axes[0].set(xlabel=r"$\alpha$ (towards fine-tune 1)", ylabel=r"$\beta$ (towards fine-tune 2)",
-                title="weight space")
+    weights = ("weight_x", "weight_y") if "weight_x" in grid else ("alpha", "beta")
+    axes[0].scatter(grid[weights[0]], grid[weights[1]], **style)
+    if "weight_x" in grid:  # the measured geometry: lengths of the two directions and their angle
+        axes[0].set(xlabel=r"along $\theta_1 - \theta_0$ (weight-space distance)", ylabel="orthogonal to it",
+                    title="weight space (measured norms and angle)", aspect="equal")
+    else:
+        axes[0].set(xlabel=r"$\alpha$ (towards fine-tune 1)", ylabel=r"$\beta$ (towards fine-tune 2)",
+                    title="weight space")
     axes[1].scatter(grid["pc1"], grid["pc2"], **style)
     axes[1].set(xlabel="PC 1", ylabel="PC 2", title="PCA of row-centred L")
-    for ax, (x, y) in ((axes[0], ("alpha", "beta")), (axes[1], ("pc1", "pc2"))):
+    for ax, (x, y) in ((axes[0], weights), (axes[1], ("pc1", "pc2"))):
         for row in grid[grid["endpoint"] != ""].itertuples():
             ax.annotate(row.endpoint, (getattr(row, x), getattr(row, y)), fontsize=8,
                         xytext=(4, 4), textcoords="offset points")

@@ -312,6 +312,9 @@ def _args_interpolation(p):
     p.add_argument("--out-stem", required=True)
     p.add_argument("--summary-stem", required=True, help="one-row summary: affine fit of the grid in PCA")
     p.add_argument("--figure-stem", required=True)
+    p.add_argument("--clip-value", type=float, help="raise log-likelihoods below this to it (the paper: -1400)")
+    p.add_argument("--geometry", help='JSON file {"norm1", "norm2", "angle_deg"} measured on the weights '
+                                      "(lmmap.analysis.interpolation.weight_geometry): the weight-space panel")
 
 
 def run_interpolation(args) -> int:
@@ -335,7 +338,12 @@ def run_interpolation(args) -> int:
              domains=np.array(text_set.domains), text_set_sha256=np.array(text_set.sha256),
              alpha=np.array(alphas), beta=np.array(betas))
     write_provenance(args.out_matrix, run.step, run.inputs, run.params, started=run.started)
-    table = interpolation_table(L, model_ids, alphas, betas)
+    geometry = None
+    if args.geometry:
+        run.inputs["geometry"] = args.geometry
+        with open(args.geometry, encoding="utf-8") as fh:
+            geometry = json.load(fh)
+    table = interpolation_table(L, model_ids, alphas, betas, args.clip_value, geometry)
     run.table(table, args.out_stem)
     run.table(grid_summary(table), args.summary_stem)
     run.figure(plots.interpolation_figure(table, args.name), args.figure_stem)
