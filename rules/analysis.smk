@@ -151,6 +151,7 @@ rule predict_benchmarks:
         splits=ANALYSIS["prediction"]["splits"],
         inner_splits=ANALYSIS["prediction"]["inner_splits"],
         alphas=ANALYSIS["prediction"]["alphas"],
+        mean_logp_alphas=ANALYSIS["prediction"]["mean_logp_alphas"],
         score_range=ANALYSIS["prediction"]["score_range"],
     conda:
         "../envs/analysis.yaml"
@@ -158,7 +159,8 @@ rule predict_benchmarks:
         "python -m lmmap analyze predict --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --benchmarks {input.benchmarks:q} --features {params.features:q}"
         " --cv {params.cv:q} --group-by {params.group_by:q} --seeds {params.seeds} --splits {params.splits}"
-        " --inner-splits {params.inner_splits} --alphas {params.alphas} --score-range {params.score_range}"
+        " --inner-splits {params.inner_splits} --alphas {params.alphas} --mean-logp-alphas {params.mean_logp_alphas}"
+        " --score-range {params.score_range}"
         " --jobs {threads} --out-stem results/analysis/prediction/ridge --predictions {output.predictions:q}"
         " --figure-stem results/analysis/prediction/ridge_scatter > {log:q} 2>&1"
 
@@ -203,6 +205,8 @@ rule screen_leakage:
     log:
         "logs/screen_leakage/screen_leakage.log",
     params:
+        method=ANALYSIS["leakage"]["method"],
+        group_by=ANALYSIS["leakage"]["group_by"],
         threshold=ANALYSIS["leakage"]["threshold"],
         show=ANALYSIS["leakage"]["show"],
         known=lambda w, input: ["--known", *input.known] if input.known else [],
@@ -210,7 +214,8 @@ rule screen_leakage:
         "../envs/analysis.yaml"
     shell:
         "python -m lmmap analyze leakage --matrix {input.matrix:q} --models-table {input.table:q}"
-        " --benchmarks {input.benchmarks:q} --embedding {input.embedding:q} --threshold {params.threshold}"
+        " --benchmarks {input.benchmarks:q} --embedding {input.embedding:q} --method {params.method}"
+        " --group-by {params.group_by:q} --threshold {params.threshold}"
         " --show {params.show} {params.known:q} --out-stem results/analysis/leakage/leakage"
         " --figure-stem results/analysis/leakage/leakage_scatter --map-stem results/analysis/leakage/leakage_map"
         " > {log:q} 2>&1"
@@ -254,11 +259,13 @@ if GRIDS:
             "logs/plot_interpolation/{grid}.log",
         params:
             grid=lambda w: targets.grid_points_json(GRIDS[w.grid]),
+            clip=["--clip-value", ANALYSIS["interpolation"]["clip_value"]]
+            if ANALYSIS["interpolation"]["clip_value"] is not None else [],
         conda:
             "../envs/analysis.yaml"
         shell:
             "python -m lmmap analyze interpolation --texts {input.texts:q} --grid {params.grid:q}"
-            " --scores {input.scores:q} --name {wildcards.grid:q} --out-matrix {output.matrix:q}"
+            " --scores {input.scores:q} --name {wildcards.grid:q} {params.clip} --out-matrix {output.matrix:q}"
             " --out-stem results/analysis/interpolation/{wildcards.grid}"
             " --summary-stem results/analysis/interpolation/{wildcards.grid}_summary"
             " --figure-stem results/analysis/interpolation/{wildcards.grid} > {log:q} 2>&1"

@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import KFold
 
-from lmmap.analysis import interpolation, leakage, model_list, prediction, tsne_map
+from lmmap.analysis import interpolation, leakage, model_list, plots, prediction, tsne_map
 from lmmap.analysis.dimensionality import dimensionality_table
 from lmmap.analysis.outputs import publish_table
 from lmmap.coords import double_centre
@@ -71,13 +71,29 @@ def test_shared_inner_cv_chooses_what_ridgecv_chooses():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(50, 20))
     Y = np.column_stack([X @ rng.normal(size=20) + s * rng.normal(size=50) for s in (0.1, 3.0, 30.0)])
-    alphas = np.logspace(-2, 4, 13)
-    inner = KFold(5, shuffle=True, random_state=0)
-    chosen = prediction.select_alphas(X, Y, alphas, inner)
-    for t in range(Y.shape[1]):
-        reference = RidgeCV(alphas=alphas, cv=inner, scoring="neg_mean_squared_error").fit(X, Y[:, t])
-        assert chosen[t] == pytest.approx(reference.alpha_)
-    assert chosen[0] < chosen[2]  # noisier target, stronger regularisation
+    grids = [np.logspace(-2, 4, 13), np.logspace(-2, 4, 13), np.logspace(1, 9, 9)]
+    chosen = prediction.select_alphas(X, Y, grids, KFold(5))
+    for t, grid in enumerate(grids):  # RidgeCV(cv=5): unshuffled 5-fold, best mean R²
+        assert chosen[t] == pytest.approx(RidgeCV(alphas=grid, cv=5).fit(X, Y[:, t]).alpha_)
+    assert chosen[0] < chosen[1]  # noisier target, stronger regularisation
+
+
+def test_out_of_fold_predictions_are_ridgecv_on_the_training_rows_in_order(planted_benchmark):
+    """The paper's fit per outer fold: RidgeCV(alphas, cv=5) on the raw features; the fast path on
+    the reduced basis must pick the same alphas and give the same predictions."""
+    L, _, targets, groups = planted_benchmark
+    Y = targets.assign(mean_logp=L.mean(axis=1)).to_numpy()
+    settings = prediction.TargetSettings.for_targets([*targets.columns, "mean_logp"], np.logspace(1, 9, 9))
+    predicted, chosen = prediction.cross_validated_predictions(prediction.ridge_basis(L), Y, groups, "group", 3,
+                                                               settings)
+    splitter = prediction.outer_splitter("group", 5, 3, groups)
+    for fold, (train, test) in enumerate(splitter.split(L, Y, groups)):
+        for t, grid in enumerate(settings.alphas):
+            reference = RidgeCV(alphas=grid, cv=5).fit(L[train], Y[train, t])
+            assert chosen[fold, t] == pytest.approx(reference.alpha_)
+            expected = reference.predict(L[test])
+            expected = np.clip(expected, 0, 100) if t < targets.shape[1] else expected
+            np.testing.assert_allclose(predicted[test, t], expected, rtol=1e-6, atol=1e-6)
 
 
 def test_grouped_cv_never_shares_a_type_between_train_and_test():
@@ -111,12 +127,50 @@ def test_ridge_prediction_recovers_planted_scores(planted_benchmark):
     assert (summary["pearson_mean"] > 0.95).all(), summary
     assert predictions["predicted"].between(0, 100).all()
     assert len(predictions) == 2 * 2 * 2 * 4 * len(targets)
+    assert set(summary["grouping"]) == {"group (8 groups)", "none"}
+
+
+def test_mean_logp_target_has_its_own_alphas_and_is_not_clipped(planted_benchmark):
+    L, Q, targets, groups = planted_benchmark
+    with_logp = targets.assign(mean_logp=L.mean(axis=1))  # about -300: clipping would make it 0
+    summary, _, predictions = prediction.run_prediction({"Q": Q}, with_logp, groups, seeds=range(1))
+    logp = predictions[predictions["target"] == "mean_logp"]
+    assert (logp["predicted"] < -100).all()
+    medians = summary.set_index(["cv", "target"])["median_alpha"]
+    assert all(1e-4 <= medians[cv, "mean_logp"] <= 1e4 for cv in ("group", "kfold"))
+    assert all(medians[cv, "t1"] >= 10 for cv in ("group", "kfold"))  # the task grid starts at 1e1
+
+
+def test_spread_is_population_std_and_seed_mean_is_correlated(planted_benchmark):
+    _, Q, targets, groups = planted_benchmark
+    summary, per_seed, predictions = prediction.run_prediction({"Q": Q}, targets, groups, cv_kinds=["kfold"],
+                                                               seeds=range(3))
+    row = summary.set_index("target").loc["t2"]
+    values = per_seed.loc[per_seed["target"] == "t2", "pearson"]
+    assert row["pearson_std"] == pytest.approx(np.std(values))  # ddof 0, as the paper's ±
+    averaged = predictions[predictions["target"] == "t2"].groupby("model_id")["predicted"].mean()
+    expected = np.corrcoef(targets.loc[averaged.index, "t2"], averaged)[0, 1]
+    assert row["pearson_of_mean"] == pytest.approx(expected)
+
+
+def test_prediction_scatter_puts_seed_mean_on_x_and_truth_on_y(planted_benchmark):
+    _, Q, targets, groups = planted_benchmark
+    _, _, predictions = prediction.run_prediction({"Q": Q}, targets[["t1"]], groups, cv_kinds=["kfold"],
+                                                  seeds=range(2))
+    averaged = prediction.seed_mean_predictions(predictions)
+    colour = pd.Series(np.arange(len(targets), dtype=float), index=targets.index)
+    fig = plots.prediction_scatter(averaged, colour, "t")
+    points = fig.axes[0].collections[0]
+    np.testing.assert_allclose(points.get_offsets()[:, 0], averaged["predicted"])
+    np.testing.assert_allclose(points.get_offsets()[:, 1], averaged["true"])
+    assert points.get_cmap().name == "gnuplot_r"
 
 
 def test_predictions_are_clipped_to_the_score_range(planted_benchmark):
     _, Q, targets, groups = planted_benchmark
+    settings = prediction.TargetSettings.for_targets(targets.columns, [1.0])
     predicted, _ = prediction.cross_validated_predictions(Q, targets.to_numpy(), groups, "kfold", 0,
-                                                          np.array([1.0]), score_range=(45.0, 55.0))
+                                                          settings, score_range=(45.0, 55.0))
     assert predicted.min() >= 45.0 and predicted.max() <= 55.0 and (predicted == 55.0).any()
 
 
@@ -136,12 +190,40 @@ def test_leakage_screen_flags_planted_model_and_its_domain():
     domains = ["code", "law", "news", "wiki"]
     per_domain = pd.DataFrame({d: -500 + 3 * bench + rng.normal(scale=2.0, size=K) for d in domains})
     per_domain.loc[17, "news"] += 80.0  # model 17 saw the news texts
-    frame = pd.DataFrame({"model_id": [f"m{i}" for i in range(K)], "type": "t",
+    frame = pd.DataFrame({"model_id": [f"m{i}" for i in range(K)], "type": "t", "group": "t",
                           "mean_loglik": per_domain.mean(axis=1), "benchmark_mean": bench})
-    screen, _ = leakage.leakage_screen(frame, per_domain, threshold=4.0)
-    assert screen.loc[screen["flagged"], "model_id"].tolist() == ["m17"]
-    assert screen.loc[0, "top_domains"].startswith("news")
-    assert screen.loc[0, "z:news"] > 10
+    for method in leakage.METHODS:
+        screen, _ = leakage.leakage_screen(frame, per_domain, threshold=4.0, method=method,
+                                           predictors=frame[["benchmark_mean"]])
+        assert screen.loc[screen["flagged"], "model_id"].tolist() == ["m17"]
+        assert screen.loc[0, "top_domains"].startswith("news")
+        assert screen.loc[0, "z:news"] > 10
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_default_leakage_screen_meets_its_targets_on_planted_data(seed):
+    """At the paper's size, planted models with a constant excess of 5 model-noise SDs: the default
+    (within families on the task scores, 3.0) flags at least 75% of them and at most 1% of the others;
+    the one-line screen at its former default flags few of them."""
+    from lmmap.analysis.planted import planted_leakage, screen_metrics
+
+    data = planted_leakage(K=1018, n_texts=200, excess=25.0, seed=seed)
+    frame = data.frame()
+    z = {}
+    for method in leakage.METHODS:
+        screen, _ = leakage.leakage_screen(frame, data.domain_means().iloc[:, :1], 3.0, method=method,
+                                           predictors=data.tasks)
+        z[method] = screen.set_index("model_id").loc[frame["model_id"], "residual_z"].to_numpy()
+    default = screen_metrics(z["within"], data.leaked, [3.0]).iloc[0]
+    assert default["recall"] >= 0.75 and default["false_flag_rate"] <= 0.01, default
+    assert default["auc"] > 0.97
+    assert screen_metrics(z["global"], data.leaked, [3.5]).iloc[0]["recall"] < 0.5
+
+
+def test_small_groups_share_a_pooled_centre():
+    values = np.array([1.0, 2.0, 3.0, 10.0, 20.0])
+    centred = leakage.centre_on_groups(values, np.array(["a", "a", "a", "b", "c"]))[:, 0]
+    np.testing.assert_allclose(centred, [-1.0, 0.0, 1.0, -5.0, 5.0])  # b and c: one pooled median, 15
 
 
 def test_interpolation_prediction_is_exact_for_linear_log_likelihoods():
@@ -167,16 +249,47 @@ def test_interpolation_prediction_is_exact_for_linear_log_likelihoods():
         interpolation.interpolation_table(L[:6], [f"g{i}" for i in range(6)], alphas[:6], betas[:6])
 
 
-def test_model_list_orders_and_describes_models():
-    models = pd.DataFrame({"type": ["x", "y", "x"], "n_params": [7e9, 1.1e9, np.nan],
-                           "created": ["2024-02-01", "2023-01-01", None]})
+def test_weight_geometry_and_plane_follow_the_measured_norms_and_angle():
+    import torch
+
+    base = {"w": torch.zeros(2, dtype=torch.bfloat16), "b": np.zeros(1)}
+    first = {"w": torch.tensor([3.0, 0.0]), "b": np.array([4.0])}      # |d1| = 5
+    second = {"w": torch.tensor([0.0, 2.0]), "b": np.array([0.0])}     # |d2| = 2, orthogonal to d1
+    geometry = interpolation.weight_geometry(base, first, second)
+    assert geometry == pytest.approx({"norm1": 5.0, "norm2": 2.0, "angle_deg": 90.0})
+    plane = interpolation.weight_plane([1.0, 0.0, 0.6], [0.0, 1.0, 0.6], {"norm1": 5.0, "norm2": 2.0, "angle_deg": 60.0})
+    np.testing.assert_allclose(plane, [[5.0, 0.0], [1.0, np.sqrt(3)], [3.6, 0.6 * np.sqrt(3)]], atol=1e-12)
+
+
+def test_interpolation_clips_the_grid_before_comparing():
+    alphas, betas = np.array([(a, b) for a in (0, 0.5, 1, 2) for b in (0, 0.5, 1, 2)]).T
+    L = -100.0 + np.random.default_rng(8).normal(size=(16, 4))
+    L[(alphas + betas) > 3] = -5000.0  # a far extrapolation that broke down
+    table = interpolation.interpolation_table(L, [f"g{i}" for i in range(16)], alphas, betas, clip_value=-1400,
+                                              geometry={"norm1": 1.0, "norm2": 1.0, "angle_deg": 90.0})
+    assert table["mean_loglik"].min() == -1400.0
+    np.testing.assert_allclose(table[["weight_x", "weight_y"]].to_numpy(), np.column_stack([alphas, betas]),
+                               atol=1e-12)
+    fig = plots.interpolation_figure(table, "clipped")
+    assert "measured" in fig.axes[0].get_title()
+
+
+def test_model_list_is_alphabetical_with_the_29_class_type_and_downloads():
+    models = pd.DataFrame({"type": ["fig1-a", "fig1-b", "fig1-a"], "model_type": ["llama", "qwen2", "llama"],
+                           "n_params": [7e9, 1.1e9, np.nan], "created": ["2024-02-01T10:00:00", "2023-01-01", None],
+                           "downloads": [120, 5, np.nan]})
     bench = pd.DataFrame({"mean": [60.0, 40.0, np.nan]})
     L = np.array([[-1.0, -3.0], [-2.0, -2.0], [-5.0, -5.0]])
-    table = model_list.model_list(["big", "small", "undated"], L, models, bench)
-    assert table["name"].tolist() == ["small", "big", "undated"]
+    table = model_list.model_list(["big", "small", "Undated"], L, models, bench)
+    assert table["name"].tolist() == ["Undated", "big", "small"]  # by model id, not by date
     assert table["id"].tolist() == [1, 2, 3]
-    assert table.loc[1].to_dict() == {"id": 2, "name": "big", "type": "x", "size_billions": 7.0,
-                                          "date": "2024-02-01", "mean_loglik": -2.0, "benchmark_mean": 60.0}
+    assert table.loc[1].to_dict() == {"id": 2, "name": "big", "model_type": "llama", "size_billions": 7.0,
+                                      "date": "2024-02-01", "downloads": 120, "mean_loglik": -2.0,
+                                      "benchmark_mean": 60.0}
+    assert pd.isna(table.loc[0, "downloads"])
+    sheet_only = models.drop(columns=["model_type", "downloads"]).assign(family=["x", "y", "x"])
+    without = model_list.model_list(["b", "a", "c"], L, sheet_only, None)
+    assert without["model_type"].tolist() == ["y", "x", "x"] and "downloads" not in without
 
 
 def test_publish_table_writes_every_format_with_provenance(tmp_path):

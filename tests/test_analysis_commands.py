@@ -28,9 +28,9 @@ def results(tmp_path_factory):
     L[7, domains == "news"] += 120.0
     save_npz(root / "loglik.npz", L=L, model_ids=np.array(ids), text_ids=np.array([f"t{j}" for j in range(N)]),
              domains=domains, text_set_sha256=np.array("x"))
-    Q = double_centre(clip_matrix(L, 0.02)[0])
-    save_npz(root / "coordinates.npz", Q=Q, model_ids=np.array(ids), text_ids=np.array([f"t{j}" for j in range(N)]),
-             domains=domains, clip_value=np.array(0.0))
+    clipped, clip_value = clip_matrix(L, 0.02)
+    save_npz(root / "coordinates.npz", Q=double_centre(clipped), model_ids=np.array(ids),
+             text_ids=np.array([f"t{j}" for j in range(N)]), domains=domains, clip_value=np.array(clip_value))
     models = pd.DataFrame({"model_id": ids, "type": [f"type{i % 5}" for i in range(K)],
                            "n_params": rng.uniform(1e8, 1e10, K),
                            "created": [f"2024-{1 + i % 12:02d}-01" for i in range(K)]})
@@ -65,11 +65,32 @@ def test_predict_writes_summary_predictions_and_scatter(results):
                  "--out-stem", str(out / "ridge"), "--predictions", str(out / "predictions.csv"),
                  "--figure-stem", str(out / "ridge_scatter")]) == 0
     summary = pd.read_csv(out / "ridge.csv")
-    assert len(summary) == 2 * 2 * (len(TASKS) + 1)
-    q_kfold = summary[(summary["features"] == "Q") & (summary["cv"] == "kfold")]
+    assert len(summary) == 2 * 2 * (len(TASKS) + 2)  # tasks, their mean and mean_logp
+    q_kfold = summary[(summary["features"] == "Q") & (summary["cv"] == "kfold") & (summary["target"] != "mean_logp")]
     assert (q_kfold["pearson_mean"] > 0.8).all(), q_kfold
+    assert set(summary["grouping"]) == {"type (5 groups)", "none"}
+    assert read_provenance(out / "ridge.csv")["grouping"] == ["none", "type (5 groups)"]
     assert (out / "ridge.md").exists() and (out / "ridge.tex").exists() and (out / "ridge_scatter.pdf").exists()
-    assert len(pd.read_csv(out / "predictions.csv")) == 2 * 2 * 2 * 30 * (len(TASKS) + 1)
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert len(predictions) == 2 * 2 * 2 * 30 * (len(TASKS) + 2)
+    assert (predictions.loc[predictions["target"] == "mean_logp", "predicted"] < 0).all()  # not clipped
+
+
+def test_predict_uses_the_clipped_matrix_for_features_l(results, monkeypatch):
+    """Q and L come from the same clipped matrix: L's values below the clip value never reach the fit."""
+    from lmmap.analysis import prediction
+
+    seen = {}
+    real = prediction.run_prediction
+    monkeypatch.setattr(prediction, "run_prediction",
+                        lambda features, *a, **k: seen.update(features) or real(features, *a, **k))
+    out = results / "predict_clip"
+    assert main(["analyze", "predict", *common(results), "--coordinates", str(results / "coordinates.npz"),
+                 "--benchmarks", str(results / "scores.csv"), "--seeds", "1", "--cv", "kfold", "--features", "L",
+                 "--out-stem", str(out / "ridge"), "--predictions", str(out / "predictions.csv"),
+                 "--figure-stem", str(out / "ridge_scatter")]) == 0
+    clip_value = float(np.load(results / "coordinates.npz")["clip_value"])
+    assert seen["L"].min() == pytest.approx(clip_value)
 
 
 def test_baseline_leakage_model_list_and_dimensionality(results):
@@ -89,11 +110,21 @@ def test_baseline_leakage_model_list_and_dimensionality(results):
     assert screen.loc[0, "top_domains"].startswith("news") and screen.loc[0, "kind"] == "contaminated"
     assert read_provenance(out / "leakage_map.png")["flagged"] == ["org/m07"]
     assert main(["analyze", "model-list", *args, "--out-stem", str(out / "models")]) == 0
-    assert pd.read_csv(out / "models.csv")["name"].tolist()[:3] == ["org/m00", "org/m12", "org/m24"]
+    assert pd.read_csv(out / "models.csv")["name"].tolist()[:3] == ["org/m00", "org/m01", "org/m02"]
     assert main(["analyze", "dimensionality", "--coordinates", str(results / "coordinates.npz"),
                  "--levels", "0.9", "0.95", "--out-stem", str(out / "dims")]) == 0
     dims = pd.read_csv(out / "dims.csv")
     assert dims["components"].is_monotonic_increasing and dims["components"].iloc[0] >= 2
+
+
+def test_leakage_global_method_draws_the_robust_line(results):
+    out = results / "misc_global"
+    assert main(["analyze", "leakage", *common(results), "--benchmarks", str(results / "scores.csv"),
+                 "--embedding", str(results / "tsne.csv"), "--method", "global", "--threshold", "4",
+                 "--out-stem", str(out / "leakage"), "--figure-stem", str(out / "leakage_scatter"),
+                 "--map-stem", str(out / "leakage_map")]) == 0
+    assert read_provenance(out / "leakage.csv")["flagged"] == ["org/m07"]
+    assert read_provenance(out / "leakage.csv")["method"] == "global"
 
 
 def test_missing_model_in_a_table_is_named(results, tmp_path, capsys):

@@ -68,6 +68,14 @@ def test_cpu_auto_dtype_is_float32():
     assert resolve_dtype("auto", "cpu") == torch.float32
 
 
+def test_gpu_auto_dtype_is_float16_even_where_bf16_is_supported(monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_dtype("auto", "cuda") == torch.float16  # the paper's dtype
+    assert resolve_dtype("bfloat16", "cuda") == torch.bfloat16  # still an option
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks a machine without a GPU")
 def test_auto_device_without_gpu_loads_fp32_on_cpu(gpt2_dir):
     # device "auto" (the demo's default) must not fall into the GPU dtype choice (fp16 on a CPU is slow)

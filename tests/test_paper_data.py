@@ -62,8 +62,10 @@ def test_conversion_writes_the_pipeline_formats(released):
     np.testing.assert_array_equal(matrix["L"][2], raw[NAMES[2]])
     assert str(matrix["text_set_sha256"]) == load_text_set(root / "texts.jsonl").sha256
     models = pd.read_csv(root / "out/models.csv")
-    assert models["type"].tolist() == ["others", "gpt_neox", "llama-2"]
-    assert models["created"].tolist() == ["2023-01-15", "2023-02-15", "2023-03-15"]
+    assert models["type_fig1"].tolist() == models["type"].tolist() == ["others", "gpt_neox", "llama-2"]
+    assert models["model_type"].tolist() == models["family"].tolist() == ["llama", "gpt_neox", "llama"]
+    assert models["created"].tolist() == [f"2023-0{i}-15T10:00:00+00:00" for i in (1, 2, 3)]
+    assert models["downloads"].tolist() == [0, 10, 20]
     assert models.loc[1, "n_params"] == pytest.approx(7e7)
     assert models["mean_loglik"].to_numpy() == pytest.approx(matrix["L"].mean(axis=1))
     scores = pd.read_csv(root / "out/scores.csv")
@@ -77,6 +79,30 @@ def test_pickles_are_refused_without_opt_in(released, capsys):
     assert main(convert_args(root)) == 2
     assert "paper.allow_pickle" in capsys.readouterr().err
     assert not (root / "out/loglik.npz").exists()
+
+
+def test_paper_mode_groups_by_the_29_class_model_type(released):
+    """The paper's ridge CV groups by the model data's `model_type`, a column the conversion writes."""
+    import yaml
+    from pathlib import Path
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/paper/config.yaml").read_text())
+    assert config["analysis"]["prediction"]["group_by"] == "model_type"
+    assert config["analysis"]["prediction"]["alphas"] == [1, 9, 9]
+    root, _ = released
+    assert main(convert_args(root, "--allow-pickle")) == 0
+    assert pd.read_csv(root / "out/models.csv")["model_type"].nunique() == 2  # not the 3 Fig. 1 types
+
+
+def test_map_order_uses_the_full_creation_time(released):
+    """Two models made the same day keep their time order, not their name order."""
+    from lmmap.analysis.tsne_map import map_order
+
+    records = [{"model_name": name, "model_type": "llama", "model_size": 7, "created_at": when}
+               for name, when in (("a-late", "2024-05-01T18:00:00Z"), ("b-early", "2024-05-01T06:00:00Z"))]
+    table = paper_data.models_table(records, np.zeros((2, 3)), {})
+    assert [table["model_id"][i] for i in map_order(table["model_id"].tolist(), table["created"])] == \
+        ["b-early", "a-late"]
 
 
 class Exploit:
@@ -143,7 +169,8 @@ def test_paper_mode_runs_every_analysis_from_released_files(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     results = tmp_path / "results"
     ridge = pd.read_csv(results / "analysis/prediction/ridge.csv")
-    assert len(ridge) == 2 * 2 * 7 and ridge["pearson_mean"].notna().all()
+    assert len(ridge) == 2 * 2 * 8 and ridge["pearson_mean"].notna().all()
+    assert set(ridge["grouping"]) == {"model_type (4 groups)", "none"}
     assert ridge.query("features == 'Q' and cv == 'kfold'")["pearson_mean"].min() > 0.5
     assert (results / "analysis/maps/map_best_task.png").exists()
     assert len(pd.read_csv(results / "analysis/model_list.csv")) == K

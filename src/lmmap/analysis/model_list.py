@@ -1,26 +1,35 @@
-"""The model list (paper Appendix L): id, name, type, size, date, mean log-likelihood, benchmark mean."""
+"""The model list (paper Appendix L): id, name, model type, size, date, downloads, mean
+log-likelihood, benchmark mean."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from lmmap.analysis.tsne_map import map_order
+
+def model_type_column(models: pd.DataFrame) -> str:
+    """The paper's 29-class `model_type` where the table has it (paper mode), else the sheet's `family`."""
+    return "model_type" if "model_type" in models else "family"
 
 
 def model_list(model_ids: list[str], L: np.ndarray, models: pd.DataFrame,
                benchmarks: pd.DataFrame | None) -> pd.DataFrame:
-    """Rows in the map's order (creation date, then name), numbered from 1; inputs aligned to ids."""
-    created = models["created"] if "created" in models else None
+    """Rows alphabetical by model id and numbered from 1, as in the paper; inputs aligned to ids.
+    `downloads` is listed when the models table has it (the released model data does)."""
+    created = models["created"] if "created" in models else pd.Series("", index=models.index)
     size = pd.to_numeric(models.get("n_params", models.get("size")), errors="coerce")
+    type_column = model_type_column(models)
+    types = models[type_column] if type_column in models else pd.Series(None, index=models.index, dtype=object)
     frame = pd.DataFrame({
         "name": model_ids,
-        "type": models["type"].fillna("unknown").to_numpy(),
+        "model_type": types.astype(object).fillna("unknown").astype(str).to_numpy(),
         "size_billions": (size / 1e9).round(3).to_numpy(),
-        "date": created.fillna("").astype(str).str[:10].to_numpy() if created is not None else "",
+        "date": created.fillna("").astype(str).str[:10].to_numpy(),
         "mean_loglik": L.mean(axis=1),
         "benchmark_mean": benchmarks["mean"].to_numpy() if benchmarks is not None else np.nan,
     })
-    frame = frame.iloc[map_order(model_ids, created)].reset_index(drop=True)
+    if "downloads" in models:
+        frame.insert(4, "downloads", pd.to_numeric(models["downloads"], errors="coerce").astype("Int64").to_numpy())
+    frame = frame.sort_values("name", kind="stable").reset_index(drop=True)
     frame.insert(0, "id", np.arange(1, len(frame) + 1))
     return frame

@@ -89,12 +89,17 @@ def model_records(data: object, path: str | Path) -> list[dict]:
 
 
 def read_types(path: str | Path | None) -> dict[str, str]:
-    """model_id -> the paper's Fig. 1 type, from the `type` column of config/paper/models.tsv."""
+    """model_id -> the paper's 12-class Fig. 1 type, from the `type` column of config/paper/models.tsv."""
     if not path:
         return {}
     with open(path, encoding="utf-8", newline="") as fh:
         lines = [line for line in fh if line.strip() and not line.startswith("#")]
     return {row["model_id"]: row["type"] for row in csv.DictReader(lines, delimiter="\t")}
+
+
+def timestamp(value: object) -> str:
+    """The full ISO creation time (the map's row order needs more than the day), "" when unknown."""
+    return pd.Timestamp(value).isoformat() if pd.notna(value) else ""
 
 
 def parameters(size: object) -> float:
@@ -106,20 +111,27 @@ def parameters(size: object) -> float:
 
 
 def models_table(records: list[dict], L: np.ndarray, types: dict[str, str]) -> pd.DataFrame:
-    """models.csv: the sheet columns + slug, n_params, mean_loglik (docs/architecture.md)."""
+    """models.csv: the sheet columns + slug, n_params, mean_loglik (docs/architecture.md), and the
+    paper's two labels under names that cannot be confused: `model_type` (29 classes, the model data's
+    `model_type`, the grouping of the ridge CV) and `type_fig1` (12 classes, Fig. 1's colours). The
+    sheet columns `family` and `type` hold the same two labels for the generic steps (maps, figures)."""
     names = [str(r["model_name"]) for r in records]
-    return pd.DataFrame({
+    model_type = [str(r["model_type"]) for r in records]
+    type_fig1 = [types.get(n, t) for n, t in zip(names, model_type)]
+    table = pd.DataFrame({
         "model_id": names, "source": names, "revision": "", "gguf_file": "", "dtype": "auto",
-        "family": [str(r["model_type"]) for r in records],
-        "type": [types.get(n, str(r["model_type"])) for n, r in zip(names, records)],
+        "family": model_type, "type": type_fig1,
         "size": [r["model_size"] for r in records],
-        "created": [str(pd.Timestamp(r["created_at"]).date()) if pd.notna(r["created_at"]) else ""
-                    for r in records],
+        "created": [timestamp(r["created_at"]) for r in records],
         "trust_remote_code": False,
         "slug": [slugify(n) for n in names],
         "n_params": [parameters(r["model_size"]) for r in records],
         "mean_loglik": L.mean(axis=1),
+        "model_type": model_type, "type_fig1": type_fig1,
     })
+    if any("downloads" in r for r in records):
+        table["downloads"] = pd.to_numeric(pd.Series([r.get("downloads") for r in records]), errors="coerce")
+    return table
 
 
 def benchmark_table(records: list[dict]) -> pd.DataFrame:

@@ -32,18 +32,19 @@ def _colourbar(fig, axes, values: np.ndarray, label: str, cmap: str = "viridis")
     return norm
 
 
-def prediction_scatter(predictions: pd.DataFrame, colour: pd.Series, title: str):
-    """Predicted vs. true score, one panel per target, points coloured by mean log-likelihood."""
+def prediction_scatter(predictions: pd.DataFrame, colour: pd.Series, title: str, cmap: str = "gnuplot_r"):
+    """True score against the seed-averaged prediction (paper Figs. 8, 18), one panel per target,
+    points coloured by mean log-likelihood in the paper's colour map."""
     targets = list(dict.fromkeys(predictions["target"]))
     fig, axes = _grid(len(targets))
-    norm = _colourbar(fig, axes, colour.to_numpy(dtype=float), "mean log-likelihood")
+    norm = _colourbar(fig, axes, colour.to_numpy(dtype=float), "mean log-likelihood", cmap)
     for ax, target in zip(axes, targets):
         part = predictions[predictions["target"] == target]
-        ax.scatter(part["true"], part["predicted"], c=colour.reindex(part["model_id"]).to_numpy(),
-                   cmap="viridis", norm=norm, s=14, edgecolors="black", linewidths=0.2)
-        _identity_line(ax, part["true"], part["predicted"])
+        ax.scatter(part["predicted"], part["true"], c=colour.reindex(part["model_id"]).to_numpy(),
+                   cmap=cmap, norm=norm, s=14, edgecolors="black", linewidths=0.2)
+        _identity_line(ax, part["predicted"], part["true"])
         r = np.corrcoef(part["true"], part["predicted"])[0, 1] if part["predicted"].std() > 0 else np.nan
-        ax.set(title=f"{target} (r = {r:.3f})", xlabel="true score", ylabel="predicted score")
+        ax.set(title=f"{target} (r = {r:.3f})", xlabel="predicted (mean over seeds)", ylabel="true")
     fig.suptitle(title)
     return fig
 
@@ -78,20 +79,27 @@ def kl_scatter(table: pd.DataFrame, estimate: str, panels: dict[str, str]):
     return fig
 
 
-def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarray]):
-    """Mean log-likelihood against benchmark mean with the robust fit; flagged models in red."""
+def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarray] | None):
+    """Against the benchmark mean: mean log-likelihood with the robust line (method "global"), or
+    the excess over what the model's group and task scores predict ("within"); flagged models in red."""
     import seaborn as sns
 
+    y = "mean_loglik" if fitted_line is not None else "residual"
     fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
-    sns.scatterplot(data=frame, x="benchmark_mean", y="mean_loglik", hue="type", ax=ax, s=20, palette="tab20")
-    ax.plot(*fitted_line, color="black", linewidth=1, label="robust fit")
+    sns.scatterplot(data=frame, x="benchmark_mean", y=y, hue="type", ax=ax, s=20, palette="tab20")
+    if fitted_line is not None:
+        ax.plot(*fitted_line, color="black", linewidth=1, label="robust fit")
+    else:
+        ax.axhline(0.0, color="black", linewidth=1, label="expected (group and task scores)")
     flagged = frame[frame["flagged"]]
-    ax.scatter(flagged["benchmark_mean"], flagged["mean_loglik"], s=120, facecolors="none",
+    ax.scatter(flagged["benchmark_mean"], flagged[y], s=120, facecolors="none",
                edgecolors="red", linewidths=1.5, label="flagged")
     for row in flagged.itertuples():
-        ax.annotate(row.model_id, (row.benchmark_mean, row.mean_loglik), fontsize=7, color="red",
+        ax.annotate(row.model_id, (row.benchmark_mean, getattr(row, y)), fontsize=7, color="red",
                     xytext=(5, 3), textcoords="offset points")
-    ax.set(xlabel="benchmark mean score", ylabel="mean log-likelihood per text",
+    ylabel = ("mean log-likelihood per text" if fitted_line is not None
+              else "log-likelihood excess over expected (nats per text)")
+    ax.set(xlabel="benchmark mean score", ylabel=ylabel,
            title="Leakage screen: log-likelihood above what the benchmark predicts")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return fig
@@ -103,12 +111,17 @@ def interpolation_figure(grid: pd.DataFrame, name: str):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained")
     norm = plt.Normalize(grid["mean_loglik"].min(), grid["mean_loglik"].max())
     style = dict(c=grid["mean_loglik"], cmap="viridis", norm=norm, s=40, edgecolors="black", linewidths=0.3)
-    axes[0].scatter(grid["alpha"], grid["beta"], **style)
-    axes[0].set(xlabel=r"$\alpha$ (towards fine-tune 1)", ylabel=r"$\beta$ (towards fine-tune 2)",
-                title="weight space")
+    weights = ("weight_x", "weight_y") if "weight_x" in grid else ("alpha", "beta")
+    axes[0].scatter(grid[weights[0]], grid[weights[1]], **style)
+    if "weight_x" in grid:  # the measured geometry: lengths of the two directions and their angle
+        axes[0].set(xlabel=r"along $\theta_1 - \theta_0$ (weight-space distance)", ylabel="orthogonal to it",
+                    title="weight space (measured norms and angle)", aspect="equal")
+    else:
+        axes[0].set(xlabel=r"$\alpha$ (towards fine-tune 1)", ylabel=r"$\beta$ (towards fine-tune 2)",
+                    title="weight space")
     axes[1].scatter(grid["pc1"], grid["pc2"], **style)
     axes[1].set(xlabel="PC 1", ylabel="PC 2", title="PCA of row-centred L")
-    for ax, (x, y) in ((axes[0], ("alpha", "beta")), (axes[1], ("pc1", "pc2"))):
+    for ax, (x, y) in ((axes[0], weights), (axes[1], ("pc1", "pc2"))):
         for row in grid[grid["endpoint"] != ""].itertuples():
             ax.annotate(row.endpoint, (getattr(row, x), getattr(row, y)), fontsize=8,
                         xytext=(4, 4), textcoords="offset points")

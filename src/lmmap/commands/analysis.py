@@ -55,12 +55,13 @@ class Data:
         matrix = inputs.load_matrix(args.matrix)
         self.model_ids = matrix["model_ids"].astype(str).tolist()
         self.L, self.domains = matrix["L"], matrix["domains"].astype(str)
-        self.Q = None
+        self.Q, self.clip_value = None, None
         if getattr(args, "coordinates", None):
             coords = inputs.load_coordinates(args.coordinates)
             if coords["model_ids"].astype(str).tolist() != self.model_ids:
                 raise InputError(args.coordinates, "models differ from the matrix's", field="model_ids")
             self.Q = coords["Q"]
+            self.clip_value = float(coords["clip_value"]) if "clip_value" in coords else None
         self.models = inputs.align(inputs.read_models(args.models_table), self.model_ids, args.models_table)
         self.benchmarks, self.tasks = None, []
         if getattr(args, "benchmarks", None):
@@ -77,6 +78,10 @@ class Data:
         if len(complete) < len(frame):
             log.warning("%d model(s) lack some benchmark score and are left out", len(frame) - len(complete))
         return complete
+
+    def clipped_L(self) -> np.ndarray:
+        """L clipped as for the coordinates (the same input for features Q and L)."""
+        return self.L if self.clip_value is None else np.maximum(self.L, self.clip_value)
 
     def mean_loglik(self) -> pd.Series:
         return pd.Series(self.L.mean(axis=1), index=self.model_ids, name="mean_loglik")
@@ -176,18 +181,24 @@ def run_kl_validation(args) -> int:
 # ---------------------------------------------------------------------------------- prediction
 def _args_predict(p):
     _common(p, coordinates=True, benchmarks=True, required_benchmarks=True)
-    p.add_argument("--features", nargs="+", default=["Q", "L"], choices=["Q", "L"])
+    p.add_argument("--features", nargs="+", default=["Q", "L"], choices=["Q", "L"],
+                   help="Q, and L: the clipped matrix Q is built from (coordinates' clip_value)")
     p.add_argument("--cv", nargs="+", default=["group", "kfold"], choices=["group", "kfold"])
     p.add_argument("--group-by", default="type", help="models-table column of the grouped CV")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--splits", type=int, default=5)
     p.add_argument("--inner-splits", type=int, default=5)
-    p.add_argument("--alphas", nargs=3, type=float, default=[0, 8, 17], metavar=("LOG10_MIN", "LOG10_MAX", "N"))
+    p.add_argument("--alphas", nargs=3, type=float, metavar=("LOG10_MIN", "LOG10_MAX", "N"),
+                   help="alpha grid of the benchmark targets (default: the paper's, 1 9 9)")
+    p.add_argument("--mean-logp-alphas", nargs=3, type=float, metavar=("LOG10_MIN", "LOG10_MAX", "N"),
+                   help="alpha grid of the mean log-likelihood target, whose predictions are not clipped "
+                        "(default: the paper's, -4 4 9)")
     p.add_argument("--score-range", nargs=2, type=float, default=[0.0, 100.0])
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out-stem", required=True, help="summary table")
     p.add_argument("--predictions", required=True, help="CSV of every out-of-fold prediction")
-    p.add_argument("--figure-stem", required=True, help="scatter of features Q, first CV, seed 0")
+    p.add_argument("--figure-stem", required=True,
+                   help="scatter of the first features and CV: seed-averaged prediction vs true score")
 
 
 def run_predict(args) -> int:
@@ -196,19 +207,24 @@ def run_predict(args) -> int:
     run = Run(args, "predict", matrix=args.matrix, coordinates=args.coordinates, models=args.models_table,
               benchmarks=args.benchmarks)
     data = Data(args, need_benchmarks=True)
-    targets = data.targets()
+    if args.group_by not in data.models.columns:
+        raise InputError(args.models_table, "no such column to group the cross-validation by", field=args.group_by)
+    targets = data.targets().assign(**{prediction.MEAN_LOGP: data.mean_loglik()})
     rows = [data.model_ids.index(m) for m in targets.index]
-    features = {"Q": data.Q[rows], "L": data.L[rows]}
+    features = {"Q": data.Q[rows], "L": data.clipped_L()[rows]}
     groups = data.models[args.group_by].fillna("unknown").astype(str).to_numpy()[rows]
     summary, per_seed, predictions = prediction.run_prediction(
         {name: features[name] for name in args.features}, targets, groups, args.cv, range(args.seeds),
-        prediction.alpha_grid(*args.alphas), args.splits, args.inner_splits, tuple(args.score_range), args.jobs)
-    run.table(summary, args.out_stem)
+        prediction.alpha_grid(*(args.alphas or prediction.TASK_ALPHAS)), args.splits, args.inner_splits,
+        tuple(args.score_range), args.jobs, group_by=args.group_by,
+        mean_logp_alphas=prediction.alpha_grid(*(args.mean_logp_alphas or prediction.MEAN_LOGP_ALPHAS)))
+    extra = {"grouping": sorted(set(summary["grouping"])), "clip_value": data.clip_value}
+    run.table(summary, args.out_stem, extra)
     run.csv(predictions, args.predictions)
-    shown = predictions[(predictions["features"] == args.features[0]) & (predictions["cv"] == args.cv[0])
-                        & (predictions["seed"] == 0)]
-    title = f"Ridge prediction from {args.features[0]} ({args.cv[0]} CV, seed 0)"
-    run.figure(plots.prediction_scatter(shown, data.mean_loglik(), title), args.figure_stem)
+    averaged = prediction.seed_mean_predictions(predictions)
+    shown = averaged[(averaged["features"] == args.features[0]) & (averaged["cv"] == args.cv[0])]
+    title = f"Ridge prediction from {args.features[0]} ({args.cv[0]} CV, mean of {args.seeds} seeds)"
+    run.figure(plots.prediction_scatter(shown, data.mean_loglik(), title), args.figure_stem, extra)
     return 0
 
 
@@ -237,7 +253,11 @@ def run_baseline(args) -> int:
 def _args_leakage(p):
     _common(p, benchmarks=True, required_benchmarks=True)
     p.add_argument("--embedding", required=True, help="t-SNE coordinates CSV (model_id, x, y)")
-    p.add_argument("--threshold", type=float, default=3.5, help="flag robust z-scores above this")
+    p.add_argument("--method", default="within", choices=["within", "global"],
+                   help="within: on every task score, centred per --group-by group; global: one line on the "
+                        "benchmark mean (docs/leakage.md)")
+    p.add_argument("--group-by", default="type", help="models-table column of the groups (method within)")
+    p.add_argument("--threshold", type=float, default=3.0, help="flag robust z-scores above this")
     p.add_argument("--show", type=int, default=20, help="table rows: flagged models, at least this many")
     p.add_argument("--known", help="CSV by model_id with what is known about each model (e.g. the zoo lineage)")
     p.add_argument("--known-columns", nargs="*", default=["kind", "reference_fraction"],
@@ -253,19 +273,28 @@ def run_leakage(args) -> int:
     run = Run(args, "leakage", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks,
               embedding=args.embedding, known=args.known)
     data = Data(args, need_benchmarks=True)
+    if args.group_by not in data.models.columns:
+        raise InputError(args.models_table, "no such column to group the leakage screen by", field=args.group_by)
     frame = pd.DataFrame({"model_id": data.model_ids, "type": data.models["type"].astype(str).to_numpy(),
+                          "group": data.models[args.group_by].fillna("unknown").astype(str).to_numpy(),
                           "mean_loglik": data.L.mean(axis=1), "benchmark_mean": data.benchmarks["mean"].to_numpy()})
-    scored = frame["benchmark_mean"].notna().to_numpy()
+    tasks = data.benchmarks[data.tasks].reset_index(drop=True)
+    scored = (frame["benchmark_mean"].notna() & tasks.notna().all(axis=1)).to_numpy()
     per_domain = tsne_map.domain_means(data.L, data.domains)[scored]
-    screen, fit = leakage.leakage_screen(frame[scored], per_domain, args.threshold)
+    screen, fit = leakage.leakage_screen(frame[scored], per_domain, args.threshold, method=args.method,
+                                         predictors=tasks[scored])
     if args.known:
         known = inputs.read_csv(args.known, required=tuple(args.known_columns))[args.known_columns]
         screen = screen.merge(known, left_on="model_id", right_index=True, how="left")
     flagged = screen.loc[screen["flagged"], "model_id"].tolist()
-    extra = {"flagged": flagged, "fit": {"slope": float(fit.coef_[0]), "intercept": float(fit.intercept_)}}
+    extra = {"flagged": flagged, "method": args.method, "screened": int(scored.sum()),
+             "fit": {"coefficients": fit.coef_.tolist(), "intercept": float(fit.intercept_)}}
     run.table(screen.head(max(args.show, len(flagged))), args.out_stem, extra)
-    xs = np.linspace(screen["benchmark_mean"].min(), screen["benchmark_mean"].max(), 50)
-    run.figure(plots.leakage_scatter(screen, (xs, fit.predict(xs[:, None]))), args.figure_stem, extra)
+    line = None
+    if args.method == "global":
+        xs = np.linspace(screen["benchmark_mean"].min(), screen["benchmark_mean"].max(), 50)
+        line = (xs, fit.predict(xs[:, None]))
+    run.figure(plots.leakage_scatter(screen, line), args.figure_stem, extra)
     points = inputs.read_csv(args.embedding, required=("x", "y", "type")).reset_index(drop=True)
     fig = tsne_map.plot_variable_map(points, "type", highlight=flagged,
                                      title=f"Model map: {len(flagged)} model(s) flagged by the leakage screen")
@@ -283,6 +312,9 @@ def _args_interpolation(p):
     p.add_argument("--out-stem", required=True)
     p.add_argument("--summary-stem", required=True, help="one-row summary: affine fit of the grid in PCA")
     p.add_argument("--figure-stem", required=True)
+    p.add_argument("--clip-value", type=float, help="raise log-likelihoods below this to it (the paper: -1400)")
+    p.add_argument("--geometry", help='JSON file {"norm1", "norm2", "angle_deg"} measured on the weights '
+                                      "(lmmap.analysis.interpolation.weight_geometry): the weight-space panel")
 
 
 def run_interpolation(args) -> int:
@@ -306,7 +338,12 @@ def run_interpolation(args) -> int:
              domains=np.array(text_set.domains), text_set_sha256=np.array(text_set.sha256),
              alpha=np.array(alphas), beta=np.array(betas))
     write_provenance(args.out_matrix, run.step, run.inputs, run.params, started=run.started)
-    table = interpolation_table(L, model_ids, alphas, betas)
+    geometry = None
+    if args.geometry:
+        run.inputs["geometry"] = args.geometry
+        with open(args.geometry, encoding="utf-8") as fh:
+            geometry = json.load(fh)
+    table = interpolation_table(L, model_ids, alphas, betas, args.clip_value, geometry)
     run.table(table, args.out_stem)
     run.table(grid_summary(table), args.summary_stem)
     run.figure(plots.interpolation_figure(table, args.name), args.figure_stem)

@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     model.add_argument("--revision", help="Hugging Face revision (branch, tag or commit) to load")
     model.add_argument("--gguf-file", help="GGUF file inside SOURCE (a directory or hub id)")
     model.add_argument("--dtype", default="auto", choices=DTYPES,
-                       help="weights dtype; auto = float32 on CPU, bfloat16 (else float16) on GPU")
+                       help="weights dtype; auto = float32 on CPU, float16 on GPU (as the paper)")
     model.add_argument("--trust-remote-code", action="store_true",
                        help="allow the model's own Python code (only for sources you trust)")
     model.add_argument("--allow-network", action="store_true",
