@@ -27,11 +27,13 @@ include: "rules/tasks.smk"
 include: "rules/audit.smk"
 include: "rules/paper.smk"
 include: "rules/analysis.smk"
+include: "rules/explore.smk"
 
 
 rule all:
     input:
         all_outputs(),
         analysis_outputs(),
+        "results/map.html",
         ZOO_OUTPUTS,
     default_target: True

@@ -25,6 +25,7 @@ COMMANDS = {
     "lmmap.commands.zoo": ("zoo-data", "zoo-build", "zoo-lineage"),
     "lmmap.commands.tasks": ("build-task", "evaluate-tasks", "collect-benchmarks"),
     "lmmap.commands.analysis": ("analyze",),
+    "lmmap.commands.explore": ("interactive-map", "neighbours"),
     "lmmap.commands.paper": ("paper-convert",),
     "lmmap.commands.audit": ("audit",),
 }
