@@ -108,6 +108,12 @@ def text_source():
     return "results/corpus/documents.jsonl" if texts["source"] == "demo" else texts["path"]
 
 
+def type_colours_option():
+    """`--type-colours TSV` when the config fixes the type colours (map.type_colours), for every figure."""
+    path = config["map"]["type_colours"]
+    return ["--type-colours", path] if path else []
+
+
 def map_figures():
     return expand("results/figures/map_{hue}.{ext}", hue=config["map"]["hues"], ext=["png", "pdf"])
 

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lmmap.palette import category_colours
+
 
 def _grid(n_panels: int, size: float = 3.2):
     cols = min(4, max(1, n_panels))
@@ -49,16 +51,18 @@ def prediction_scatter(predictions: pd.DataFrame, colour: pd.Series, title: str)
 
 
 def baseline_scatter(mean_loglik: pd.Series, targets: pd.DataFrame, types: pd.Series,
-                     correlations: pd.DataFrame):
-    """Benchmark score against mean log-likelihood, one panel per target, coloured by model type."""
+                     correlations: pd.DataFrame, colours: dict[str, str] | None = None):
+    """Benchmark score against mean log-likelihood, one panel per target, coloured by model type (the
+    shared palette; `colours` fixes some types)."""
     import seaborn as sns  # imported where it draws: seconds to import, which most steps need not pay
 
     fig, axes = _grid(len(targets.columns))
     frame = targets.assign(mean_loglik=mean_loglik, type=types)
+    lut = category_colours(types, colours)
     r = correlations.set_index("target")["pearson"]
     for i, (ax, target) in enumerate(zip(axes, targets.columns)):
         sns.scatterplot(data=frame, x="mean_loglik", y=target, hue="type", ax=ax, s=16,
-                        legend=i == len(axes) - 1, palette="tab20")
+                        legend=i == len(axes) - 1, palette=lut, hue_order=list(lut))
         ax.set(title=f"{target} (r = {r[target]:.3f})", xlabel="mean log-likelihood", ylabel="score")
     if axes and axes[-1].get_legend():
         sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
@@ -78,12 +82,17 @@ def kl_scatter(table: pd.DataFrame, estimate: str, panels: dict[str, str]):
     return fig
 
 
-def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarray]):
-    """Mean log-likelihood against benchmark mean with the robust fit; flagged models in red."""
+def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarray],
+                    colours: dict[str, str] | None = None):
+    """Mean log-likelihood against benchmark mean with the robust fit; flagged models in red. Pass the
+    palette of all the models' types as `colours` (the frame holds only the scored ones)."""
     import seaborn as sns
 
     fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
-    sns.scatterplot(data=frame, x="benchmark_mean", y="mean_loglik", hue="type", ax=ax, s=20, palette="tab20")
+    lut = category_colours(frame["type"], colours)
+    shown = [t for t in lut if t in set(frame["type"].astype(str))]
+    sns.scatterplot(data=frame, x="benchmark_mean", y="mean_loglik", hue="type", ax=ax, s=20,
+                    palette={t: lut[t] for t in shown}, hue_order=shown)
     ax.plot(*fitted_line, color="black", linewidth=1, label="robust fit")
     flagged = frame[frame["flagged"]]
     ax.scatter(flagged["benchmark_mean"], flagged["mean_loglik"], s=120, facecolors="none",

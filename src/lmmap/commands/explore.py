@@ -67,6 +67,8 @@ def run_neighbours(args: argparse.Namespace) -> int:
     else:
         print(f"Nearest models to {args.model} (estimated KL per text, {len(model_ids)} models mapped)")
         print(table.to_markdown(index=False, floatfmt=".4g"))
+        if "kl_bits_per_byte" not in table:
+            print(f"(bits per byte need the reference texts: --texts, not found at {args.texts})")
     return 0
 
 
