@@ -37,6 +37,5 @@ rule all:
     input:
         all_outputs(),
         analysis_outputs(),
-        "results/map.html",
         ZOO_OUTPUTS,
     default_target: True

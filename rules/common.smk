@@ -125,5 +125,6 @@ def all_outputs():
         *map_figures(),
         *expand("results/figures/{name}.{ext}", name=["pca_variance", "kl_heatmap"], ext=["png", "pdf"]),
         "results/tables/pca_components.csv",
+        "results/map.html",
         "results/audit.json",
     ]
