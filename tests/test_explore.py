@@ -128,6 +128,14 @@ def test_colour_menu_in_a_browser(html):
     assert not re.search(r'class="legendtext"[^>]*>mistral<', dom)
 
 
+@pytest.mark.skipif(chromium() is None, reason="needs a headless Chromium (apt-get install chromium)")
+def test_find_menu_in_a_browser(html):
+    """Choosing a model in the "find a model" menu marks it with a labelled arrow."""
+    dom = rendered(html, SELECT.replace("updatemenus[0]", "updatemenus[1]").replace("LABEL", "org/model-05"))
+    assert re.search(r'class="annotation".*?org/model-05', dom, re.S)
+    assert re.search(r'class="annotation-arrow-g"', dom)
+
+
 def rendered(html, script: str) -> str:
     """The DOM of the map after `script` ran in headless Chromium (the file itself is not changed)."""
     page = html.with_name("map-test.html")
@@ -150,7 +158,7 @@ SELECT = """<script>
 window.addEventListener("load", () => setTimeout(() => {
   const gd = document.querySelector(".plotly-graph-div");
   const button = gd.layout.updatemenus[0].buttons.find((b) => b.label === "LABEL");
-  Plotly.update(gd, ...button.args);
+  Plotly[button.method](gd, ...button.args);  // as a click on the menu applies it
 }, 500));
 </script>
 """
