@@ -40,7 +40,7 @@ def models():
 def test_category_colours():
     fixed = {"mistral": "#d62728"}
     lut = palette.category_colours(["b", "a", "mistral", None, "others", "a"], fixed)
-    assert list(lut) == ["mistral", "others", "a", "b"]
+    assert list(lut) == ["a", "b", "mistral", "others"]  # by name, the catch-all last
     assert lut["mistral"] == "#d62728" and lut["others"] == palette.NEUTRAL
     assert len(set(lut.values())) == 4 and "#d62728" not in (lut["a"], lut["b"])  # a fixed colour is not reused
     many = palette.category_colours([f"c{i}" for i in range(20)])

@@ -43,11 +43,21 @@ def plot_map(points: pd.DataFrame, hue: str, title: str, annotate: bool = False,
         category_scatter(ax, points["x"], points["y"], points[hue], colours, s=45)
         ax.legend(title=label or hue, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     if annotate:
-        for row in points.itertuples():
-            ax.annotate(row.model_id, (row.x, row.y), fontsize=6, alpha=0.8,
-                        xytext=(3, 3), textcoords="offset points")
+        label_points(ax, points["x"], points["y"], points["model_id"], fontsize=6, alpha=0.8)
     ax.set(title=title, xlabel="t-SNE 1", ylabel="t-SNE 2", xticks=[], yticks=[])
     return fig
+
+
+def label_points(ax, x, y, labels, **style) -> list:
+    """Write `labels` next to their points, moved apart where they would overlap each other or the points
+    (adjustText), with a thin line back to the point when moved far."""
+    from adjustText import adjust_text  # imported where used, like seaborn
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    texts = [ax.text(xi, yi, str(label), **style) for xi, yi, label in zip(x, y, labels)]
+    if texts:
+        adjust_text(texts, x=x, y=y, ax=ax, arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.5})
+    return texts
 
 
 def category_scatter(ax, x: pd.Series, y: pd.Series, values: pd.Series, colours: Mapping[str, str] | None = None,

@@ -52,7 +52,9 @@ def category_colours(values: Iterable, fixed: Mapping[str, str] | None = None) -
     taken = {c.lower() for c in fixed.values()}
     palette = [c for c in palette if c not in taken] + [c for c in palette if c in taken]
     colours = {c: fixed.get(c, NEUTRAL) for c in names if c in fixed or c.lower() in NEUTRAL_CATEGORIES}
-    return colours | dict(zip(free, palette))
+    colours |= dict(zip(free, palette))
+    # legend order: by name, catch-all categories last
+    return {c: colours[c] for c in sorted(names, key=lambda c: (c.lower() in NEUTRAL_CATEGORIES, c))}
 
 
 def rgba_to_hex(text: str) -> str:

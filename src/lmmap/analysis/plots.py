@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lmmap.figures import label_points
 from lmmap.palette import category_colours
 
 
@@ -97,9 +98,8 @@ def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarr
     flagged = frame[frame["flagged"]]
     ax.scatter(flagged["benchmark_mean"], flagged["mean_loglik"], s=120, facecolors="none",
                edgecolors="red", linewidths=1.5, label="flagged")
-    for row in flagged.itertuples():
-        ax.annotate(row.model_id, (row.benchmark_mean, row.mean_loglik), fontsize=7, color="red",
-                    xytext=(5, 3), textcoords="offset points")
+    label_points(ax, flagged["benchmark_mean"], flagged["mean_loglik"], flagged["model_id"], fontsize=7,
+                 color="red")
     ax.set(xlabel="benchmark mean score", ylabel="mean log-likelihood per text",
            title="Leakage screen: log-likelihood above what the benchmark predicts")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from lmmap.embedding import tsne_embedding
-from lmmap.figures import plot_map
+from lmmap.figures import label_points, plot_map
 from lmmap.palette import category_colours
 
 VARIABLES = ("type", "best_domain", "mean_loglik", "benchmark_mean", "best_task", "size", "created")
@@ -105,7 +105,5 @@ def plot_variable_map(points: pd.DataFrame, variable: str, annotate: bool = Fals
         marked = points[points["model_id"].isin(highlight)]
         ax.scatter(marked["x"], marked["y"], s=180, facecolors="none", edgecolors="red", linewidths=1.5,
                    label="flagged")
-        for row in marked.itertuples():
-            ax.annotate(row.model_id, (row.x, row.y), fontsize=7, color="red", xytext=(6, -8),
-                        textcoords="offset points")
+        label_points(ax, marked["x"], marked["y"], marked["model_id"], fontsize=7, color="red")
     return fig
