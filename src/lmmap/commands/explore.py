@@ -81,10 +81,11 @@ def run_interactive_map(args: argparse.Namespace) -> int:
     from lmmap.commands import command_params
     from lmmap.commands.analysis import Data
     from lmmap.coords import kl_estimate, nats_to_bits_per_byte
-    from lmmap.neighbours import nearest_all
+    from lmmap.neighbours import mean_text_bytes, nearest_all
     from lmmap.palette import read_colour_table
     from lmmap.provenance import write_provenance
     from lmmap.storage import atomic_path
+    from lmmap.texts import load_text_set
 
     started, data = time.time(), Data(args)
     variables = tsne_map.map_variables(data.model_ids, data.Q, data.L, data.domains, data.models,
@@ -96,11 +97,13 @@ def run_interactive_map(args: argparse.Namespace) -> int:
             .dt.strftime("%Y-%m-%d").to_numpy()
     embedding = inputs.read_csv(args.embedding, required=("x", "y"))[["model_id", "x", "y"]]
     points = embedding.reset_index(drop=True).merge(variables, on="model_id", how="left")
-    order = [data.model_ids.index(m) for m in points["model_id"]]
+    position = {model: i for i, model in enumerate(data.model_ids)}
+    order = [position[m] for m in points["model_id"]]  # matrix rows in the embedding's order
     index, kl = nearest_all(data.Q, args.neighbours)
-    bpb = nats_to_bits_per_byte(kl, _text_bytes(args.texts))
+    bpb = nats_to_bits_per_byte(kl, mean_text_bytes(load_text_set(args.texts).texts))
     names = [[(data.model_ids[j], float(b)) for j, b in zip(index[i], bpb[i])] for i in order]
-    shown = [v for v in dict.fromkeys(("type", "family", *tsne_map.VARIABLES)) if v in points and points[v].notna().any()]
+    candidates = dict.fromkeys(("type", "family", *tsne_map.VARIABLES))
+    shown = [v for v in candidates if v in points and points[v].notna().any()]
     landmarks = args.landmarks or interactive_map.default_landmarks(
         points, kl_estimate(data.Q[order]), args.max_landmarks)
     fig = interactive_map.build_figure(
