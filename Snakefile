@@ -9,6 +9,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 
@@ -27,6 +30,7 @@ include: "rules/tasks.smk"
 include: "rules/audit.smk"
 include: "rules/paper.smk"
 include: "rules/analysis.smk"
+include: "rules/explore.smk"
 
 
 rule all:

@@ -32,12 +32,13 @@ rule plot_map_variables:
     params:
         variables=MAP_VARIABLES,
         annotate=["--annotate"] if ANALYSIS["annotate"] else [],
+        type_colours=type_colours_option(),
     conda:
         "../envs/analysis.yaml"
     shell:
         "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --embedding {input.embedding:q} --variables {params.variables:q}"
-        " {params.annotate} --out-dir results/analysis/maps --out-variables {output.variables:q} > {log:q} 2>&1"
+        " {params.annotate} {params.type_colours:q} --out-dir results/analysis/maps --out-variables {output.variables:q} > {log:q} 2>&1"
 
 
 rule plot_benchmark_maps:
@@ -57,12 +58,13 @@ rule plot_benchmark_maps:
     params:
         variables=BENCHMARK_MAP_VARIABLES,
         annotate=["--annotate"] if ANALYSIS["annotate"] else [],
+        type_colours=type_colours_option(),
     conda:
         "../envs/analysis.yaml"
     shell:
         "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --embedding {input.embedding:q} --benchmarks {input.benchmarks:q}"
-        " --variables {params.variables:q} {params.annotate} --out-dir results/analysis/maps > {log:q} 2>&1"
+        " --variables {params.variables:q} {params.annotate} {params.type_colours:q} --out-dir results/analysis/maps > {log:q} 2>&1"
 
 
 rule tabulate_dimensionality:
@@ -179,11 +181,13 @@ rule tabulate_perplexity_baseline:
         scatter_pdf="results/analysis/baseline/loglik_scatter.pdf",
     log:
         "logs/tabulate_perplexity_baseline/tabulate_perplexity_baseline.log",
+    params:
+        type_colours=type_colours_option(),
     conda:
         "../envs/analysis.yaml"
     shell:
         "python -m lmmap analyze perplexity-baseline --matrix {input.matrix:q} --models-table {input.table:q}"
-        " --benchmarks {input.benchmarks:q} --out-stem results/analysis/baseline/loglik_correlation"
+        " --benchmarks {input.benchmarks:q} {params.type_colours:q} --out-stem results/analysis/baseline/loglik_correlation"
         " --figure-stem results/analysis/baseline/loglik_scatter > {log:q} 2>&1"
 
 
@@ -210,13 +214,14 @@ rule screen_leakage:
         threshold=ANALYSIS["leakage"]["threshold"],
         show=ANALYSIS["leakage"]["show"],
         known=lambda w, input: ["--known", *input.known] if input.known else [],
+        type_colours=type_colours_option(),
     conda:
         "../envs/analysis.yaml"
     shell:
         "python -m lmmap analyze leakage --matrix {input.matrix:q} --models-table {input.table:q}"
         " --benchmarks {input.benchmarks:q} --embedding {input.embedding:q} --method {params.method}"
         " --group-by {params.group_by:q} --threshold {params.threshold}"
-        " --show {params.show} {params.known:q} --out-stem results/analysis/leakage/leakage"
+        " --show {params.show} {params.known:q} {params.type_colours:q} --out-stem results/analysis/leakage/leakage"
         " --figure-stem results/analysis/leakage/leakage_scatter --map-stem results/analysis/leakage/leakage_map"
         " > {log:q} 2>&1"
 

@@ -109,6 +109,12 @@ def text_source():
     return "results/corpus/documents.jsonl" if texts["source"] == "demo" else texts["path"]
 
 
+def type_colours_option():
+    """`--type-colours TSV` when the config fixes the type colours (map.type_colours), for every figure."""
+    path = config["map"]["type_colours"]
+    return ["--type-colours", path] if path else []
+
+
 def map_figures():
     return expand("results/figures/map_{hue}.{ext}", hue=config["map"]["hues"], ext=["png", "pdf"])
 
@@ -120,5 +126,6 @@ def all_outputs():
         *map_figures(),
         *expand("results/figures/{name}.{ext}", name=["pca_variance", "kl_heatmap"], ext=["png", "pdf"]),
         "results/tables/pca_components.csv",
+        "results/map.html",
         "results/audit.json",
     ]

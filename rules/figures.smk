@@ -34,10 +34,12 @@ rule plot_map:
         "logs/plot_map/{hue}.log",
     params:
         annotate=["--annotate"] if config["map"]["annotate"] else [],
+        type_colours=type_colours_option(),
     conda:
         "../envs/analysis.yaml"
     shell:
         "python -m lmmap plot-map --embedding {input:q} --hue {wildcards.hue:q} {params.annotate}"
+        " {params.type_colours:q}"
         " --out-stem results/figures/map_{wildcards.hue} > {log:q} 2>&1"
 
 
@@ -70,8 +72,10 @@ rule plot_kl_heatmap:
         "logs/plot_kl_heatmap/plot_kl_heatmap.log",
     params:
         group=config["map"]["hues"][0],
+        type_colours=type_colours_option(),
     conda:
         "../envs/analysis.yaml"
     shell:
         "python -m lmmap plot-kl --kl {input.kl:q} --models-table {input.table:q} --group {params.group:q}"
+        " {params.type_colours:q}"
         " --out-stem results/figures/kl_heatmap > {log:q} 2>&1"

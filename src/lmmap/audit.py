@@ -32,6 +32,7 @@ STEP_CONFIG = {
     "coordinates": "coordinates",
     "embed": "map",
     "plot-map": "map",
+    "interactive-map": "map",
     "plot-pca": "pca",
     "merge": "merge",
 }

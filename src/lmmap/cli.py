@@ -3,7 +3,9 @@
 Each module in COMMANDS defines `register(subparsers)`, which adds its subcommand(s) and sets
 `func` on the parser; the function receives the parsed arguments and returns an exit status.
 COMMANDS also names each module's subcommands, so that running one step imports only its module:
-a job that merges a matrix should not pay for importing torch.
+a job that merges a matrix should not pay for importing torch. SUMMARIES gives each step's one-line
+help, so that `lmmap --help` lists every step without importing any command module (tests/test_cli.py
+checks that they match the modules' own help).
 """
 
 from __future__ import annotations
@@ -25,25 +27,58 @@ COMMANDS = {
     "lmmap.commands.zoo": ("zoo-data", "zoo-build", "zoo-lineage"),
     "lmmap.commands.tasks": ("build-task", "evaluate-tasks", "collect-benchmarks"),
     "lmmap.commands.analysis": ("analyze",),
+    "lmmap.commands.explore": ("interactive-map", "neighbours"),
     "lmmap.commands.paper": ("paper-convert",),
     "lmmap.commands.audit": ("audit",),
 }
 
+SUMMARIES = {
+    "demo-corpus": "collect the demo corpus from files on this machine",
+    "prepare-texts": "build the reference text set (JSONL + sha256)",
+    "score": "score one model on a text set",
+    "score-many": "score several models one after another in one process",
+    "download": "fetch a Hugging Face model into the local cache",
+    "export-models": "write the list of models to map (sheet + demo zoo)",
+    "merge": "merge per-model score files into the K×N matrix",
+    "coordinates": "clip and double-centre L into coordinates Q",
+    "embed": "t-SNE of the coordinates (rows ordered by date, name)",
+    "plot-map": "scatter the t-SNE map coloured by one column",
+    "plot-pca": "PCA cumulative explained variance of Q",
+    "plot-kl": "clustered heatmap of the KL estimate",
+    "zoo-data": "train the zoo tokenizer and tokenise its training chunks",
+    "zoo-build": "build zoo models (bases, fine-tunes, merges, variants, grids) from recipes",
+    "zoo-lineage": "tabulate the zoo's models: kind, parents, domain, format, contamination",
+    "build-task": "build one multiple-choice task from held-out corpus chunks",
+    "evaluate-tasks": "evaluate models on tasks (each model loaded once for all tasks)",
+    "collect-benchmarks": "merge evaluation results into the leaderboard table",
+    "analyze": "the paper's analyses: maps, tables, validation",
+    "interactive-map": "the map as one self-contained HTML file (hover, colourings, search)",
+    "neighbours": "a model's nearest models by estimated KL (nats and bits per byte)",
+    "paper-convert": "convert the paper's released data (pickles) once into npz/csv",
+    "audit": "check that result files still match everything they were made from",
+}
+
 
 def modules_for(argv: list[str]) -> list[str]:
-    """The command modules to import: the one owning the requested step, or all (for help)."""
-    step = next((a for a in argv if not a.startswith("-")), None)
-    owners = [module for module, steps in COMMANDS.items() if step in steps]
-    return owners or list(COMMANDS)
+    """The command modules to import: the one owning the requested step; none without a step (help)."""
+    step = next((a for a in argv if any(a in steps for steps in COMMANDS.values())), None)
+    return [module for module, steps in COMMANDS.items() if step in steps]
 
 
 def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with the steps of `modules` (default: all) registered by their modules; every other
+    step only listed, by its summary, so that help costs no imports (a step without one is imported)."""
     parser = argparse.ArgumentParser(prog="lmmap", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lmmap {__version__}")
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="STEP")
-    for name in modules or COMMANDS:
-        importlib.import_module(name).register(subparsers)
+    imported = list(COMMANDS) if modules is None else modules
+    for name, steps in COMMANDS.items():
+        if name in imported or not all(step in SUMMARIES for step in steps):
+            importlib.import_module(name).register(subparsers)
+        else:
+            for step in steps:
+                subparsers.add_parser(step, help=SUMMARIES[step], add_help=False)
     return parser
 
 

@@ -7,6 +7,8 @@ Then ||q_i - q_j||^2 / N approximates 2 KL(p_i, p_j) (Oyama et al., 2025).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -33,3 +35,9 @@ def squared_distances(Q: np.ndarray) -> np.ndarray:
 def kl_estimate(Q: np.ndarray) -> np.ndarray:
     """The symmetric KL estimate KL(p_i, p_j) ≈ ||q_i - q_j||^2 / (2N), per text."""
     return squared_distances(Q) / (2.0 * Q.shape[1])
+
+
+def nats_to_bits_per_byte(kl_nats_per_text, mean_text_bytes: float):
+    """KL per text in nats -> bits per byte of text. (For ||q_i - q_j||^2 / N, which is 2 KL, the
+    divisor is 2 * mean bytes * ln 2.)"""
+    return np.asarray(kl_nats_per_text, dtype=float) / (mean_text_bytes * math.log(2))

@@ -1,8 +1,11 @@
-"""Figures of the map: t-SNE scatter, PCA variance curve, clustered KL heatmap (PNG + PDF)."""
+"""Figures of the map: t-SNE scatter, PCA variance curve, clustered KL heatmap (PNG + PDF).
+
+Colours come from lmmap.palette: one colour per category in every figure, colour bars for numbers."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import matplotlib
 
@@ -11,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from lmmap import palette  # noqa: E402
 from lmmap.storage import atomic_path  # noqa: E402
 
 FORMATS = ("png", "pdf")
@@ -29,21 +33,61 @@ def save_figure(fig: plt.Figure, stem: str | Path) -> list[Path]:
 
 
 def plot_map(points: pd.DataFrame, hue: str, title: str, annotate: bool = False,
-             palette: str | None = None) -> plt.Figure:
-    """Scatter of the t-SNE coordinates (`x`, `y`) coloured by column `hue`."""
-    import seaborn as sns  # imported where used: it costs seconds, and most steps draw no scatter
-
+             colours: Mapping[str, str] | None = None, label: str | None = None) -> plt.Figure:
+    """Scatter of the t-SNE coordinates (`x`, `y`) coloured by column `hue`: categories from the shared
+    palette (`colours` fixes some, e.g. the paper's types), numbers on a colour bar."""
     fig, ax = plt.subplots(figsize=(8, 6.5))
-    numeric = pd.api.types.is_numeric_dtype(points[hue])
-    sns.scatterplot(data=points, x="x", y="y", hue=hue, ax=ax, s=45, edgecolor="black", linewidth=0.3,
-                    palette=palette or ("viridis" if numeric else "tab20"))
+    if pd.api.types.is_numeric_dtype(points[hue]):
+        colour_bar_scatter(fig, ax, points["x"], points["y"], points[hue], hue, label or hue, s=45)
+    else:
+        category_scatter(ax, points["x"], points["y"], points[hue], colours, s=45)
+        ax.legend(title=label or hue, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     if annotate:
-        for row in points.itertuples():
-            ax.annotate(row.model_id, (row.x, row.y), fontsize=6, alpha=0.8,
-                        xytext=(3, 3), textcoords="offset points")
+        label_points(ax, points["x"], points["y"], points["model_id"], fontsize=6, alpha=0.8)
     ax.set(title=title, xlabel="t-SNE 1", ylabel="t-SNE 2", xticks=[], yticks=[])
-    ax.legend(title=hue, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return fig
+
+
+def label_points(ax, x, y, labels, **style) -> list:
+    """Write `labels` next to their points, moved apart where they would overlap each other or the points
+    (adjustText), with a thin line back to the point when moved far."""
+    from adjustText import adjust_text  # imported where used, like seaborn
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    texts = [ax.text(xi, yi, str(label), **style) for xi, yi, label in zip(x, y, labels)]
+    if texts:
+        adjust_text(texts, x=x, y=y, ax=ax, arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.5})
+    return texts
+
+
+def category_scatter(ax, x: pd.Series, y: pd.Series, values: pd.Series, colours: Mapping[str, str] | None = None,
+                     **style) -> dict[str, str]:
+    """One scatter per category in its palette colour (labelled for the legend); returns the palette."""
+    lut = palette.category_colours(values, colours)
+    names = values.astype(str).where(values.notna())
+    for name, colour in lut.items():
+        shown = (names == name).to_numpy()
+        ax.scatter(x[shown], y[shown], color=colour, label=name, edgecolors="black", linewidths=0.3, **style)
+    return lut
+
+
+def colour_bar_scatter(fig, ax, x: pd.Series, y: pd.Series, values: pd.Series, variable: str, label: str,
+                       **style):
+    """Scatter coloured on a continuous colour bar (ticks in the variable's own units: 1B, 2023-06);
+    models without a value in grey."""
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    known = np.isfinite(v)
+    edges = dict(edgecolors="black", linewidths=0.3, **style)
+    if (~known).any():
+        ax.scatter(x[~known], y[~known], color=palette.NEUTRAL, label="unknown", **edges)
+    points = ax.scatter(x[known], y[known], c=v[known], cmap=palette.CONTINUOUS, **edges)
+    bar = fig.colorbar(points, ax=ax, label=label, shrink=0.8)
+    ticks = palette.numeric_ticks(variable, float(v[known].min()), float(v[known].max())) if known.any() else None
+    if ticks:
+        bar.set_ticks(ticks[0], labels=ticks[1])
+    if (~known).any():
+        ax.legend(loc="lower right", fontsize=7, frameon=False)
+    return bar
 
 
 def plot_pca_variance(cumulative: np.ndarray, marks: dict[float, int]) -> plt.Figure:
@@ -61,21 +105,32 @@ def plot_pca_variance(cumulative: np.ndarray, marks: dict[float, int]) -> plt.Fi
     return fig
 
 
-def plot_kl_heatmap(kl: np.ndarray, labels: list[str], groups: list[str]) -> plt.Figure:
-    """Clustered heatmap of the KL estimate, with a colour strip for each model's group."""
+def plot_kl_heatmap(kl: np.ndarray, labels: list[str], groups: list[str], group: str = "type",
+                    colours: Mapping[str, str] | None = None) -> plt.Figure:
+    """Clustered heatmap of the KL estimate, with a colour strip (and its legend) for each model's group.
+    The colour scale stops at the 98th percentile of the pairs, so that one far model does not wash
+    out the rest (larger values show in the darkest colour)."""
     import seaborn as sns
+    from matplotlib.patches import Patch
     from scipy.cluster.hierarchy import linkage
     from scipy.spatial.distance import squareform
 
     frame = pd.DataFrame(kl, index=labels, columns=labels)
-    lut = dict(zip(sorted(set(groups)), sns.color_palette("tab20", len(set(groups)))))
-    colours = pd.Series([lut[g] for g in groups], index=labels, name="type")
+    lut = palette.category_colours(groups, colours)
+    strip = pd.Series([lut[str(g)] for g in groups], index=labels, name=group)
     size = min(4 + 0.18 * len(labels), 30)
+    pairs = kl[np.triu_indices(len(labels), 1)]
+    vmax = float(np.quantile(pairs, 0.98)) if len(pairs) else None
     # cluster on the KL values themselves as distances, not on rows of the matrix as feature vectors
     tree = linkage(squareform(kl, checks=False), method="average")
-    grid = sns.clustermap(frame, row_colors=colours, col_colors=colours, cmap="mako_r", figsize=(size, size),
-                          cbar_kws={"label": "KL estimate (nats per text)"},
+    grid = sns.clustermap(frame, row_colors=strip, col_colors=strip, cmap="mako_r", figsize=(size, size),
+                          vmin=0, vmax=vmax, cbar_kws={"label": "KL estimate (nats per text)", "extend": "max"},
                           row_linkage=tree, col_linkage=tree,
                           xticklabels=len(labels) <= 80, yticklabels=len(labels) <= 80)
     grid.ax_heatmap.tick_params(labelsize=6)
+    handles = [Patch(color=colour, label=name) for name, colour in lut.items()]
+    # the type legend top right (above the row labels), the colour bar's label left of it: clear of the trees
+    grid.figure.legend(handles=handles, title=group, loc="upper right", fontsize=7, frameon=False)
+    grid.cax.yaxis.set_label_position("left")
+    grid.cax.yaxis.set_ticks_position("left")
     return grid.figure

@@ -18,7 +18,9 @@ GRID_MIN_R2 = 0.9
 
 
 def _row(finding: str, measure: str, value, needs: str, holds: bool | None) -> dict:
-    """One finding; `holds` is None where there is nothing to check it against."""
+    """One finding; `holds` is None where there is nothing to check it against. Values are rounded to
+    three decimals: a check's outcome, not a number to compute with (0.262, not 0.2624650631975442)."""
+    value = round(float(value), 3) if isinstance(value, (float, np.floating)) else value
     return {"finding": finding, "measure": measure, "value": value, "needs": needs,
             "holds": "" if holds is None else ("yes" if holds else "no")}
 

@@ -23,6 +23,8 @@ import torch
 from scipy.stats import pearsonr, spearmanr
 from transformers import GenerationConfig
 
+from lmmap.coords import nats_to_bits_per_byte
+
 
 def tokenizer_fingerprint(tokenizer) -> str:
     """Models share a tokenizer when vocabularies and special tokens agree."""
@@ -120,12 +122,6 @@ def pairwise_text_kl(models: dict[str, object], prompts: list[torch.Tensor], new
             results[(p, q)] = (float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
                                if len(diff) > 1 else float("nan"))
     return results, samples_by_model
-
-
-def nats_to_bits_per_byte(kl_nats_per_text, mean_text_bytes: float):
-    """KL per text in nats -> bits per byte. (For ||q_i - q_j||^2 / N, which is 2 KL, the divisor is
-    2 * mean bytes * ln 2.)"""
-    return np.asarray(kl_nats_per_text, dtype=float) / (mean_text_bytes * math.log(2))
 
 
 def validation_table(token_kl: dict, text_kl: dict, estimate: pd.DataFrame, reference_bytes: float,

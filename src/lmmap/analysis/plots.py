@@ -9,6 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lmmap.figures import label_points
+from lmmap.palette import category_colours
+
 
 def _grid(n_panels: int, size: float = 3.2):
     cols = min(4, max(1, n_panels))
@@ -50,16 +53,18 @@ def prediction_scatter(predictions: pd.DataFrame, colour: pd.Series, title: str,
 
 
 def baseline_scatter(mean_loglik: pd.Series, targets: pd.DataFrame, types: pd.Series,
-                     correlations: pd.DataFrame):
-    """Benchmark score against mean log-likelihood, one panel per target, coloured by model type."""
+                     correlations: pd.DataFrame, colours: dict[str, str] | None = None):
+    """Benchmark score against mean log-likelihood, one panel per target, coloured by model type (the
+    shared palette; `colours` fixes some types)."""
     import seaborn as sns  # imported where it draws: seconds to import, which most steps need not pay
 
     fig, axes = _grid(len(targets.columns))
     frame = targets.assign(mean_loglik=mean_loglik, type=types)
+    lut = category_colours(types, colours)
     r = correlations.set_index("target")["pearson"]
     for i, (ax, target) in enumerate(zip(axes, targets.columns)):
         sns.scatterplot(data=frame, x="mean_loglik", y=target, hue="type", ax=ax, s=16,
-                        legend=i == len(axes) - 1, palette="tab20")
+                        legend=i == len(axes) - 1, palette=lut, hue_order=list(lut))
         ax.set(title=f"{target} (r = {r[target]:.3f})", xlabel="mean log-likelihood", ylabel="score")
     if axes and axes[-1].get_legend():
         sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
@@ -79,14 +84,19 @@ def kl_scatter(table: pd.DataFrame, estimate: str, panels: dict[str, str]):
     return fig
 
 
-def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarray] | None):
+def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarray] | None,
+                    colours: dict[str, str] | None = None):
     """Against the benchmark mean: mean log-likelihood with the robust line (method "global"), or
-    the excess over what the model's group and task scores predict ("within"); flagged models in red."""
+    the excess over what the model's group and task scores predict ("within"); flagged models in red.
+    Pass the palette of all the models' types as `colours` (the frame holds only the scored ones)."""
     import seaborn as sns
 
     y = "mean_loglik" if fitted_line is not None else "residual"
     fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
-    sns.scatterplot(data=frame, x="benchmark_mean", y=y, hue="type", ax=ax, s=20, palette="tab20")
+    lut = category_colours(frame["type"], colours)
+    shown = [t for t in lut if t in set(frame["type"].astype(str))]
+    sns.scatterplot(data=frame, x="benchmark_mean", y=y, hue="type", ax=ax, s=20,
+                    palette={t: lut[t] for t in shown}, hue_order=shown)
     if fitted_line is not None:
         ax.plot(*fitted_line, color="black", linewidth=1, label="robust fit")
     else:
@@ -94,9 +104,7 @@ def leakage_scatter(frame: pd.DataFrame, fitted_line: tuple[np.ndarray, np.ndarr
     flagged = frame[frame["flagged"]]
     ax.scatter(flagged["benchmark_mean"], flagged[y], s=120, facecolors="none",
                edgecolors="red", linewidths=1.5, label="flagged")
-    for row in flagged.itertuples():
-        ax.annotate(row.model_id, (row.benchmark_mean, getattr(row, y)), fontsize=7, color="red",
-                    xytext=(5, 3), textcoords="offset points")
+    label_points(ax, flagged["benchmark_mean"], flagged[y], flagged["model_id"], fontsize=7, color="red")
     ylabel = ("mean log-likelihood per text" if fitted_line is not None
               else "log-likelihood excess over expected (nats per text)")
     ax.set(xlabel="benchmark mean score", ylabel=ylabel,

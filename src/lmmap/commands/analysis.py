@@ -14,6 +14,7 @@ from lmmap.analysis import inputs, plots
 from lmmap.analysis.outputs import publish_csv, publish_figure, publish_table
 from lmmap.commands import command_params
 from lmmap.errors import InputError
+from lmmap.palette import category_colours, read_colour_table
 
 log = logging.getLogger(__name__)
 FMT = argparse.ArgumentDefaultsHelpFormatter
@@ -104,6 +105,7 @@ def _args_maps(p):
     p.add_argument("--variables", nargs="+", default=["best_domain", "mean_loglik", "benchmark_mean",
                                                       "best_task", "size", "created"])
     p.add_argument("--annotate", action="store_true", help="write model ids next to the points")
+    p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument("--out-dir", required=True, help="writes map_<variable>.{png,pdf} there")
     p.add_argument("--out-variables", help="CSV of every model's colouring variables")
 
@@ -121,7 +123,8 @@ def run_maps(args) -> int:
         if variable not in points or points[variable].isna().all():
             raise InputError(args.benchmarks or args.models_table, "no values to colour the map by",
                              field=variable)
-        run.figure(tsne_map.plot_variable_map(points, variable, annotate=args.annotate),
+        fixed = read_colour_table(args.type_colours) if variable == "type" else None
+        run.figure(tsne_map.plot_variable_map(points, variable, annotate=args.annotate, colours=fixed),
                    f"{args.out_dir}/map_{variable}")
     if args.out_variables:
         run.csv(variables, args.out_variables)
@@ -231,6 +234,7 @@ def run_predict(args) -> int:
 # ------------------------------------------------------------------------- perplexity baseline
 def _args_baseline(p):
     _common(p, benchmarks=True, required_benchmarks=True)
+    p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument("--out-stem", required=True)
     p.add_argument("--figure-stem", required=True)
 
@@ -245,7 +249,8 @@ def run_baseline(args) -> int:
     table = baseline_correlations(data.mean_loglik(), targets)
     run.table(table, args.out_stem)
     types = data.models.set_index("model_id")["type"].astype(str)
-    run.figure(plots.baseline_scatter(data.mean_loglik(), targets, types, table), args.figure_stem)
+    colours = read_colour_table(args.type_colours)
+    run.figure(plots.baseline_scatter(data.mean_loglik(), targets, types, table, colours), args.figure_stem)
     return 0
 
 
@@ -257,6 +262,7 @@ def _args_leakage(p):
                    help="within: on every task score, centred per --group-by group; global: one line on the "
                         "benchmark mean (docs/leakage.md)")
     p.add_argument("--group-by", default="type", help="models-table column of the groups (method within)")
+    p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument("--threshold", type=float, default=3.0, help="flag robust z-scores above this")
     p.add_argument("--show", type=int, default=20, help="table rows: flagged models, at least this many")
     p.add_argument("--known", help="CSV by model_id with what is known about each model (e.g. the zoo lineage)")
@@ -294,9 +300,11 @@ def run_leakage(args) -> int:
     if args.method == "global":
         xs = np.linspace(screen["benchmark_mean"].min(), screen["benchmark_mean"].max(), 50)
         line = (xs, fit.predict(xs[:, None]))
-    run.figure(plots.leakage_scatter(screen, line), args.figure_stem, extra)
+    # the palette of every model's type: the scatter shows only the scored models
+    colours = category_colours(frame["type"], read_colour_table(args.type_colours))
+    run.figure(plots.leakage_scatter(screen, line, colours), args.figure_stem, extra)
     points = inputs.read_csv(args.embedding, required=("x", "y", "type")).reset_index(drop=True)
-    fig = tsne_map.plot_variable_map(points, "type", highlight=flagged,
+    fig = tsne_map.plot_variable_map(points, "type", highlight=flagged, colours=colours,
                                      title=f"Model map: {len(flagged)} model(s) flagged by the leakage screen")
     run.figure(fig, args.map_stem, extra)
     return 0

@@ -12,6 +12,7 @@ from lmmap import figures
 from lmmap.commands import command_params
 from lmmap.analysis.tsne_map import embed_map
 from lmmap.embedding import components_needed, effective_perplexity, pca_cumulative_variance
+from lmmap.palette import read_colour_table
 from lmmap.provenance import write_provenance
 from lmmap.storage import atomic_path, load_npz
 
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--hue", default="type", help="column of the embedding table to colour by")
     p.add_argument("--title", default="Model map (t-SNE of log-likelihood coordinates)")
     p.add_argument("--annotate", action="store_true", help="write model ids next to the points")
+    p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument("--out-stem", required=True, help="writes <stem>.png and <stem>.pdf")
     p.set_defaults(func=run_plot_map)
 
@@ -45,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kl", required=True)
     p.add_argument("--models-table", required=True)
     p.add_argument("--group", default="type", help="models-table column for the colour strip")
+    p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument("--out-stem", required=True)
     p.set_defaults(func=run_plot_kl)
 
@@ -68,7 +71,8 @@ def run_embed(args: argparse.Namespace) -> int:
 def run_plot_map(args: argparse.Namespace) -> int:
     started = time.time()
     points = pd.read_csv(args.embedding)
-    fig = figures.plot_map(points, args.hue, args.title, annotate=args.annotate)
+    fixed = read_colour_table(args.type_colours) if args.hue == "type" else None
+    fig = figures.plot_map(points, args.hue, args.title, annotate=args.annotate, colours=fixed)
     for path in figures.save_figure(fig, args.out_stem):
         write_provenance(path, "plot-map", inputs={"embedding": args.embedding}, params=command_params(args),
                          started=started)
@@ -98,7 +102,8 @@ def run_plot_kl(args: argparse.Namespace) -> int:
     table = pd.read_csv(args.models_table).set_index("model_id")
     labels = kl["model_ids"].tolist()
     groups = table.loc[labels, args.group].astype(str).tolist()
-    fig = figures.plot_kl_heatmap(kl["KL"], labels, groups)
+    fixed = read_colour_table(args.type_colours) if args.group == "type" else None
+    fig = figures.plot_kl_heatmap(kl["KL"], labels, groups, args.group, fixed)
     for path in figures.save_figure(fig, args.out_stem):
         write_provenance(path, "plot-kl", inputs={"kl": args.kl, "models": args.models_table},
                          params=command_params(args), started=started)

@@ -1,0 +1,40 @@
+"""The command line: `lmmap --help` lists every step without importing them, with their own summaries."""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from lmmap.cli import COMMANDS, SUMMARIES, build_parser, modules_for
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+HEAVY = ("numpy", "pandas", "torch", "transformers", "matplotlib", "sklearn", "scipy", "plotly", "seaborn")
+
+
+def step_helps(parser: argparse.ArgumentParser) -> dict[str, str]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {choice.dest: choice.help for choice in action._choices_actions}
+
+
+def test_summaries_are_the_steps_own_help():
+    """SUMMARIES (what `lmmap --help` shows) match the help each command module registers."""
+    registered = step_helps(build_parser(list(COMMANDS)))
+    assert registered == SUMMARIES
+    assert sorted(step for steps in COMMANDS.values() for step in steps) == sorted(SUMMARIES)
+
+
+def test_help_imports_no_command_module():
+    code = ("import sys, json; from lmmap.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('lmmap.commands.') "
+            f"or m.split('.')[0] in {HEAVY!r})))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+    assert "neighbours" in result.stdout and SUMMARIES["neighbours"].split()[0] in result.stdout
+
+
+def test_a_step_imports_only_its_module():
+    assert modules_for(["--log-level", "DEBUG", "neighbours", "m", "--map", "x"]) == ["lmmap.commands.explore"]
+    assert modules_for(["--help"]) == []
