@@ -206,6 +206,28 @@ def test_checkpoint_resume_reuses_finished_batches(tiny, tmp_path):
     assert other.info["rows_resumed"] == 0
 
 
+def test_checkpoint_of_other_weights_is_never_resumed(tiny, tmp_path):
+    """Scaling one inner layer leaves the embeddings (and the parameter count) alone: the checkpoint
+    must still be refused, and the new model's own scores come back."""
+    import copy
+
+    model, tokenizer, _ = tiny
+    options = ScoreOptions(batch_tokens=60, checkpoint_seconds=0)
+    score_texts(model, tokenizer, MIXED, options, checkpoint_dir=tmp_path, progress=False)
+    changed = copy.deepcopy(model)
+    inner = [p for name, p in changed.named_parameters() if ".1." in name and p.dim() == 2][0]
+    with torch.no_grad():
+        inner.mul_(3.0)
+    again = score_texts(changed, tokenizer, MIXED, options, checkpoint_dir=tmp_path, progress=False)
+    fresh = score_texts(changed, tokenizer, MIXED, options, progress=False)
+    assert again.info["rows_resumed"] == 0 and np.array_equal(again.loglik, fresh.loglik)
+    assert not np.allclose(fresh.loglik, score_texts(model, tokenizer, MIXED, options, progress=False).loglik)
+    # an explicit weights digest (of the files loaded) also keys the checkpoint
+    digests = [score_texts(model, tokenizer, MIXED[:3], options, checkpoint_dir=tmp_path / "d", progress=False,
+                           weights_digest=d).info["rows_resumed"] for d in ("a" * 64, "b" * 64)]
+    assert digests == [0, 0]
+
+
 KILLABLE = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
