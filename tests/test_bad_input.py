@@ -133,3 +133,110 @@ def test_bad_config_fails_at_start_up_with_a_clear_message(tmp_path, config, mes
     result = snakemake_dry_run(tmp_path, config)
     assert result.returncode != 0 and message in result.stdout + result.stderr, result.stderr[-2000:]
     assert not (tmp_path / "results").exists()
+
+
+# --------------------------------------------------------------------------- models that cannot score
+
+def _damaged_model(tmp_path: Path, damage: str) -> Path:
+    """A copy of a tiny model directory with one kind of damage; returns the source to score."""
+    import json
+    import shutil
+
+    from tiny_models import save_tiny_model
+
+    directory = save_tiny_model(tmp_path / damage, "gpt2")
+    weights = directory / "model.safetensors"
+    if damage == "no-tokenizer":
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            (directory / name).unlink(missing_ok=True)
+    elif damage == "truncated-weights":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "empty-weights":
+        weights.write_bytes(b"")
+    elif damage in ("truncated-gguf", "upper-case-GGUF"):
+        shutil.rmtree(directory)
+        directory.mkdir()
+        gguf = directory / ("model.gguf" if damage == "truncated-gguf" else "model.GGUF")
+        gguf.write_bytes(b"GGUF\x03\x00")
+        return gguf
+    elif damage == "custom-code":
+        config = json.loads((directory / "config.json").read_text())
+        config.update(model_type="my-custom", auto_map={"AutoConfig": "custom.Config",
+                                                        "AutoModelForCausalLM": "custom.Model"})
+        (directory / "config.json").write_text(json.dumps(config))
+        (directory / "custom.py").write_text("from transformers import GPT2Config as Config, "
+                                             "GPT2LMHeadModel as Model\n")
+    elif damage == "nan-weights":
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(weights)
+        name = next(k for k in tensors if k.endswith("mlp.c_fc.weight"))
+        tensors[name][0, 0] = float("nan")
+        save_file(tensors, weights, metadata={"format": "pt"})
+    elif damage == "small-vocab":
+        from safetensors.torch import load_file, save_file
+
+        config = json.loads((directory / "config.json").read_text())
+        config["vocab_size"] = 50
+        (directory / "config.json").write_text(json.dumps(config))
+        tensors = {k: (v[:50].clone() if v.shape[:1] == (400,) else v) for k, v in load_file(weights).items()}
+        save_file(tensors, weights, metadata={"format": "pt"})
+    return directory
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("no-tokenizer", "tokenizer cannot be loaded"),
+    ("truncated-weights", "cannot load model: SafetensorError"),
+    ("empty-weights", "cannot load model: SafetensorError"),
+    ("truncated-gguf", "cannot load model"),
+    ("upper-case-GGUF", "cannot load model"),  # taken as a GGUF file, not as a directory's config.json
+    ("custom-code", "ships its own code"),
+    ("nan-weights", "weights contain NaN or infinity (parameter transformer.h.0.mlp.c_fc.weight)"),
+    ("small-vocab", "the model's vocabulary has only 50 entries"),
+])
+def test_a_model_that_cannot_score_is_one_line_naming_it_and_exit_2(tmp_path, capsys, monkeypatch, damage,
+                                                                     message):
+    monkeypatch.setenv("LMMAP_GGUF_CACHE", "off")
+    source = _damaged_model(tmp_path, damage)
+    texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "the model maps language"}\n')
+    status = main(["score", "--model-id", f"org/{damage}", "--source", str(source), "--texts", str(texts),
+                   "--out", str(tmp_path / "out.npz"), "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 2 and message in err and (f"org/{damage}" in err or str(source) in err), err
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_text_set_without_any_scored_token_is_an_error_and_single_token_texts_are_counted(tmp_path, capsys):
+    from lmmap.provenance import read_provenance
+    from tiny_models import save_tiny_model
+
+    directory = save_tiny_model(tmp_path / "m", "gpt2")
+    one_token = write(tmp_path / "one.jsonl", '{"id": "a", "domain": "d", "text": "a"}\n'
+                                              '{"id": "b", "domain": "d", "text": "e"}\n')
+    args = ["score", "--model-id", "org/m", "--source", str(directory), "--device", "cpu", "--out"]
+    assert main([*args, str(tmp_path / "one.npz"), "--texts", str(one_token)]) == 2
+    assert "org/m" in capsys.readouterr().err and not (tmp_path / "one.npz").exists()
+    mixed = write(tmp_path / "mixed.jsonl", '{"id": "a", "domain": "d", "text": "a"}\n'
+                                            '{"id": "b", "domain": "d", "text": "the model maps language"}\n')
+    assert main([*args, str(tmp_path / "mixed.npz"), "--texts", str(mixed)]) == 0
+    scoring = read_provenance(tmp_path / "mixed.npz")["scoring"]
+    assert scoring["n_texts_without_scored_tokens"] == 1 and scoring["texts_without_scored_tokens"] == [0]
+
+
+@pytest.mark.parametrize("option, value", [("--max-length", "-5"), ("--max-length", "0"),
+                                           ("--batch-tokens", "-1")])
+def test_negative_lengths_are_refused_by_the_command_line(tmp_path, capsys, option, value):
+    with pytest.raises(SystemExit) as info:
+        main(["score", "--source", "x", "--texts", "t.jsonl", "--out", "o.npz", option, value])
+    assert info.value.code == 2 and f"{value} is not a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks a machine without a GPU")
+def test_cuda_device_without_a_gpu_is_a_clear_error(tmp_path, capsys):
+    from tiny_models import save_tiny_model
+
+    directory = save_tiny_model(tmp_path / "m", "gpt2")
+    texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "the model maps"}\n')
+    assert main(["score", "--source", str(directory), "--texts", str(texts), "--out", str(tmp_path / "o.npz"),
+                 "--device", "cuda"]) == 2
+    assert "--device: 'cuda' requested but this machine has no CUDA GPU(s)" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import json
 import time
 
 from lmmap import demo_corpus
-from lmmap.commands import command_params
+from lmmap.commands import command_params, positive_int
 from lmmap.provenance import write_provenance
 from lmmap.storage import atomic_path
 from lmmap.texts import chunk_corpus, iter_jsonl, read_source_jsonl, write_text_set
@@ -30,9 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk", action="store_true",
                    help="input holds documents (doc_id, domain, text) to chunk the paper's way")
     p.add_argument("--split", help="with --chunk: use only documents of this split")
-    p.add_argument("--n", type=int, help="number of texts to sample (default: all)")
+    p.add_argument("--n", type=positive_int, help="number of texts to sample (default: all)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--max-bytes", type=int, default=1024)
+    p.add_argument("--max-bytes", type=positive_int, default=1024)
     p.add_argument("--min-bytes", type=int, default=256)
     p.set_defaults(func=run_prepare_texts)
 
