@@ -14,9 +14,10 @@ sys.path.insert(0, SRC)
 # (doubled braces: Snakemake formats the prefix like any shell command)
 shell.prefix("export PYTHONPATH=" + shlex.quote(SRC) + "${{PYTHONPATH:+:$PYTHONPATH}}; set -euo pipefail; ")
 
-from lmmap.workflow import model_specs, score_options  # noqa: E402
+from lmmap.workflow import check_config_columns, model_specs, score_options  # noqa: E402
 
 validate(config, schema="../config/schemas/config.schema.yaml")
+check_config_columns(config)
 
 MODELS = {spec.slug: spec for spec in model_specs(config)}
 if not MODELS:

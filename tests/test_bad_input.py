@@ -128,6 +128,13 @@ def snakemake_dry_run(tmp_path: Path, config: str) -> subprocess.CompletedProces
     ("merge: {allow_missing: 'yes'}\n", "'yes' is not of type 'boolean'"),
     ("texts: {source: jsonl}\n", "On instance['texts']['path']:\n    None"),
     ("models: no-such-sheet.tsv\n", "no-such-sheet.tsv: model sheet does not exist"),
+    # typos: every object of the schema refuses keys it does not know
+    ("coordinates: {clip_quantil: 0.3}\n", "Additional properties are not allowed ('clip_quantil' was unexpected)"),
+    ("scoring: {batch_token: 64}\n", "Additional properties are not allowed ('batch_token' was unexpected)"),
+    ("zoo: {training: {batch_sise: 4}}\n", "Additional properties are not allowed ('batch_sise' was unexpected)"),
+    ("scorng: {device: cpu}\n", "Additional properties are not allowed ('scorng' was unexpected)"),
+    # a column the map is coloured by must exist before anything is scored
+    ("map: {hues: [typo]}\n", "config: field 'map.hues': 'typo' is not a models-table column"),
 ])
 def test_bad_config_fails_at_start_up_with_a_clear_message(tmp_path, config, message):
     result = snakemake_dry_run(tmp_path, config)
