@@ -264,7 +264,7 @@ def _file_digests(directory: str | Path, names: list[str] | None = None) -> dict
                        if p.is_file() and p.suffix.lower() in MODEL_FILE_SUFFIXES and p.name != GGUF_MANIFEST)
     files = {name: sha256_file(directory / name) for name in names}
     combined = hashlib.sha256("".join(f"{name} {sha}\n" for name, sha in files.items()).encode())
-    return {"directory": str(directory.resolve()), "files": files, "digest": combined.hexdigest()}
+    return {"directory": str(directory), "files": files, "digest": combined.hexdigest()}
 
 
 def weights_record(spec: ModelSpec, where: _Location, model) -> dict | None:

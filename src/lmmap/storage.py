@@ -42,7 +42,7 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, obj: object) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
 
 
 def read_json(path: str | Path) -> dict:
@@ -55,7 +55,7 @@ def read_json(path: str | Path) -> dict:
         raise InputError(path, f"invalid JSON: {exc.msg}", record=f"line {exc.lineno}") from None
 
 
-def _json_default(obj: object) -> object:
+def json_default(obj: object) -> object:
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
