@@ -247,3 +247,60 @@ def test_cuda_device_without_a_gpu_is_a_clear_error(tmp_path, capsys):
     assert main(["score", "--source", str(directory), "--texts", str(texts), "--out", str(tmp_path / "o.npz"),
                  "--device", "cuda"]) == 2
     assert "--device: 'cuda' requested but this machine has no CUDA GPU(s)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- texts quietly accepted
+
+@pytest.mark.parametrize("line, field, message", [
+    ('{"id": null, "text": "some text"}', "id", "must be a string or an integer, not null"),
+    ('{"index": {"a": 1}, "text": "some text"}', "index", "must be a string or an integer"),
+    ('{"id": true, "text": "some text"}', "id", "must be a string or an integer, not true"),
+    ('{"id": "b", "domain": {"name": "web"}, "text": "some text"}', "domain", "must be a string, not {"),
+    ('{"id": "b", "pile_set_name": 3, "text": "some text"}', "pile_set_name", "must be a string, not 3"),
+    ('{"id": "b", "text": "lone \\ud800 surrogate"}', "text", "lone surrogate '\\ud800' at character 5"),
+    ('{"id": "b\\udfff", "text": "fine"}', "id", "lone surrogate"),
+])
+def test_prepare_texts_refuses_values_it_would_have_made_up_or_crashed_on(tmp_path, capsys, line, field, message):
+    source = write(tmp_path / "source.jsonl", '{"id": "a", "text": "first"}\n' + line + "\n")
+    assert main(["prepare-texts", "--input", str(source), "--out", str(tmp_path / "t.jsonl")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"source.jsonl: record line 2: field '{field}': {message}" in err[0], err
+    assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_a_text_set_with_a_lone_surrogate_is_refused_before_scoring(tmp_path):
+    path = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "x \\udc80 y"}\n')
+    with pytest.raises(InputError, match=r"record line 1: field 'text': lone surrogate"):
+        load_text_set(path)
+    docs = write(tmp_path / "docs.jsonl", '{"doc_id": "a", "domain": "d", "text": "x \\udc80 y"}\n')
+    assert main(["prepare-texts", "--chunk", "--input", str(docs), "--out", str(tmp_path / "t.jsonl")]) == 2
+
+
+@pytest.mark.parametrize("n", ["-3", "0"])
+def test_prepare_texts_with_a_non_positive_n_is_refused(tmp_path, capsys, n):
+    with pytest.raises(SystemExit) as info:
+        main(["prepare-texts", "--input", "x.jsonl", "--out", str(tmp_path / "t.jsonl"), "--n", n])
+    assert info.value.code == 2 and f"{n} is not a positive integer" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- numeric model ids
+
+def test_numeric_model_ids_stay_strings_through_embed_and_plot_kl(tmp_path):
+    """Ids `1`, `2`, `3` must not become numbers when the models table is read back (KeyError)."""
+    from lmmap.storage import save_npz
+
+    ids = np.array(["1", "2", "3", "10"])
+    rng = np.random.default_rng(0)
+    Q = rng.normal(size=(4, 6))
+    save_npz(tmp_path / "coords.npz", Q=Q, model_ids=ids)
+    save_npz(tmp_path / "kl.npz", KL=np.abs(rng.normal(size=(4, 4))), model_ids=ids)
+    write(tmp_path / "models.csv", "model_id,type,created,family\n1,a,2024-01-01,f\n2,b,2024-02-01,f\n"
+                                   "3,a,2024-03-01,g\n10,b,2024-04-01,g\n")
+    assert main(["embed", "--coordinates", str(tmp_path / "coords.npz"), "--models-table",
+                 str(tmp_path / "models.csv"), "--out", str(tmp_path / "embedding.csv"), "--perplexity", "2",
+                 "--max-iter", "250"]) == 0
+    assert main(["plot-map", "--embedding", str(tmp_path / "embedding.csv"), "--hue", "type",
+                 "--out-stem", str(tmp_path / "map"), "--annotate"]) == 0
+    assert main(["plot-kl", "--kl", str(tmp_path / "kl.npz"), "--models-table", str(tmp_path / "models.csv"),
+                 "--out-stem", str(tmp_path / "kl")]) == 0
+    assert (tmp_path / "kl.png").is_file() and (tmp_path / "map.png").is_file()

@@ -107,7 +107,11 @@ def write_provenance(output: str | Path, step: str, inputs: Mapping | Iterable =
         record.update(extra)
     record["record_sha256"] = record_digest(record)  # an edit to the sidecar itself shows
     path = sidecar_path(output)
-    write_json(path, record)
+    try:
+        write_json(path, record)
+    except BaseException:  # an output without its sidecar must never look finished
+        output.unlink(missing_ok=True)
+        raise
     return path
 
 

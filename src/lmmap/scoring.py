@@ -499,12 +499,20 @@ class Checkpoint:
         self.pending: list[tuple[int, list[int], list[np.ndarray], list[bool]]] = []
         self.last_flush = time.time()
         manifest = self.directory / "manifest.json"
-        if manifest.exists() and read_json(manifest).get("key") != key:
-            log.warning("checkpoint %s belongs to another run: starting afresh", self.directory)
+        if self._recorded_key(manifest) != key:
+            if manifest.exists():
+                log.warning("checkpoint %s belongs to another run: starting afresh", self.directory)
             for part in self.parts():
                 part.unlink()
-        if not manifest.exists() or read_json(manifest).get("key") != key:
             write_json(manifest, {"key": key})
+
+    @staticmethod
+    def _recorded_key(manifest: Path) -> str | None:
+        try:
+            record = read_json(manifest)
+        except InputError:  # absent or damaged: nothing here can be trusted
+            return None
+        return record.get("key") if isinstance(record, dict) else None
 
     def parts(self) -> list[Path]:
         return sorted(self.directory.glob("part-*.npz"))
@@ -515,8 +523,9 @@ class Checkpoint:
             try:
                 data = load_npz(part, required=("batch_ids", "batch_sizes", "row_ids", "row_counts",
                                                 "logprobs", "recomputed"))
-            except InputError as exc:
-                log.warning("ignoring unreadable checkpoint part: %s", exc)
+            except InputError as exc:  # e.g. truncated by a full disk: its batches are simply run again
+                log.warning("discarding unreadable checkpoint part: %s", exc)
+                part.unlink(missing_ok=True)
                 continue
             rows = np.split(data["row_ids"], np.cumsum(data["batch_sizes"])[:-1])
             flags = np.split(data["recomputed"], np.cumsum(data["batch_sizes"])[:-1])

@@ -49,10 +49,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_plot_kl)
 
 
+def read_table(path: str) -> pd.DataFrame:
+    """A CSV keyed by model id: ids are strings (ids such as `1` must not become numbers)."""
+    return pd.read_csv(path, dtype={"model_id": str}, keep_default_na=False, na_values=[""])
+
+
 def run_embed(args: argparse.Namespace) -> int:
     started = time.time()
     coords = load_npz(args.coordinates, required=("Q", "model_ids"))
-    table = pd.read_csv(args.models_table).set_index("model_id")
+    table = read_table(args.models_table).set_index("model_id")
     model_ids = coords["model_ids"].tolist()
     created = table.loc[model_ids, "created"] if "created" in table else None
     xy = embed_map(coords["Q"], model_ids, created, args.perplexity, args.max_iter, args.seed)
@@ -67,7 +72,7 @@ def run_embed(args: argparse.Namespace) -> int:
 
 def run_plot_map(args: argparse.Namespace) -> int:
     started = time.time()
-    points = pd.read_csv(args.embedding)
+    points = read_table(args.embedding)
     fig = figures.plot_map(points, args.hue, args.title, annotate=args.annotate)
     for path in figures.save_figure(fig, args.out_stem):
         write_provenance(path, "plot-map", inputs={"embedding": args.embedding}, params=command_params(args),
@@ -95,7 +100,7 @@ def run_plot_pca(args: argparse.Namespace) -> int:
 def run_plot_kl(args: argparse.Namespace) -> int:
     started = time.time()
     kl = load_npz(args.kl, required=("KL", "model_ids"))
-    table = pd.read_csv(args.models_table).set_index("model_id")
+    table = read_table(args.models_table).set_index("model_id")
     labels = kl["model_ids"].tolist()
     groups = table.loc[labels, args.group].astype(str).tolist()
     fig = figures.plot_kl_heatmap(kl["KL"], labels, groups)

@@ -78,9 +78,9 @@ def run_merge(args: argparse.Namespace) -> int:
     absent = missing_models([m["model_id"] for m in models], model_ids, args.models, args.allow_missing)
     if absent:
         log.warning("building the map without %d model(s) that have no scores: %s", len(absent), absent)
+    table = model_table(models, model_ids, L, score_paths)  # reads every sidecar before anything is written
     save_npz(args.out, L=L, model_ids=np.array(model_ids), text_ids=np.array(text_set.ids),
              domains=np.array(text_set.domains), text_set_sha256=np.array(text_set.sha256))
-    table = model_table(models, model_ids, L, score_paths)
     with atomic_path(args.out_table) as tmp:
         table.to_csv(tmp, index=False)
     inputs = {"texts": args.texts, "models": args.models, **{f"scores:{m}": p for m, p in zip(model_ids, score_paths)}}
