@@ -89,6 +89,9 @@ def run_score_many(args: argparse.Namespace) -> int:
     text_set = load_text_set(args.texts)
     for job in json.loads(args.jobs):
         out = job.pop("out")
+        for field in ("model_id", "source"):
+            if not isinstance(job.get(field), str):  # an id of 1 or null must not be scored as "1" or "None"
+                raise InputError("--jobs", "missing or not a string", record=out, field=field)
         score_to_file(ModelSpec(**job), text_set, out, args)
     return 0
 
