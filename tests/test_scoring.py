@@ -228,6 +228,27 @@ def test_checkpoint_of_other_weights_is_never_resumed(tiny, tmp_path):
     assert digests == [0, 0]
 
 
+def test_cli_rescore_after_the_weight_files_changed_never_resumes(tmp_path):
+    """The workflow's case: the same --checkpoint-dir, a model directory whose inner layer changed."""
+    from safetensors.torch import load_file, save_file
+
+    directory = save_tiny_model(tmp_path / "m", "gpt2", max_positions=128)
+    texts = write_text_set(tmp_path / "texts.jsonl", MIXED[:12])
+    argv = ["score", "--model-id", "m", "--source", str(directory), "--texts", str(texts), "--device", "cpu",
+            "--batch-tokens", "64", "--checkpoint-dir", str(tmp_path / "ckpt"), "--checkpoint-seconds", "0"]
+    assert cli_main([*argv, "--out", str(tmp_path / "a.npz")]) == 0
+    weights = load_file(directory / "model.safetensors")
+    name = next(k for k in weights if ".h.1." in k and k.endswith("mlp.c_fc.weight"))
+    weights[name] = weights[name] * 3
+    save_file(weights, directory / "model.safetensors", metadata={"format": "pt"})
+    assert cli_main([*argv, "--out", str(tmp_path / "b.npz")]) == 0
+    before, after = read_provenance(tmp_path / "a.npz"), read_provenance(tmp_path / "b.npz")
+    assert after["scoring"]["rows_resumed"] == 0 and after["scoring"]["batches_run"] > 0
+    assert before["model"]["weights"]["digest"] != after["model"]["weights"]["digest"]
+    assert set(after["model"]["weights"]["files"]) >= {"model.safetensors", "config.json", "tokenizer.json"}
+    assert not np.array_equal(load_npz(tmp_path / "a.npz")["loglik"], load_npz(tmp_path / "b.npz")["loglik"])
+
+
 KILLABLE = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
