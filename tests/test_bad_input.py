@@ -99,6 +99,7 @@ def test_tokenizer_without_any_special_token_is_scored_exactly():
 
 
 def test_merge_command_names_the_bad_file_and_exits_2(tmp_path, capsys):
+    from lmmap.provenance import write_provenance
     from lmmap.storage import save_npz, write_json
     from lmmap.texts import write_text_set
 
@@ -108,6 +109,7 @@ def test_merge_command_names_the_bad_file_and_exits_2(tmp_path, capsys):
     save_npz(tmp_path / "inf.npz", loglik=np.array([-1.0, np.inf, -2.0]), n_tokens=np.ones(3, int),
              truncated=np.zeros(3, bool), text_ids=np.array(["0", "1", "2"]),
              text_set_sha256=np.array(load_text_set(texts).sha256), model_id=np.array("org/inf"))
+    write_provenance(tmp_path / "inf.npz", "score", inputs={"texts": texts})
     status = main(["merge", "--texts", str(texts), "--models", str(tmp_path / "models.json"), "--scores",
                    str(tmp_path / "inf.npz"), "--out", str(tmp_path / "L.npz"), "--out-table", str(tmp_path / "m.csv")])
     err = capsys.readouterr().err
