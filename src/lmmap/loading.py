@@ -288,12 +288,16 @@ def describe(spec: ModelSpec, where: _Location, model, tokenizer, device: str) -
     """The provenance record of a loaded model."""
     params = sum(p.numel() for p in model.parameters())
     probe = tokenizer("a").input_ids
+    weights = weights_record(spec, where, model)
+    revision = getattr(model.config, "_commit_hash", None) if where.kind != "local" else None
+    if where.kind == "hub" and revision is None and weights:  # the snapshot directory is named by its commit
+        revision = Path(weights["directory"]).name
     return {
         "model_id": spec.model_id,
         "source": spec.source,
         "source_kind": where.kind,
         "revision_requested": spec.revision,
-        "revision_resolved": getattr(model.config, "_commit_hash", None) if where.kind != "local" else None,
+        "revision_resolved": revision,
         "gguf_file": where.gguf_file,
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "attn_implementation": getattr(model.config, "_attn_implementation", None),
@@ -307,7 +311,7 @@ def describe(spec: ModelSpec, where: _Location, model, tokenizer, device: str) -
         "trust_remote_code": spec.trust_remote_code,
         "device": device if device == "auto" else str(next(model.parameters()).device),
         "device_map": getattr(model, "hf_device_map", None),
-        "weights": weights_record(spec, where, model),
+        "weights": weights,
     }
 
 
