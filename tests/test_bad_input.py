@@ -137,6 +137,8 @@ def snakemake_dry_run(tmp_path: Path, config: str) -> subprocess.CompletedProces
     ("scorng: {device: cpu}\n", "Additional properties are not allowed ('scorng' was unexpected)"),
     # a column the map is coloured by must exist before anything is scored
     ("map: {hues: [typo]}\n", "config: field 'map.hues': 'typo' is not a models-table column"),
+    ("analysis: {prediction: {group_by: famly}}\n",
+     "config: field 'analysis.prediction.group_by': 'famly' is not a models-table column"),
 ])
 def test_bad_config_fails_at_start_up_with_a_clear_message(tmp_path, config, message):
     result = snakemake_dry_run(tmp_path, config)

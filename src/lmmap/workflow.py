@@ -37,7 +37,11 @@ def score_options(spec: ModelSpec) -> list[str]:
 
 def check_config_columns(config: dict) -> None:
     """Columns the config names must exist in the models table: found at start-up, not after scoring."""
-    for hue in (config.get("map") or {}).get("hues") or []:
-        if hue not in MODELS_TABLE_COLUMNS:
-            raise InputError("config", f"'{hue}' is not a models-table column; one of "
-                             f"{', '.join(MODELS_TABLE_COLUMNS)}", field="map.hues")
+    named = [("map.hues", hue) for hue in (config.get("map") or {}).get("hues") or []]
+    prediction = (config.get("analysis") or {}).get("prediction") or {}
+    if "group_by" in prediction:
+        named.append(("analysis.prediction.group_by", prediction["group_by"]))
+    for field, column in named:
+        if column not in MODELS_TABLE_COLUMNS:
+            raise InputError("config", f"'{column}' is not a models-table column; one of "
+                             f"{', '.join(MODELS_TABLE_COLUMNS)}", field=field)

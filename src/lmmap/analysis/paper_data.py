@@ -11,7 +11,6 @@ reads the npz/csv files written here, which follow docs/architecture.md.
 
 from __future__ import annotations
 
-import csv
 import pickle
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lmmap.errors import InputError
-from lmmap.sheet import slugify
+from lmmap.sheet import read_sheet, slugify
 from lmmap.texts import TextSet
 
 OPT_IN_FIELD = "paper.allow_pickle"
@@ -106,9 +105,7 @@ def read_types(path: str | Path | None) -> dict[str, str]:
     """model_id -> the paper's Fig. 1 type, from the `type` column of config/paper/models.tsv."""
     if not path:
         return {}
-    with open(path, encoding="utf-8", newline="") as fh:
-        lines = [line for line in fh if line.strip() and not line.startswith("#")]
-    return {row["model_id"]: row["type"] for row in csv.DictReader(lines, delimiter="\t")}
+    return {spec.model_id: spec.type for spec in read_sheet(path)}  # the sheet's plain-TSV rules
 
 
 def parameters(size: object) -> float:
