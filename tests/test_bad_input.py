@@ -308,3 +308,16 @@ def test_numeric_model_ids_stay_strings_through_embed_and_plot_kl(tmp_path):
     assert main(["plot-kl", "--kl", str(tmp_path / "kl.npz"), "--models-table", str(tmp_path / "models.csv"),
                  "--out-stem", str(tmp_path / "kl")]) == 0
     assert (tmp_path / "kl.png").is_file() and (tmp_path / "map.png").is_file()
+
+
+def test_an_unreadable_input_path_is_one_line_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "models.json").mkdir()  # a directory where a file is expected
+    texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "t"}\n')
+    assert main(["merge", "--texts", str(texts), "--models", str(tmp_path / "models.json"), "--scores", "x.npz",
+                 "--out", str(tmp_path / "L.npz"), "--out-table", str(tmp_path / "m.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "models.json: Is a directory" in err[0], err
+    write(tmp_path / "bin.json", b"\xff\xfe{}")
+    from lmmap.storage import read_json
+    with pytest.raises(InputError, match="bin.json: invalid UTF-8 at byte 0"):
+        read_json(tmp_path / "bin.json")

@@ -81,3 +81,10 @@ def test_a_repeated_column_is_an_error_naming_the_header_line(tmp_path):
     with pytest.raises(InputError) as info:
         read_sheet(path)
     assert info.value.record == "line 2 (header)" and "['source'] appear more than once" in str(info.value)
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_not_part_of_the_cells(tmp_path):
+    path = tmp_path / "models.tsv"
+    path.write_bytes("\ufeffmodel_id\tsource\r\norg/a\tx\r\n".encode("utf-8"))
+    [spec] = read_sheet(path)
+    assert (spec.model_id, spec.source) == ("org/a", "x")

@@ -97,7 +97,7 @@ def read_sheet(path: str | Path) -> list[ModelSpec]:
     every row has exactly the header's cells."""
     path = Path(path)
     try:
-        lines = path.read_bytes().decode("utf-8").split("\n")
+        lines = path.read_bytes().decode("utf-8-sig").split("\n")  # -sig: a spreadsheet's BOM is no column
     except FileNotFoundError:
         raise InputError(path, "model sheet does not exist") from None
     except UnicodeDecodeError as exc:

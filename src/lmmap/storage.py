@@ -69,6 +69,8 @@ def read_json(path: str | Path) -> dict:
         raise InputError(path, "file does not exist") from None
     except json.JSONDecodeError as exc:
         raise InputError(path, f"invalid JSON: {exc.msg}", record=f"line {exc.lineno}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"invalid UTF-8 at byte {exc.start}") from None
 
 
 def json_default(obj: object) -> object:
