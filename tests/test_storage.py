@@ -103,3 +103,14 @@ def test_an_npz_that_is_empty_truncated_or_not_a_zip_is_named(tmp_path, content)
         path.write_bytes(data)
         with pytest.raises(InputError, match=f"{path.name}: not a readable npz file"):
             load_npz(path)
+
+
+def test_a_directory_built_then_renamed_into_place_gets_the_umask_permissions(tmp_path):
+    from lmmap.storage import temporary_directory
+
+    old = os.umask(0o022)
+    try:
+        built = temporary_directory(tmp_path / "model")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(built.stat().st_mode) == 0o755 and built.parent == tmp_path

@@ -14,14 +14,13 @@ import os
 import re
 import shutil
 import struct
-import tempfile
 from pathlib import Path
 
 import torch
 
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec
-from lmmap.storage import read_json, sha256_file, write_json
+from lmmap.storage import read_json, sha256_file, temporary_directory, write_json
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +203,7 @@ def _gguf_cache_entry_valid(directory: Path, gguf_sha256: str) -> bool:
 
 
 def _save_atomically(loaded: LoadedModel, directory: Path, gguf_sha256: str) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=_mkdirs(directory.parent)))
+    tmp = temporary_directory(directory)
     model = loaded.model
     model.hf_quantizer = None  # its weights are de-quantized already: save them as plain tensors
     if hasattr(model.config, "quantization_config"):
@@ -220,11 +219,6 @@ def _save_atomically(loaded: LoadedModel, directory: Path, gguf_sha256: str) -> 
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _mkdirs(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @contextlib.contextmanager

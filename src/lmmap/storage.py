@@ -46,6 +46,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink(missing_ok=True)
 
 
+def temporary_directory(target: Path) -> Path:
+    """An empty sibling directory of `target` to build it in before one rename, with the permissions
+    the umask gives (mkdtemp's 0700 would hide the renamed directory from colleagues)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())
+    return tmp
+
+
 def current_umask() -> int:
     mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
     os.umask(mask)
