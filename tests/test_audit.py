@@ -219,3 +219,13 @@ def test_a_malformed_config_json_is_one_line_and_exit_2(work, capsys, value, mes
     assert main(["audit", COORDS, "--config-json", value]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_a_sidecar_without_its_own_digest_is_a_warning(work):
+    target = Path(COORDS + ".prov.json")
+    record = json.loads(target.read_text())
+    del record["record_sha256"]
+    target.write_text(json.dumps(record))
+    report = audit([COORDS])
+    assert report["ok"] and any(f["kind"] == "unverifiable" and f["path"] == str(target) for f in report["findings"])
+    assert main(["audit", COORDS, "--strict"]) == 1

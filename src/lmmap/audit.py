@@ -11,8 +11,8 @@ audit reports, as errors:
 - `text-set`: files of one chain that were made from different text sets;
 - `code-version`: files made by different lmmap versions;
 - `config`: a config value that differs from the one a file was made with (when a config is given);
-and, as warnings, files made at different git commits or from uncommitted code, and models left out of
-a merge.
+and, as warnings, files made at different git commits or from uncommitted code, models left out of
+a merge, and sidecars without their own digest (`unverifiable`).
 """
 
 from __future__ import annotations
@@ -120,7 +120,10 @@ def _visit(walk: _Walk, path: str, recorded_sha: str | None, recorded_by: str | 
     if path in walk.records:
         return _chain_of(walk, path)
     record = walk.records[path] = read_record(sidecar_path(path))
-    if record.get("record_sha256") not in (None, record_digest(record)):
+    if "record_sha256" not in record:
+        walk.add("warning", "unverifiable", sidecar, "provenance sidecar has no record_sha256 (made by an older "
+                 "lmmap, or the field was removed): edits to it cannot be detected", path)
+    elif record["record_sha256"] != record_digest(record):
         walk.add("error", "changed", sidecar, "provenance sidecar edited after it was written (its content "
                  "no longer matches its record_sha256)", path)
     if current is not None and current != record.get("output", {}).get("sha256"):
