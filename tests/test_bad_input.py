@@ -184,6 +184,15 @@ def _damaged_model(tmp_path: Path, damage: str) -> Path:
         name = next(k for k in tensors if k.endswith("mlp.c_fc.weight"))
         tensors[name][0, 0] = float("nan")
         save_file(tensors, weights, metadata={"format": "pt"})
+    elif damage == "missing-tensors":  # a valid file that lacks a layer: it would be initialised at random
+        from safetensors.torch import load_file, save_file
+
+        tensors = {k: v for k, v in load_file(weights).items() if ".h.1." not in k}
+        save_file(tensors, weights, metadata={"format": "pt"})
+    elif damage == "config-mismatch":
+        config = json.loads((directory / "config.json").read_text())
+        config["n_embd"] = 64
+        (directory / "config.json").write_text(json.dumps(config))
     elif damage == "small-vocab":
         from safetensors.torch import load_file, save_file
 
@@ -204,6 +213,8 @@ def _damaged_model(tmp_path: Path, damage: str) -> Path:
     ("custom-code", "ships its own code"),
     ("nan-weights", "weights contain NaN or infinity (parameter transformer.h.0.mlp.c_fc.weight)"),
     ("small-vocab", "the model's vocabulary has only 50 entries"),
+    ("missing-tensors", "the weight files lack or mis-shape 12 parameter(s), e.g. ['transformer.h.1.attn"),
+    ("config-mismatch", "cannot load model: RuntimeError"),
 ])
 def test_a_model_that_cannot_score_is_one_line_naming_it_and_exit_2(tmp_path, capsys, monkeypatch, damage,
                                                                      message):

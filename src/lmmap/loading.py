@@ -119,6 +119,8 @@ def load_model(spec: ModelSpec, device: str | None = None, dtype: str = "auto", 
         model = _load_causal_lm(AutoModelForCausalLM, where.path, common, torch_dtype, device,
                                 attn_implementation)
     except LOAD_ERRORS as exc:
+        if isinstance(exc, torch.OutOfMemoryError):
+            raise
         hint = " (offline: it must already be in the Hugging Face cache)" if where.kind == "hub" else ""
         if "trust_remote_code" in str(exc):
             hint = " (it ships its own code: set trust_remote_code only if you trust its source)"
@@ -135,7 +137,8 @@ def _load_errors() -> tuple[type[BaseException], ...]:
     """What a damaged or incompatible model directory raises while loading (never out-of-memory)."""
     from safetensors import SafetensorError
 
-    return (OSError, ValueError, EOFError, KeyError, struct.error, SafetensorError)
+    # RuntimeError: shapes that do not fit the config (out-of-memory is re-raised as it is)
+    return (OSError, ValueError, EOFError, KeyError, RuntimeError, struct.error, SafetensorError)
 
 
 LOAD_ERRORS = _load_errors()
@@ -236,6 +239,20 @@ def _env(name: str, value: str):
 
 def _load_causal_lm(auto_cls, path: str, common: dict, torch_dtype: torch.dtype, device: str,
                     attn_implementation: str | None):
+    """The model, refusing one whose weight files lack some of its parameters: transformers would
+    initialise those at random and only warn."""
+    model, info = _from_pretrained(auto_cls, path, dict(common, output_loading_info=True), torch_dtype, device,
+                                   attn_implementation)
+    missing = sorted(info.get("missing_keys") or []) + sorted(str(k[0]) if isinstance(k, tuple) else str(k)
+                                                             for k in info.get("mismatched_keys") or [])
+    if missing:
+        raise ValueError(f"the weight files lack or mis-shape {len(missing)} parameter(s), e.g. {missing[:3]}: "
+                         "they would be random")
+    return model
+
+
+def _from_pretrained(auto_cls, path: str, common: dict, torch_dtype: torch.dtype, device: str,
+                     attn_implementation: str | None):
     kwargs = dict(common, dtype=torch_dtype)
     if device != "cpu":  # straight onto the accelerator(s), never via a CPU copy
         kwargs["device_map"] = device
