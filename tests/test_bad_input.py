@@ -332,3 +332,17 @@ def test_an_unreadable_input_path_is_one_line_not_a_traceback(tmp_path, capsys):
     from lmmap.storage import read_json
     with pytest.raises(InputError, match="bin.json: invalid UTF-8 at byte 0"):
         read_json(tmp_path / "bin.json")
+
+
+@pytest.mark.parametrize("jobs, message", [
+    ("[{oops", "--jobs: not valid JSON"),
+    ('{"model_id": "a"}', "--jobs: must be a JSON list of objects"),
+    ('[{"model_id": 1, "source": "m", "out": "o.npz"}]', "--jobs: record 0: field 'model_id': missing or not a string"),
+    ('[{"model_id": null, "source": "m", "out": "o.npz"}]', "field 'model_id': missing or not a string"),
+    ('[{"model_id": "a", "source": "m", "out": "o.npz", "revison": "x"}]', "unknown field(s) ['revison']"),
+])
+def test_score_many_checks_its_jobs_before_loading_anything(tmp_path, capsys, jobs, message):
+    texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "t"}\n')
+    assert main(["score-many", "--jobs", jobs, "--texts", str(texts), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -87,12 +88,29 @@ def run_score(args: argparse.Namespace) -> int:
 
 def run_score_many(args: argparse.Namespace) -> int:
     text_set = load_text_set(args.texts)
-    for job in json.loads(args.jobs):
+    for job in read_jobs(args.jobs):
         out = job.pop("out")
-        for field in ("model_id", "source"):
-            if not isinstance(job.get(field), str):  # an id of 1 or null must not be scored as "1" or "None"
-                raise InputError("--jobs", "missing or not a string", record=out, field=field)
         score_to_file(ModelSpec(**job), text_set, out, args)
+
+
+def read_jobs(text: str) -> list[dict]:
+    """--jobs, checked before any model is loaded: a list of objects with string ids, sources and outs
+    (an id of 1 or null must not be scored as "1" or "None") and only ModelSpec's other fields."""
+    try:
+        jobs = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError("--jobs", f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(jobs, list) or not all(isinstance(job, dict) for job in jobs):
+        raise InputError("--jobs", "must be a JSON list of objects")
+    allowed = {f.name for f in dataclasses.fields(ModelSpec)} | {"out"}
+    for k, job in enumerate(jobs):
+        for field in ("model_id", "source", "out"):
+            if not isinstance(job.get(field), str):
+                raise InputError("--jobs", "missing or not a string", record=k, field=field)
+        unknown = sorted(set(job) - allowed)
+        if unknown:
+            raise InputError("--jobs", f"unknown field(s) {unknown}", record=k)
+    return jobs
     return 0
 
 
