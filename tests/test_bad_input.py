@@ -346,3 +346,18 @@ def test_score_many_checks_its_jobs_before_loading_anything(tmp_path, capsys, jo
     assert main(["score-many", "--jobs", jobs, "--texts", str(texts), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_a_models_list_or_table_that_lacks_a_model_is_named(tmp_path, capsys):
+    from lmmap.storage import save_npz
+
+    save_npz(tmp_path / "kl.npz", KL=np.zeros((2, 2)), model_ids=np.array(["org/a", "org/b"]))
+    write(tmp_path / "models.csv", "model_id,type\norg/a,x\n")
+    assert main(["plot-kl", "--kl", str(tmp_path / "kl.npz"), "--models-table", str(tmp_path / "models.csv"),
+                 "--out-stem", str(tmp_path / "kl")]) == 2
+    assert "models.csv: field 'model_id': 1 model(s) have no row: ['org/b']" in capsys.readouterr().err
+    texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "t"}\n')
+    write(tmp_path / "models.json", '{"models": [{"model_id": 3}]}')
+    assert main(["merge", "--texts", str(texts), "--models", str(tmp_path / "models.json"), "--scores", "x.npz",
+                 "--out", str(tmp_path / "L.npz"), "--out-table", str(tmp_path / "m.csv")]) == 2
+    assert "models.json: record 0: field 'model_id': model_id missing or not a string" in capsys.readouterr().err
