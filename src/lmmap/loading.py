@@ -180,7 +180,7 @@ def _load_gguf_cached(spec: ModelSpec, where: _Location, device: str, torch_dtyp
                         attn_implementation=attn_implementation)
     loaded.info.update(source=spec.source, source_kind="gguf", gguf_file=where.gguf_file,
                        gguf_sha256=digest, gguf_cache=str(converted),
-                       gguf_weights=_file_digests(where.path, [where.gguf_file]))
+                       gguf_weights=_digest_record(where.path, {where.gguf_file: digest}))
     return loaded
 
 
@@ -273,7 +273,10 @@ def _file_digests(directory: str | Path, names: list[str] | None = None) -> dict
     if names is None:
         names = sorted(p.name for p in directory.iterdir()
                        if p.is_file() and p.suffix.lower() in MODEL_FILE_SUFFIXES and p.name != GGUF_MANIFEST)
-    files = {name: sha256_file(directory / name) for name in names}
+    return _digest_record(directory, {name: sha256_file(directory / name) for name in names})
+
+
+def _digest_record(directory: str | Path, files: dict[str, str]) -> dict:
     combined = hashlib.sha256("".join(f"{name} {sha}\n" for name, sha in files.items()).encode())
     return {"directory": str(directory), "files": files, "digest": combined.hexdigest()}
 
