@@ -27,9 +27,10 @@ def job_environment() -> str:
 
 shell.prefix(job_environment())
 
-from lmmap.workflow import model_specs, score_options  # noqa: E402
+from lmmap.workflow import check_config_columns, model_specs, score_options  # noqa: E402
 
 validate(config, schema="../config/schemas/config.schema.yaml")
+check_config_columns(config)
 
 MODELS = {spec.slug: spec for spec in model_specs(config)}
 if not MODELS:

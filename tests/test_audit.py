@@ -171,3 +171,61 @@ def test_strict_mode_fails_on_warnings(tmp_path, monkeypatch):
     assert main(["audit", merged]) == 0
     assert main(["audit", merged, "--strict"]) == 1
     assert audit([merged])["findings"][0]["kind"] == "missing-models"
+
+
+def test_weights_replaced_after_scoring_are_caught(work):
+    """Another model's weights copied over a scored local model: same path, other numbers."""
+    shutil.copy(save_tiny_model(work / "other", "gpt2", seed=7) / "model.safetensors", "models/m0/model.safetensors")
+    report = audit([COORDS])
+    changed = errors(report, "changed")
+    assert [f["path"] for f in changed] == ["models/m0/model.safetensors"]
+    assert "weights of 'org/m0' changed" in changed[0]["message"]
+    assert changed[0]["recorded_by"] == "results/scores/org--m0.npz" and not report["ok"]
+
+
+@pytest.mark.parametrize("target, used_by", [("results/scores/org--m1.npz.prov.json", "results/matrix/loglik.npz"),
+                                             (COORDS + ".prov.json", None)])
+def test_a_sidecar_edited_after_the_fact_is_caught(work, target, used_by):
+    record = json.loads(Path(target).read_text())
+    if "model" in record:
+        record["model"]["source"] = "models/m0"  # as if the other model had been scored
+    else:
+        record["params"]["clip_quantile"] = 0.5
+    Path(target).write_text(json.dumps(record))
+    assert main(["audit", COORDS]) == 1
+    messages = [f["message"] for f in errors(audit([COORDS]), "changed") if f["path"] == target]
+    assert any("edited after it was written" in m for m in messages)
+    if used_by:
+        assert any(f"edited since {used_by} used" in m for m in messages)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{ not json", "invalid JSON"),
+    ("[1, 2]", "not a JSON object"),
+    ('{"inputs": ["a"]}', "'output' and 'inputs' must be objects"),
+    ('{"inputs": {"a": {"sha256": "x"}}}', "every input must be an object with a 'path'"),
+    ('{"model": "org/x"}', "'params' and 'model' must be objects"),
+])
+def test_a_malformed_sidecar_is_one_line_and_exit_2(work, capsys, content, message):
+    Path("results/matrix/loglik.npz.prov.json").write_text(content)
+    assert main(["audit", COORDS]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "loglik.npz.prov.json" in err[0] and message in err[0], err
+
+
+@pytest.mark.parametrize("value, message", [("{oops", "not valid JSON"), ("[1]", "must be a JSON object"),
+                                            ('{"coordinates": 3}', "field 'coordinates': must be a mapping")])
+def test_a_malformed_config_json_is_one_line_and_exit_2(work, capsys, value, message):
+    assert main(["audit", COORDS, "--config-json", value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_a_sidecar_without_its_own_digest_is_a_warning(work):
+    target = Path(COORDS + ".prov.json")
+    record = json.loads(target.read_text())
+    del record["record_sha256"]
+    target.write_text(json.dumps(record))
+    report = audit([COORDS])
+    assert report["ok"] and any(f["kind"] == "unverifiable" and f["path"] == str(target) for f in report["findings"])
+    assert main(["audit", COORDS, "--strict"]) == 1

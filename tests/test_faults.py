@@ -214,3 +214,61 @@ def test_remote_code_runs_only_when_the_sheet_row_turns_it_on(tmp_path, monkeypa
     loaded = load_model(default, device="cpu")
     assert loaded.info["trust_remote_code"] is False and type(loaded.model).__name__ == "GPT2LMHeadModel"
     assert not (tmp_path / "EXECUTED").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-a-zip", "no-sidecar", "sidecar-not-json"])
+def test_merge_checks_every_input_before_writing_anything(tmp_path, text_set, capsys, damage):
+    scores = [score_file(tmp_path, text_set, m) for m in ("org/a", "org/b", "org/c")]
+    bad = scores[1]
+    if damage == "truncated":
+        bad.write_bytes(bad.read_bytes()[:200])
+    elif damage == "not-a-zip":
+        bad.write_text("loglik,-1,-2,-3\n")
+    elif damage == "no-sidecar":  # e.g. the disk filled up between the npz and its sidecar
+        Path(str(bad) + ".prov.json").unlink()
+    else:
+        Path(str(bad) + ".prov.json").write_text("{ truncated")
+    assert merge_cli(tmp_path, text_set, scores) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "org--b.npz" in err[0], err
+    assert not (tmp_path / "L.npz").exists() and not (tmp_path / "m.csv").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_truncated_checkpoint_part_is_discarded_and_its_batches_recomputed(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from lmmap.scoring import ScoreOptions, score_texts
+    from tiny_models import build_model, sample_texts, train_tokenizer
+
+    tokenizer = train_tokenizer("gpt2")
+    model = build_model("gpt2", vocab_size=len(tokenizer), seed=1)
+    texts = sample_texts(12, seed=3, min_words=3, max_words=20)
+    options = ScoreOptions(batch_tokens=60, checkpoint_seconds=0)
+    first = score_texts(model, tokenizer, texts, options, checkpoint_dir=tmp_path, progress=False)
+    parts = sorted(tmp_path.glob("part-*.npz"))
+    assert len(parts) >= 3
+    parts[1].write_bytes(parts[1].read_bytes()[:100])  # a part cut short by a full disk
+    resumed = score_texts(model, tokenizer, texts, options, checkpoint_dir=tmp_path, progress=False)
+    assert resumed.info["batches_run"] == 1 and np.array_equal(resumed.loglik, first.loglik)
+    again = score_texts(model, tokenizer, texts, options, checkpoint_dir=tmp_path, progress=False)
+    assert again.info["batches_run"] == 0  # the damaged part was replaced, not read again and again
+
+
+def test_a_planted_or_altered_gguf_cache_entry_is_never_used(tmp_path):
+    from lmmap import loading
+
+    digest = "d" * 64
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "config.json").write_text("{}")  # the name is right, nothing says lmmap made it
+    assert not loading._gguf_cache_entry_valid(planted, digest) and not planted.exists()
+    made = tmp_path / "made"
+    made.mkdir()
+    (made / "config.json").write_text("{}")
+    (made / "model.safetensors").write_bytes(b"weights")
+    write_json(made / loading.GGUF_MANIFEST, {"gguf_sha256": digest, "files": loading._file_digests(made)["files"]})
+    assert loading._gguf_cache_entry_valid(made, digest)
+    assert not loading._gguf_cache_entry_valid(made, "e" * 64)  # made from another GGUF file
+    (made.mkdir(), (made / "config.json").write_text("{}"), (made / "model.safetensors").write_bytes(b"other"))
+    write_json(made / loading.GGUF_MANIFEST, {"gguf_sha256": digest, "files": {"config.json": "x"}})
+    assert not loading._gguf_cache_entry_valid(made, digest)  # files differ from the manifest

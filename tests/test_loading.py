@@ -127,3 +127,36 @@ def test_gguf_smollm2_loads_and_scores_exactly(tmp_path, monkeypatch):
     assert time.time() - started < 30 and again.info["gguf_cache"] == loaded.info["gguf_cache"]
     rescored = score_texts(again.model, again.tokenizer, texts, progress=False)
     assert np.array_equal(rescored.loglik, result.loglik)
+
+
+HUB_SCRIPT = """
+import json, sys
+from lmmap.loading import load_model
+from lmmap.sheet import ModelSpec
+info = load_model(ModelSpec(model_id="t", source="org/tiny"), device="cpu").info
+print(json.dumps({k: info[k] for k in ("source_kind", "revision_resolved", "weights")}))
+"""
+
+
+def test_a_hub_model_records_its_resolved_commit_and_the_cache_files_digests(tmp_path):
+    """An offline Hugging Face cache laid out by hand: refs/main -> snapshots/<commit>/."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    commit = "c0ffee" + "0" * 34
+    repo = tmp_path / "hub" / "models--org--tiny"
+    save_tiny_model(repo / "snapshots" / commit, "gpt2")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    result = subprocess.run([sys.executable, "-c", HUB_SCRIPT], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = json.loads(result.stdout.strip().splitlines()[-1])
+    assert info["source_kind"] == "hub" and info["revision_resolved"] == commit
+    weights = info["weights"]
+    assert Path(weights["directory"]) == repo / "snapshots" / commit
+    assert len(weights["files"]["model.safetensors"]) == 64 and "config.json" in weights["files"]

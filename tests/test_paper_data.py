@@ -176,3 +176,61 @@ def test_paper_mode_runs_every_analysis_from_released_files(tmp_path):
     assert len(pd.read_csv(results / "analysis/model_list.csv")) == K
     assert (results / "analysis/leakage/leakage_map.pdf").exists()
     assert read_provenance(results / "matrix/loglik.npz")["step"] == "paper-convert"
+
+
+def _global(module: str, name: str) -> bytes:
+    """Protocol-4 opcodes that push `module`.`name` (a dotted name resolves attribute chains)."""
+    def text(s: str) -> bytes:
+        data = s.encode()
+        return b"\x8c" + bytes([len(data)]) + data
+    return text(module) + text(name) + b"\x93"
+
+
+def _call(module: str, name: str, *args: str) -> bytes:
+    """A protocol-4 pickle that calls module.name(*args) (what __reduce__ to a callable produces)."""
+    body = _global(module, name) + b"(" + b"".join(
+        b"\x8c" + bytes([len(a.encode())]) + a.encode() for a in args) + b"tR."
+    return b"\x80\x04" + body
+
+
+@pytest.mark.parametrize("target", [
+    ("os", "system"),  # __reduce__ to a callable
+    ("numpy", "load"),  # a loader that would unpickle a further file
+    ("pandas", "read_pickle"),
+    ("pandas.io.common", "os.system"),  # attribute chain through a module
+    ("pandas", "io.common.os.system"),
+    ("numpy", "core.multiarray._reconstruct.__globals__"),
+    ("numpy._core.multiarray", "scalar.__self__"),
+    ("builtins", "getattr"),
+    ("builtins", "eval"),
+    ("numpy", "frompyfunc"),
+    ("pandas", "eval"),
+    ("numpy.lib.npyio", "load"),
+    ("numpy.testing", "_private.utils.os.system"),
+    ("copyreg", "_reconstructor"),
+    ("collections", "defaultdict"),
+    ("datetime", "sys"),
+])
+def test_escape_routes_out_of_the_restricted_unpickler_are_closed(tmp_path, monkeypatch, target):
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "second.npy", np.array([Exploit()], dtype=object), allow_pickle=True)
+    argument = "second.npy" if "load" in target[1] else "second.pkl" if "pickle" in target[1] else "touch PWNED"
+    (tmp_path / "evil.pkl").write_bytes(_call(*target, argument))
+    with pytest.raises(InputError, match="refusing to load"):
+        paper_data.read_pickle(tmp_path / "evil.pkl", allow_pickle=True)
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_the_released_pickles_plain_data_still_loads(tmp_path, protocol):
+    import collections
+    import datetime
+
+    data = [{"a": np.arange(3.0), "b": np.float64(1.5), "c": np.int64(2), "d": pd.Timestamp("2023-01-15T10:00:00Z"),
+             "e": pd.Timestamp("2023-01-15"), "f": pd.NaT, "g": datetime.date(2023, 1, 2), "h": None,
+             "i": collections.OrderedDict(x=1), "j": np.ones(2, np.float32), "k": (1, 2.0, "s", b"b", {3})}]
+    with open(tmp_path / "ok.pkl", "wb") as fh:
+        pickle.dump(data, fh, protocol=protocol)
+    loaded = paper_data.read_pickle(tmp_path / "ok.pkl", allow_pickle=True)
+    assert loaded[0]["d"] == data[0]["d"] and np.array_equal(loaded[0]["a"], data[0]["a"])
+    assert pd.isna(loaded[0]["f"]) and loaded[0]["k"] == data[0]["k"]

@@ -206,6 +206,49 @@ def test_checkpoint_resume_reuses_finished_batches(tiny, tmp_path):
     assert other.info["rows_resumed"] == 0
 
 
+def test_checkpoint_of_other_weights_is_never_resumed(tiny, tmp_path):
+    """Scaling one inner layer leaves the embeddings (and the parameter count) alone: the checkpoint
+    must still be refused, and the new model's own scores come back."""
+    import copy
+
+    model, tokenizer, _ = tiny
+    options = ScoreOptions(batch_tokens=60, checkpoint_seconds=0)
+    score_texts(model, tokenizer, MIXED, options, checkpoint_dir=tmp_path, progress=False)
+    changed = copy.deepcopy(model)
+    inner = [p for name, p in changed.named_parameters() if ".1." in name and p.dim() == 2][0]
+    with torch.no_grad():
+        inner.mul_(3.0)
+    again = score_texts(changed, tokenizer, MIXED, options, checkpoint_dir=tmp_path, progress=False)
+    fresh = score_texts(changed, tokenizer, MIXED, options, progress=False)
+    assert again.info["rows_resumed"] == 0 and np.array_equal(again.loglik, fresh.loglik)
+    assert not np.allclose(fresh.loglik, score_texts(model, tokenizer, MIXED, options, progress=False).loglik)
+    # an explicit weights digest (of the files loaded) also keys the checkpoint
+    digests = [score_texts(model, tokenizer, MIXED[:3], options, checkpoint_dir=tmp_path / "d", progress=False,
+                           weights_digest=d).info["rows_resumed"] for d in ("a" * 64, "b" * 64)]
+    assert digests == [0, 0]
+
+
+def test_cli_rescore_after_the_weight_files_changed_never_resumes(tmp_path):
+    """The workflow's case: the same --checkpoint-dir, a model directory whose inner layer changed."""
+    from safetensors.torch import load_file, save_file
+
+    directory = save_tiny_model(tmp_path / "m", "gpt2", max_positions=128)
+    texts = write_text_set(tmp_path / "texts.jsonl", MIXED[:12])
+    argv = ["score", "--model-id", "m", "--source", str(directory), "--texts", str(texts), "--device", "cpu",
+            "--batch-tokens", "64", "--checkpoint-dir", str(tmp_path / "ckpt"), "--checkpoint-seconds", "0"]
+    assert cli_main([*argv, "--out", str(tmp_path / "a.npz")]) == 0
+    weights = load_file(directory / "model.safetensors")
+    name = next(k for k in weights if ".h.1." in k and k.endswith("mlp.c_fc.weight"))
+    weights[name] = weights[name] * 3
+    save_file(weights, directory / "model.safetensors", metadata={"format": "pt"})
+    assert cli_main([*argv, "--out", str(tmp_path / "b.npz")]) == 0
+    before, after = read_provenance(tmp_path / "a.npz"), read_provenance(tmp_path / "b.npz")
+    assert after["scoring"]["rows_resumed"] == 0 and after["scoring"]["batches_run"] > 0
+    assert before["model"]["weights"]["digest"] != after["model"]["weights"]["digest"]
+    assert set(after["model"]["weights"]["files"]) >= {"model.safetensors", "config.json", "tokenizer.json"}
+    assert not np.array_equal(load_npz(tmp_path / "a.npz")["loglik"], load_npz(tmp_path / "b.npz")["loglik"])
+
+
 KILLABLE = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})

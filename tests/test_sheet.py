@@ -50,3 +50,41 @@ def test_unknown_columns_and_missing_file_are_reported(tmp_path):
         read_sheet(bad)
     with pytest.raises(InputError, match="does not exist"):
         read_sheet(tmp_path / "missing.tsv")
+
+
+@pytest.mark.parametrize("rows, record, message", [
+    # a stray quote once swallowed the tabs and lines up to the next quote: three rows became two
+    (['"a\tx\t\t\t\t\t\t\t', 'b\ty\t\t\t\t\t\t\t', 'c"\tz\t\t\t\t\t\t\t'], None, None),
+    (["a\tx\t\t\t\t\t\t\t\textra"], "line 2", "10 cells, but the header has 9"),
+    (["a\tx\t\t\t"], "line 2", "5 cells, but the header has 9"),
+    (["a\tx\t\t\t\t\t\t\t", "", "b\ty"], "line 4", "2 cells, but the header has 9"),
+])
+def test_the_sheet_is_plain_tsv_with_exactly_the_header_cells(tmp_path, rows, record, message):
+    if message is None:
+        specs = read_sheet(sheet(tmp_path, *rows))
+        assert [(s.model_id, s.source) for s in specs] == [('"a', "x"), ("b", "y"), ('c"', "z")]
+        return
+    with pytest.raises(InputError) as info:
+        read_sheet(sheet(tmp_path, *rows))
+    assert info.value.record == record and message in str(info.value)
+
+
+def test_a_model_id_starting_with_hash_is_a_row_and_comments_come_before_the_header(tmp_path):
+    path = tmp_path / "models.tsv"
+    path.write_text("# a comment\n# another\nmodel_id\tsource\n#1\tx\nplain\ty\n")
+    assert [s.model_id for s in read_sheet(path)] == ["#1", "plain"]
+
+
+def test_a_repeated_column_is_an_error_naming_the_header_line(tmp_path):
+    path = tmp_path / "models.tsv"
+    path.write_text("# comment\nmodel_id\tsource\tsource\na\tx\ty\n")
+    with pytest.raises(InputError) as info:
+        read_sheet(path)
+    assert info.value.record == "line 2 (header)" and "['source'] appear more than once" in str(info.value)
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_not_part_of_the_cells(tmp_path):
+    path = tmp_path / "models.tsv"
+    path.write_bytes("\ufeffmodel_id\tsource\r\norg/a\tx\r\n".encode("utf-8"))
+    [spec] = read_sheet(path)
+    assert (spec.model_id, spec.source) == ("org/a", "x")

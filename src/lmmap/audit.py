@@ -4,13 +4,15 @@ A result's sidecar records the sha256 of the result and of each input; inputs th
 their own are followed in turn, down to the raw inputs (text source, model sheet, model sources). The
 audit reports, as errors:
 - `missing`: a result or input that no longer exists (or a local model source that is gone);
-- `changed`: a file whose sha256 differs from the one recorded when it was made or used;
+- `changed`: a file whose sha256 differs from the one recorded when it was made or used: results,
+  inputs, the model weight files digested at load time, and the sidecars themselves (each records
+  its own digest, and each input's sidecar digest is recorded by the step that used it);
 - `no-provenance`: a result without a sidecar (nothing to trace it back with);
 - `text-set`: files of one chain that were made from different text sets;
 - `code-version`: files made by different lmmap versions;
 - `config`: a config value that differs from the one a file was made with (when a config is given);
-and, as warnings, files made at different git commits or from uncommitted code, and models left out of
-a merge.
+and, as warnings, files made at different git commits or from uncommitted code, models left out of
+a merge, and sidecars without their own digest (`unverifiable`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import math
 from pathlib import Path
 from typing import Iterable
 
-from lmmap.provenance import sidecar_path
+from lmmap.errors import InputError
+from lmmap.provenance import record_digest, sidecar_path
 from lmmap.storage import read_json, sha256_file
 
 # The config section each workflow step reads its values from: a parameter recorded in a sidecar
@@ -93,10 +96,15 @@ def audit(results: Iterable[str | Path], config: dict | None = None) -> dict:
     }
 
 
-def _visit(walk: _Walk, path: str, recorded_sha: str | None, recorded_by: str | None) -> set[str]:
-    """Check one file against what `recorded_by` recorded; follow its sidecar. Returns the paths of
-    every file with a sidecar in its chain (itself included)."""
+def _visit(walk: _Walk, path: str, recorded_sha: str | None, recorded_by: str | None,
+           recorded_sidecar_sha: str | None = None) -> set[str]:
+    """Check one file (and its sidecar) against what `recorded_by` recorded; follow its sidecar.
+    Returns the paths of every file with a sidecar in its chain (itself included)."""
     current = walk.sha256(path)
+    sidecar = str(sidecar_path(path))
+    if recorded_sidecar_sha and walk.sha256(sidecar) not in (None, recorded_sidecar_sha):
+        walk.add("error", "changed", sidecar, f"provenance sidecar edited since {recorded_by} used {path}",
+                 recorded_by)
     if current is None:
         walk.add("error", "missing", path, "does not exist" + (f" (an input of {recorded_by})" if recorded_by else ""),
                  recorded_by)
@@ -112,7 +120,13 @@ def _visit(walk: _Walk, path: str, recorded_sha: str | None, recorded_by: str | 
         return set()
     if path in walk.records:
         return _chain_of(walk, path)
-    record = walk.records[path] = read_json(sidecar_path(path))
+    record = walk.records[path] = read_record(sidecar_path(path))
+    if "record_sha256" not in record:
+        walk.add("warning", "unverifiable", sidecar, "provenance sidecar has no record_sha256 (made by an older "
+                 "lmmap, or the field was removed): edits to it cannot be detected", path)
+    elif record["record_sha256"] != record_digest(record):
+        walk.add("error", "changed", sidecar, "provenance sidecar edited after it was written (its content "
+                 "no longer matches its record_sha256)", path)
     if current is not None and current != record.get("output", {}).get("sha256"):
         walk.add("error", "changed", path, "changed since it was made (its sha256 differs from its sidecar's)",
                  path)
@@ -124,8 +138,27 @@ def _visit(walk: _Walk, path: str, recorded_sha: str | None, recorded_by: str | 
     for item in record.get("inputs", {}).values():
         if item.get("sha256") is None and not sidecar_path(item["path"]).is_file():
             continue  # a directory or optional input: nothing was hashed, nothing to compare
-        _visit(walk, item["path"], item.get("sha256"), path)
+        _visit(walk, item["path"], item.get("sha256"), path, item.get("sidecar_sha256"))
     return _chain_of(walk, path)
+
+
+def read_record(path: str | Path) -> dict:
+    """A sidecar, checked to have the shape the audit walks (a clear error, not a traceback)."""
+    record = read_json(path)
+    problem = None
+    if not isinstance(record, dict):
+        problem = "not a JSON object"
+    elif not isinstance(record.get("output", {}), dict) or not isinstance(record.get("inputs", {}), dict):
+        problem = "'output' and 'inputs' must be objects"
+    elif not all(isinstance(item, dict) and isinstance(item.get("path"), str) for item in record.get("inputs", {}).values()):
+        problem = "every input must be an object with a 'path'"
+    elif not isinstance(record.get("params") or {}, dict) or not isinstance(record.get("model") or {}, dict):
+        problem = "'params' and 'model' must be objects"
+    elif not isinstance(record.get("environment") or {}, dict):
+        problem = "'environment' must be an object"
+    if problem:
+        raise InputError(path, f"not a provenance record: {problem}")
+    return record
 
 
 def _chain_of(walk: _Walk, path: str) -> set[str]:
@@ -178,6 +211,8 @@ def _check_config(walk: _Walk, path: str, record: dict) -> None:
     if walk.config is None or section is None:
         return
     current = walk.config.get(section) or {}
+    if not isinstance(current, dict):
+        raise InputError("config", "must be a mapping", field=section)
     for name, used in (record.get("params") or {}).items():
         if name in current and _comparable(current[name]) and not _same(current[name], used):
             walk.add("error", "config", path, f"config value {section}.{name} is now {current[name]!r}, but "
@@ -198,11 +233,28 @@ def _same(a: object, b: object) -> bool:
 
 
 def _check_model_source(walk: _Walk, path: str, record: dict) -> None:
-    """A local model source must still exist (weights are not hashed by the scoring step)."""
+    """A local model source must still exist, and every weight file digested when the model was
+    loaded (local directory, GGUF file and its de-quantized copy, or hub cache snapshot) must still
+    have that digest."""
     model = _model_of(record)
-    if model and model.get("source_kind") == "local" and not Path(model.get("source", "")).exists():
-        walk.add("error", "missing", model.get("source", ""), f"model source of '{model.get('model_id')}' "
+    if not model:
+        return
+    if model.get("source_kind") == "local" and not Path(str(model.get("source", ""))).exists():
+        walk.add("error", "missing", str(model.get("source", "")), f"model source of '{model.get('model_id')}' "
                  f"(used by {path}) does not exist", path)
+        return
+    for weights in (model.get("weights"), model.get("gguf_weights")):
+        if not isinstance(weights, dict) or not isinstance(weights.get("files"), dict):
+            continue
+        for name, recorded in weights["files"].items():
+            file = str(Path(str(weights.get("directory", ""))) / name)
+            current = walk.sha256(file)
+            if current is None:
+                walk.add("error", "missing", file, f"weights of '{model.get('model_id')}' (used by {path}) "
+                         "no longer exist", path)
+            elif current != recorded:
+                walk.add("error", "changed", file, f"weights of '{model.get('model_id')}' changed since {path} "
+                         f"was scored (sha256 {current[:12]}…, recorded {str(recorded)[:12]}…)", path)
 
 
 def _model_of(record: dict) -> dict | None:

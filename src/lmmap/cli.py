@@ -92,3 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"lmmap {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file that cannot be read or written (a directory, no permission, ...)
+        if exc.filename is None:
+            raise
+        print(f"lmmap {args.command}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2

@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from lmmap.errors import InputError
+from lmmap.provenance import read_provenance, sidecar_path
 from lmmap.storage import load_npz
 from lmmap.texts import TextSet
 
+# fp32 log-softmax can round a certain token's log-prob just above 0; more than this is an error
+POSITIVE_TOLERANCE = 1e-3
 SCORE_ARRAYS = ("loglik", "n_tokens", "truncated", "text_ids", "text_set_sha256", "model_id")
 
 
@@ -17,11 +20,19 @@ def load_scores(path: str | Path, text_set: TextSet) -> dict[str, np.ndarray]:
     """Load one model's score file and check it belongs to `text_set` and is complete and finite."""
     scores = load_npz(path, required=SCORE_ARRAYS)
     model = str(scores["model_id"])
+    if not sidecar_path(path).is_file():
+        raise InputError(path, f"model '{model}' has no provenance sidecar {sidecar_path(path).name}: its "
+                         "scoring did not finish")
+    if not isinstance(read_provenance(path), dict):
+        raise InputError(sidecar_path(path), "not a provenance record: not a JSON object")
     if str(scores["text_set_sha256"]) != text_set.sha256:
         raise InputError(path, f"model '{model}' was scored on a different text set "
                          f"(sha256 {str(scores['text_set_sha256'])[:12]}…, expected {text_set.sha256[:12]}…)",
                          field="text_set_sha256")
     loglik = scores["loglik"]
+    if loglik.dtype.kind != "f":  # strings, complex numbers, objects: not log-likelihoods
+        raise InputError(path, f"model '{model}': log-likelihoods stored as {loglik.dtype}, not floats",
+                         field="loglik")
     if loglik.shape != (len(text_set),):
         raise InputError(path, f"model '{model}' has {loglik.shape} scores, expected ({len(text_set)},)",
                          field="loglik")
@@ -31,6 +42,11 @@ def load_scores(path: str | Path, text_set: TextSet) -> dict[str, np.ndarray]:
     if bad.size:
         raise InputError(path, f"model '{model}' has {bad.size} non-finite score(s), first at text "
                          f"'{text_set.ids[bad[0]]}'", record=int(bad[0]), field="loglik")
+    positive = np.flatnonzero(loglik > POSITIVE_TOLERANCE)
+    if positive.size:  # a sum of log-probabilities is never above 0
+        raise InputError(path, f"model '{model}' has {positive.size} positive log-likelihood(s), first "
+                         f"{loglik[positive[0]]:g} at text '{text_set.ids[positive[0]]}'",
+                         record=int(positive[0]), field="loglik")
     return scores
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 import socket
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from lmmap import __version__
-from lmmap.storage import read_json, sha256_file, write_json
+from lmmap.storage import json_default, read_json, sha256_file, write_json
 
 SIDECAR_SUFFIX = ".prov.json"
 PACKAGES = ("torch", "transformers", "accelerate", "tokenizers", "numpy", "scikit-learn", "seaborn",
@@ -68,13 +70,22 @@ def environment() -> dict:
 
 
 def describe_inputs(inputs: Mapping[str, str | Path] | Iterable[str | Path]) -> dict:
-    """{name: {path, sha256}} for each input file (name = path when a plain list is given)."""
+    """{name: {path, sha256, sidecar_sha256}} for each input file (name = path when a plain list is
+    given); the input's own sidecar is hashed too, so editing it afterwards is detected."""
     items = inputs.items() if isinstance(inputs, Mapping) else ((str(p), p) for p in inputs)
     described = {}
     for name, path in items:
-        path = Path(path)
-        described[str(name)] = {"path": str(path), "sha256": sha256_file(path) if path.is_file() else None}
+        path, sidecar = Path(path), sidecar_path(path)
+        described[str(name)] = {"path": str(path), "sha256": sha256_file(path) if path.is_file() else None,
+                                "sidecar_sha256": sha256_file(sidecar) if sidecar.is_file() else None}
     return described
+
+
+def record_digest(record: Mapping) -> str:
+    """sha256 of a sidecar's record without its own digest field, as JSON with sorted keys."""
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    text = json.dumps(json.loads(json.dumps(body, default=json_default)), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def write_provenance(output: str | Path, step: str, inputs: Mapping | Iterable = (),
@@ -94,8 +105,13 @@ def write_provenance(output: str | Path, step: str, inputs: Mapping | Iterable =
     }
     if extra:
         record.update(extra)
+    record["record_sha256"] = record_digest(record)  # an edit to the sidecar itself shows
     path = sidecar_path(output)
-    write_json(path, record)
+    try:
+        write_json(path, record)
+    except BaseException:  # an output without its sidecar must never look finished
+        output.unlink(missing_ok=True)
+        raise
     return path
 
 

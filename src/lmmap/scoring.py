@@ -54,6 +54,9 @@ class ScoreOptions:
     def __post_init__(self):
         if self.convention not in CONVENTIONS:
             raise ValueError(f"convention must be one of {CONVENTIONS}, not {self.convention!r}")
+        for name in ("batch_tokens", "max_length"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive number of tokens, not {getattr(self, name)}")
 
 
 @dataclasses.dataclass
@@ -100,6 +103,16 @@ def build_rows(tokenizer, texts: list[str], convention: str, max_length: int | N
     limit = max_length or max(len(ids) for ids in encoded) or 1
     rows = [row for i, ids in enumerate(encoded) for row in rolling_windows(i, ids, prefix, limit)]
     return rows, np.zeros(len(texts), dtype=bool)
+
+
+def check_token_ids(model, rows: list[Row]) -> None:
+    """A tokenizer larger than the model's vocabulary would index past the embedding table."""
+    vocab = model.get_input_embeddings().num_embeddings
+    top = max((int(r.seq.max()) for r in rows if len(r.seq)), default=-1)
+    if top >= vocab:
+        name = getattr(model.config, "_name_or_path", "") or type(model).__name__
+        raise InputError(name, f"the tokenizer produced token id {top}, but the model's vocabulary has only "
+                         f"{vocab} entries: tokenizer and model do not belong together")
 
 
 def rolling_windows(text: int, tokens: list[int], prefix: int, max_length: int) -> list[Row]:
@@ -241,15 +254,21 @@ class RowScorer:
 # --------------------------------------------------------------------------- the scoring loop
 
 def score_texts(model, tokenizer, texts: list[str], options: ScoreOptions = ScoreOptions(),
-                checkpoint_dir: str | Path | None = None, progress: bool = True) -> ScoreResult:
-    """Score every text; results are in input order. See the module docstring for the method."""
+                checkpoint_dir: str | Path | None = None, progress: bool = True,
+                weights_digest: str | None = None) -> ScoreResult:
+    """Score every text; results are in input order. See the module docstring for the method.
+
+    `weights_digest` identifies the weights for the checkpoint (e.g. the digest of the weight files
+    that were loaded); without it every parameter is hashed."""
     started = time.time()
     max_length = options.max_length or model_max_length(model, tokenizer)
     rows, truncated = build_rows(tokenizer, texts, options.convention, max_length)
+    check_token_ids(model, rows)
     run = _planned_run(model, pad_token_id(tokenizer), rows, len(texts), options, progress)
     if checkpoint_dir is not None:
-        run.checkpoint = Checkpoint(checkpoint_dir, _run_key(model, options, max_length, rows, run.batches),
-                                    options.checkpoint_seconds)
+        key = _run_key(model, weights_digest or parameters_digest(model), options, max_length, rows,
+                       run.batches)
+        run.checkpoint = Checkpoint(checkpoint_dir, key, options.checkpoint_seconds)
         run.restore()
     run.execute()
     return run.result(truncated, max_length, started)
@@ -272,14 +291,24 @@ def _planned_run(model, pad_id: int, rows: list[Row], n_texts: int, options: Sco
     return _Run(scorer, rows, n_texts, batches, budget, options, progress)
 
 
-def _run_key(model, options: ScoreOptions, max_length, rows, batches) -> str:
-    """What a checkpoint must match to be reused: model weights' identity, dtype, device, plan."""
+def _run_key(model, weights_digest: str, options: ScoreOptions, max_length, rows, batches) -> str:
+    """What a checkpoint must match to be reused: the weights themselves (a sample of them misses a
+    change to an inner layer), the resolved revision, dtype, device and batch plan."""
     param = next(model.parameters())
-    fields = [type(model).__name__, str(sum(p.numel() for p in model.parameters())), str(param.dtype),
-              str(param.device.type), getattr(model.config, "_name_or_path", ""), options.convention,
-              str(max_length), str(options.token_logprobs), plan_digest(rows, batches),
-              str(float(param.detach().flatten()[:64].double().sum().cpu()))]
+    fields = [type(model).__name__, weights_digest, str(getattr(model.config, "_commit_hash", None)),
+              str(param.dtype), str(param.device.type), getattr(model.config, "_name_or_path", ""),
+              options.convention, str(max_length), str(options.token_logprobs), plan_digest(rows, batches)]
     return hashlib.sha256("\n".join(fields).encode()).hexdigest()
+
+
+def parameters_digest(model) -> str:
+    """sha256 over the name, dtype, shape and bytes of every parameter and buffer."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        flat = tensor.detach().reshape(-1).contiguous()
+        digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(flat.cpu().view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    return digest.hexdigest()
 
 
 class _Run:
@@ -380,7 +409,8 @@ class _Run:
             if lp is not None:
                 loglik[row.text] += lp.astype(np.float64).sum()
                 n_tokens[row.text] += len(lp)
-        return ScoreResult(loglik, n_tokens, truncated, self._info(truncated, loglik, max_length, started),
+        return ScoreResult(loglik, n_tokens, truncated,
+                           self._info(truncated, loglik, n_tokens, max_length, started),
                            self._token_logprobs(n_texts) if self.options.token_logprobs else None)
 
     def _token_logprobs(self, n_texts: int) -> TokenLogprobs:
@@ -397,7 +427,7 @@ class _Run:
         cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
         return TokenLogprobs(offsets, cat(lps, np.float32), cat(ids, np.int32))
 
-    def _info(self, truncated, loglik, max_length, started: float) -> dict:
+    def _info(self, truncated, loglik, n_tokens, max_length, started: float) -> dict:
         seconds = time.time() - started
         tokens = int(sum(len(lp) for lp in self.row_logprobs.values()))
         model = self.scorer.model
@@ -421,6 +451,9 @@ class _Run:
             "recomputed_texts": sorted({self.rows[r].text for r in self.recomputed}),
             "recompute_dtype": "float32" if self.recomputed else None,
             "nonfinite_texts": np.flatnonzero(~np.isfinite(loglik)).tolist(),
+            # texts of one token (the first is never scored) have ℓ = 0: count them, never hide them
+            "texts_without_scored_tokens": np.flatnonzero(n_tokens == 0).tolist(),
+            "n_texts_without_scored_tokens": int((n_tokens == 0).sum()),
             "tokens_scored": tokens,
             "seconds": round(seconds, 3),
             "tokens_per_s": round(self._tokens_done / max(time.time() - self._t0, 1e-9), 1),
@@ -466,12 +499,20 @@ class Checkpoint:
         self.pending: list[tuple[int, list[int], list[np.ndarray], list[bool]]] = []
         self.last_flush = time.time()
         manifest = self.directory / "manifest.json"
-        if manifest.exists() and read_json(manifest).get("key") != key:
-            log.warning("checkpoint %s belongs to another run: starting afresh", self.directory)
+        if self._recorded_key(manifest) != key:
+            if manifest.exists():
+                log.warning("checkpoint %s belongs to another run: starting afresh", self.directory)
             for part in self.parts():
                 part.unlink()
-        if not manifest.exists() or read_json(manifest).get("key") != key:
             write_json(manifest, {"key": key})
+
+    @staticmethod
+    def _recorded_key(manifest: Path) -> str | None:
+        try:
+            record = read_json(manifest)
+        except InputError:  # absent or damaged: nothing here can be trusted
+            return None
+        return record.get("key") if isinstance(record, dict) else None
 
     def parts(self) -> list[Path]:
         return sorted(self.directory.glob("part-*.npz"))
@@ -482,8 +523,9 @@ class Checkpoint:
             try:
                 data = load_npz(part, required=("batch_ids", "batch_sizes", "row_ids", "row_counts",
                                                 "logprobs", "recomputed"))
-            except InputError as exc:
-                log.warning("ignoring unreadable checkpoint part: %s", exc)
+            except InputError as exc:  # e.g. truncated by a full disk: its batches are simply run again
+                log.warning("discarding unreadable checkpoint part: %s", exc)
+                part.unlink(missing_ok=True)
                 continue
             rows = np.split(data["row_ids"], np.cumsum(data["batch_sizes"])[:-1])
             flags = np.split(data["recomputed"], np.cumsum(data["batch_sizes"])[:-1])

@@ -7,7 +7,6 @@ directory, or a `.gguf` file), and optional `revision`, `gguf_file`, `dtype`, `f
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import re
 from pathlib import Path
@@ -91,25 +90,43 @@ def _row_to_spec(path: Path, line: int, row: dict) -> ModelSpec:
 
 
 def read_sheet(path: str | Path) -> list[ModelSpec]:
-    """Read and validate a model sheet; ids and their slugs must be unique."""
+    """Read and validate a model sheet; ids and their slugs must be unique.
+
+    Plain TSV: a cell is the text between tabs, no quoting (a stray `"` must not swallow tabs and
+    lines); `#` lines are comments only before the header (after it, `#` may start a model id);
+    every row has exactly the header's cells."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            rows = [r for r in csv.reader(fh, delimiter="\t") if r and not r[0].startswith("#")]
+        lines = path.read_bytes().decode("utf-8-sig").split("\n")  # -sig: a spreadsheet's BOM is no column
     except FileNotFoundError:
         raise InputError(path, "model sheet does not exist") from None
     except UnicodeDecodeError as exc:
         raise InputError(path, f"invalid UTF-8 at byte {exc.start}: save the sheet as UTF-8") from None
-    if not rows:
+    numbered = [(i + 1, line.removesuffix("\r")) for i, line in enumerate(lines)]
+    numbered = [(n, line) for n, line in numbered if line.strip()]
+    while numbered and numbered[0][1].startswith("#"):
+        numbered.pop(0)
+    if not numbered:
         raise InputError(path, "model sheet is empty (a header line is required)")
-    header = [h.strip() for h in rows[0]]
+    header_line, header_text = numbered[0]
+    header = [h.strip() for h in header_text.split("\t")]
+    where = f"line {header_line} (header)"
     unknown = sorted(set(header) - set(COLUMNS))
     if unknown:
-        raise InputError(path, f"unknown column(s) {unknown}; allowed: {list(COLUMNS)}", record="header")
+        raise InputError(path, f"unknown column(s) {unknown}; allowed: {list(COLUMNS)}", record=where)
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise InputError(path, f"column(s) {repeated} appear more than once", record=where)
     for name in REQUIRED:
         if name not in header:
-            raise InputError(path, "required column is missing", record="header", field=name)
-    specs = [_row_to_spec(path, i + 2, dict(zip(header, row))) for i, row in enumerate(rows[1:])]
+            raise InputError(path, "required column is missing", record=where, field=name)
+    specs = []
+    for line, text in numbered[1:]:
+        cells = text.split("\t")
+        if len(cells) != len(header):
+            raise InputError(path, f"{len(cells)} cells, but the header has {len(header)} (cells are "
+                             "separated by tabs; quotes are not special)", record=f"line {line}")
+        specs.append(_row_to_spec(path, line, dict(zip(header, cells))))
     check_unique(specs, path)
     return specs
 

@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -21,19 +23,42 @@ from lmmap.errors import InputError
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; on success it is fsynced and renamed onto `path`."""
+    """Yield a temporary path next to `path`; on success it is fsynced and renamed onto `path`.
+
+    The file gets the permissions the umask gives (mkstemp's 0600 would hide results from colleagues
+    on a shared file system). A full disk or a file-size limit is an InputError naming `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def temporary_directory(target: Path) -> Path:
+    """An empty sibling directory of `target` to build it in before one rename, with the permissions
+    the umask gives (mkdtemp's 0700 would hide the renamed directory from colleagues)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())
+    return tmp
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -42,7 +67,7 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, obj: object) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
 
 
 def read_json(path: str | Path) -> dict:
@@ -53,9 +78,11 @@ def read_json(path: str | Path) -> dict:
         raise InputError(path, "file does not exist") from None
     except json.JSONDecodeError as exc:
         raise InputError(path, f"invalid JSON: {exc.msg}", record=f"line {exc.lineno}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"invalid UTF-8 at byte {exc.start}") from None
 
 
-def _json_default(obj: object) -> object:
+def json_default(obj: object) -> object:
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -85,8 +112,8 @@ def load_npz(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, np.n
             arrays = {name: data[name] for name in data.files}
     except FileNotFoundError:
         raise InputError(path, "file does not exist") from None
-    except (ValueError, OSError) as exc:
-        raise InputError(path, f"not a readable npz file ({exc})") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # truncated, not a zip
+        raise InputError(path, f"not a readable npz file ({type(exc).__name__}: {exc})") from None
     for name in required:
         if name not in arrays:
             raise InputError(path, "array is missing", field=name)

@@ -77,7 +77,17 @@ def _require_text(path: Path, lineno: int, obj: dict) -> str:
         raise InputError(path, "missing or not a string", record=f"line {lineno}", field="text")
     if not text.strip():
         raise InputError(path, "is empty", record=f"line {lineno}", field="text")
+    _require_encodable(path, lineno, "text", text)
     return text
+
+
+def _require_encodable(path: Path, lineno: int, field: str, value: str) -> None:
+    """JSON's \\ud800 escapes decode to lone surrogates, which no tokenizer or UTF-8 file takes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(path, f"lone surrogate {value[exc.start]!r} at character {exc.start} (not valid "
+                         "Unicode text)", record=f"line {lineno}", field=field) from None
 
 
 def read_source_jsonl(path: str | Path) -> list[dict]:
@@ -89,12 +99,32 @@ def read_source_jsonl(path: str | Path) -> list[dict]:
         text = _require_text(path, lineno, obj)
         ident = obj.get("id", obj.get("index", lineno - 1))
         domain = obj.get("domain", obj.get("pile_set_name", "unknown"))
+        # an id is a string or an integer index; anything else (null, an object) would become a made-up id
+        if isinstance(ident, bool) or not isinstance(ident, (str, int)):
+            raise InputError(path, f"must be a string or an integer, not {json.dumps(ident)}",
+                             record=f"line {lineno}", field="id" if "id" in obj else "index")
+        if not isinstance(domain, str):
+            raise InputError(path, f"must be a string, not {json.dumps(domain)}", record=f"line {lineno}",
+                             field="domain" if "domain" in obj else "pile_set_name")
+        for field, value in (("id", str(ident)), ("domain", domain)):
+            _require_encodable(path, lineno, field, value)
         extra = {k: obj[k] for k in PAPER_FIELDS if k in obj}
-        records.append({"id": str(ident), "domain": str(domain), "text": text, **extra})
+        records.append({"id": str(ident), "domain": domain, "text": text, **extra})
     if not records:
         raise InputError(path, "contains no texts")
     check_unique_ids(path, records)
     return records
+
+
+def read_documents(path: str | Path, split: str | None = None) -> list[dict]:
+    """Documents (`doc_id`, `domain`, `text`) to chunk, of one split if given, with checked text."""
+    path = Path(path)
+    docs = []
+    for lineno, doc in iter_jsonl(path):
+        if not split or doc.get("split") == split:
+            _require_text(path, lineno, doc)
+            docs.append(doc)
+    return docs
 
 
 def check_unique_ids(path: str | Path, records: Iterable[dict]) -> None:
@@ -139,6 +169,7 @@ def load_text_set(path: str | Path) -> TextSet:
         for field in ("id", "domain"):
             if not isinstance(obj.get(field), str):
                 raise InputError(path, "missing or not a string", record=f"line {lineno}", field=field)
+            _require_encodable(path, lineno, field, obj[field])
         records.append(obj)
     if not records:
         raise InputError(path, "text set contains no texts")

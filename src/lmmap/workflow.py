@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec, check_unique, read_sheet
+
+# The columns of the models table (`merge`): the sheet's fields, the slug, and what scoring measured.
+MODELS_TABLE_COLUMNS = (*(f.name for f in dataclasses.fields(ModelSpec)), "slug", "n_params", "mean_loglik")
 
 
 def model_specs(config: dict) -> list[ModelSpec]:
@@ -27,3 +33,15 @@ def score_options(spec: ModelSpec) -> list[str]:
     if spec.trust_remote_code:
         options.append("--trust-remote-code")
     return options
+
+
+def check_config_columns(config: dict) -> None:
+    """Columns the config names must exist in the models table: found at start-up, not after scoring."""
+    named = [("map.hues", hue) for hue in (config.get("map") or {}).get("hues") or []]
+    prediction = (config.get("analysis") or {}).get("prediction") or {}
+    if "group_by" in prediction:
+        named.append(("analysis.prediction.group_by", prediction["group_by"]))
+    for field, column in named:
+        if column not in MODELS_TABLE_COLUMNS:
+            raise InputError("config", f"'{column}' is not a models-table column; one of "
+                             f"{', '.join(MODELS_TABLE_COLUMNS)}", field=field)

@@ -25,6 +25,7 @@ import numpy as np
 
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec, slugify
+from lmmap.storage import temporary_directory
 
 ARCHITECTURES = ("gpt2", "llama", "gpt_neox")
 PRECISIONS = ("fp16", "bf16", "int8", "int4")
@@ -529,8 +530,7 @@ def save_model(model, tokenizer, out_dir: str | Path, extra_files: dict[str, dic
     """save_pretrained into a temporary sibling directory, then swap it in with one rename, so
     `config.json` appears only when the whole model is there."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp = temporary_directory(out_dir)
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

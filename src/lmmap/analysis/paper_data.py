@@ -3,15 +3,14 @@
 Released files (downloaded by the user): `raw_log-likelihood_1018.pkl` (dict model -> 10,000
 log-likelihoods, in the order of `texts-10k-pile.jsonl`) and `model-data-1018.pkl` (list of dicts
 with `model_name`, `model_type`, `model_size`, `created_at`, benchmark scores `score_v1_<task>`, ...).
-Unpickling can execute code, so it happens only with an explicit opt-in, and even then only builtin
-containers, numbers, strings, dates and numpy/pandas values may be rebuilt. Everything downstream
+Unpickling can execute code, so it happens only with an explicit opt-in, and even then only the
+constructors listed in SAFE_GLOBALS (builtin containers, numbers, strings, dates, numpy arrays and
+scalars, pandas Timestamps) may be called. Everything downstream
 reads the npz/csv files written here, which follow docs/architecture.md.
 """
 
 from __future__ import annotations
 
-import builtins
-import csv
 import pickle
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lmmap.errors import InputError
-from lmmap.sheet import slugify
+from lmmap.sheet import read_sheet, slugify
 from lmmap.texts import TextSet
 
 OPT_IN_FIELD = "paper.allow_pickle"
@@ -28,20 +27,34 @@ TASKS = {"score_v1_ARC": "ARC", "score_v1_HellaSwag": "HellaSwag", "score_v1_MML
          "score_v1_TruthfulQA": "TruthfulQA", "score_v1_Winogrande": "Winogrande",
          "score_v1_GSM8K": "GSM8K"}
 MEAN_FIELD = "score_v1_6-taskmean"
-_SAFE_BUILTINS = {"list", "dict", "set", "frozenset", "tuple", "int", "float", "complex", "str", "bytes",
-                  "bytearray", "bool", "slice", "range"}
-_SAFE_MODULES = ("numpy", "pandas", "datetime", "collections", "copyreg", "_codecs")
+# The exact globals the released pickles need, by pickle protocol 2-5 and numpy 1.x/2.x module names:
+# containers and numbers, numpy arrays and scalars, pandas Timestamps/NaT with a UTC timezone. Nothing
+# else resolves: no module prefix, no dotted attribute chain, no loader, no other callable.
+SAFE_GLOBALS = frozenset({
+    *((module, name) for module in ("builtins", "__builtin__")  # protocol 2 names the Python 2 module
+      for name in ("list", "dict", "set", "frozenset", "tuple", "int", "float", "complex", "str", "bytes",
+                   "bytearray", "bool")),
+    ("collections", "OrderedDict"),
+    ("_codecs", "encode"),  # protocol 2 stores bytes as latin-1 text (str -> bytes only)
+    ("datetime", "datetime"), ("datetime", "date"), ("datetime", "timedelta"), ("datetime", "timezone"),
+    ("pytz", "_UTC"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    *((module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+      for name in ("_reconstruct", "scalar")),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("pandas._libs.tslibs.timestamps", "_unpickle_timestamp"),
+    ("pandas._libs.tslibs.nattype", "_nat_unpickle"),
+})
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    """Rebuilds only plain data; any other class in the file is refused by name."""
+    """Rebuilds only plain data: a global outside SAFE_GLOBALS is refused by name."""
 
     def find_class(self, module: str, name: str):
-        if module == "builtins" and name in _SAFE_BUILTINS:
-            return getattr(builtins, name)
-        if module.split(".")[0] in _SAFE_MODULES and module != "builtins":
+        if (module, name) in SAFE_GLOBALS:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (not one of the plain-data types "
+                                     "the released pickles need)")
 
 
 def read_pickle(path: str | Path, allow_pickle: bool):
@@ -92,9 +105,7 @@ def read_types(path: str | Path | None) -> dict[str, str]:
     """model_id -> the paper's 12-class Fig. 1 type, from the `type` column of config/paper/models.tsv."""
     if not path:
         return {}
-    with open(path, encoding="utf-8", newline="") as fh:
-        lines = [line for line in fh if line.strip() and not line.startswith("#")]
-    return {row["model_id"]: row["type"] for row in csv.DictReader(lines, delimiter="\t")}
+    return {spec.model_id: spec.type for spec in read_sheet(path)}  # the sheet's plain-TSV rules
 
 
 def timestamp(value: object) -> str:

@@ -52,7 +52,13 @@ def load_config(files: list[str], overrides: str | None) -> dict | None:
             raise InputError(path, "a config file must be a mapping")
         _update(config, loaded)
     if overrides is not None:
-        _update(config, json.loads(overrides))
+        try:
+            parsed = json.loads(overrides)
+        except json.JSONDecodeError as exc:
+            raise InputError("--config-json", f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(parsed, dict):
+            raise InputError("--config-json", "must be a JSON object")
+        _update(config, parsed)
     return config
 
 

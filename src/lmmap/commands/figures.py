@@ -12,6 +12,7 @@ from lmmap import figures
 from lmmap.commands import command_params
 from lmmap.analysis.tsne_map import embed_map
 from lmmap.embedding import components_needed, effective_perplexity, pca_cumulative_variance
+from lmmap.errors import InputError
 from lmmap.palette import read_colour_table
 from lmmap.provenance import write_provenance
 from lmmap.storage import atomic_path, load_npz
@@ -52,11 +53,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_plot_kl)
 
 
+def read_table(path: str, model_ids: list[str] | None = None) -> pd.DataFrame:
+    """A CSV keyed by model id: ids are strings (ids such as `1` must not become numbers); every id
+    of `model_ids` must have a row."""
+    table = pd.read_csv(path, dtype={"model_id": str}, keep_default_na=False, na_values=[""])
+    if "model_id" not in table.columns:
+        raise InputError(path, "required column is missing", record="header", field="model_id")
+    absent = sorted(set(model_ids or []) - set(table["model_id"]))
+    if absent:
+        raise InputError(path, f"{len(absent)} model(s) have no row: {absent[:5]}", field="model_id")
+    return table
+
+
 def run_embed(args: argparse.Namespace) -> int:
     started = time.time()
     coords = load_npz(args.coordinates, required=("Q", "model_ids"))
-    table = pd.read_csv(args.models_table).set_index("model_id")
     model_ids = coords["model_ids"].tolist()
+    table = read_table(args.models_table, model_ids).set_index("model_id")
     created = table.loc[model_ids, "created"] if "created" in table else None
     xy = embed_map(coords["Q"], model_ids, created, args.perplexity, args.max_iter, args.seed)
     out = xy.join(table, on="model_id")
@@ -70,7 +83,7 @@ def run_embed(args: argparse.Namespace) -> int:
 
 def run_plot_map(args: argparse.Namespace) -> int:
     started = time.time()
-    points = pd.read_csv(args.embedding)
+    points = read_table(args.embedding)
     fixed = read_colour_table(args.type_colours) if args.hue == "type" else None
     fig = figures.plot_map(points, args.hue, args.title, annotate=args.annotate, colours=fixed)
     for path in figures.save_figure(fig, args.out_stem):
@@ -99,8 +112,8 @@ def run_plot_pca(args: argparse.Namespace) -> int:
 def run_plot_kl(args: argparse.Namespace) -> int:
     started = time.time()
     kl = load_npz(args.kl, required=("KL", "model_ids"))
-    table = pd.read_csv(args.models_table).set_index("model_id")
     labels = kl["model_ids"].tolist()
+    table = read_table(args.models_table, labels).set_index("model_id")
     groups = table.loc[labels, args.group].astype(str).tolist()
     fixed = read_colour_table(args.type_colours) if args.group == "type" else None
     fig = figures.plot_kl_heatmap(kl["KL"], labels, groups, args.group, fixed)

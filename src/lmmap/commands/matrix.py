@@ -13,6 +13,7 @@ import pandas as pd
 
 from lmmap.commands import command_params
 from lmmap.coords import clip_matrix, double_centre, kl_estimate
+from lmmap.errors import InputError
 from lmmap.matrix import merge_scores, missing_models
 from lmmap.provenance import read_provenance, write_provenance
 from lmmap.storage import atomic_path, load_npz, read_json, save_npz, write_json
@@ -69,18 +70,30 @@ def model_table(models: list[dict], model_ids: list[str], L: np.ndarray, score_p
     return pd.DataFrame(rows)
 
 
+def read_models_json(path: str) -> list[dict]:
+    """The workflow's model list: {"models": [{"model_id": str, ...}, ...]}."""
+    record = read_json(path)
+    models = record.get("models") if isinstance(record, dict) else None
+    if not isinstance(models, list):
+        raise InputError(path, "expected an object with a list `models`", field="models")
+    for k, model in enumerate(models):
+        if not isinstance(model, dict) or not isinstance(model.get("model_id"), str):
+            raise InputError(path, "model_id missing or not a string", record=k, field="model_id")
+    return models
+
+
 def run_merge(args: argparse.Namespace) -> int:
     started = time.time()
     text_set = load_text_set(args.texts)
-    models = read_json(args.models)["models"]
+    models = read_models_json(args.models)
     score_paths = [p for p in args.scores if not args.allow_missing or Path(p).is_file()]
     L, model_ids = merge_scores(score_paths, text_set)
     absent = missing_models([m["model_id"] for m in models], model_ids, args.models, args.allow_missing)
     if absent:
         log.warning("building the map without %d model(s) that have no scores: %s", len(absent), absent)
+    table = model_table(models, model_ids, L, score_paths)  # reads every sidecar before anything is written
     save_npz(args.out, L=L, model_ids=np.array(model_ids), text_ids=np.array(text_set.ids),
              domains=np.array(text_set.domains), text_set_sha256=np.array(text_set.sha256))
-    table = model_table(models, model_ids, L, score_paths)
     with atomic_path(args.out_table) as tmp:
         table.to_csv(tmp, index=False)
     inputs = {"texts": args.texts, "models": args.models, **{f"scores:{m}": p for m, p in zip(model_ids, score_paths)}}

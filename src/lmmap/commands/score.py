@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
 
+from lmmap.commands import positive_int
+from lmmap.errors import InputError
 from lmmap.loading import load_model
 from lmmap.provenance import write_provenance
 from lmmap.scoring import ScoreOptions, score_texts
@@ -64,10 +67,10 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--texts", required=True, help="text set JSONL (id, domain, text per line)")
     run.add_argument("--device", help="cpu, cuda, cuda:N, or auto (spread over all GPUs); "
                                       "default: the first GPU if any, else cpu")
-    run.add_argument("--batch-tokens", type=int,
+    run.add_argument("--batch-tokens", type=positive_int,
                      help="padded tokens per forward pass (default: 2048 on CPU, 32768 on GPU); "
                           "halved automatically on out-of-memory")
-    run.add_argument("--max-length", type=int, help="truncate texts at this many tokens "
+    run.add_argument("--max-length", type=positive_int, help="truncate texts at this many tokens "
                                                     "(default: the model's maximum length)")
     run.add_argument("--convention", choices=("paper", "harness"), default="paper",
                      help="paper: first token unscored, truncation; harness: lm-evaluation-harness "
@@ -85,9 +88,29 @@ def run_score(args: argparse.Namespace) -> int:
 
 def run_score_many(args: argparse.Namespace) -> int:
     text_set = load_text_set(args.texts)
-    for job in json.loads(args.jobs):
+    for job in read_jobs(args.jobs):
         out = job.pop("out")
         score_to_file(ModelSpec(**job), text_set, out, args)
+
+
+def read_jobs(text: str) -> list[dict]:
+    """--jobs, checked before any model is loaded: a list of objects with string ids, sources and outs
+    (an id of 1 or null must not be scored as "1" or "None") and only ModelSpec's other fields."""
+    try:
+        jobs = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError("--jobs", f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(jobs, list) or not all(isinstance(job, dict) for job in jobs):
+        raise InputError("--jobs", "must be a JSON list of objects")
+    allowed = {f.name for f in dataclasses.fields(ModelSpec)} | {"out"}
+    for k, job in enumerate(jobs):
+        for field in ("model_id", "source", "out"):
+            if not isinstance(job.get(field), str):
+                raise InputError("--jobs", "missing or not a string", record=k, field=field)
+        unknown = sorted(set(job) - allowed)
+        if unknown:
+            raise InputError("--jobs", f"unknown field(s) {unknown}", record=k)
+    return jobs
     return 0
 
 
@@ -102,8 +125,15 @@ def score_to_file(spec: ModelSpec, text_set: TextSet, out: str, args: argparse.N
     options = ScoreOptions(convention=args.convention, batch_tokens=args.batch_tokens,
                            max_length=args.max_length, token_logprobs=bool(args.token_logprobs),
                            checkpoint_seconds=args.checkpoint_seconds)
+    weights = loaded.info.get("weights") or {}
     result = score_texts(loaded.model, loaded.tokenizer, text_set.texts, options,
-                         checkpoint_dir=args.checkpoint_dir)
+                         checkpoint_dir=args.checkpoint_dir, weights_digest=weights.get("digest"))
+    if not result.n_tokens.any():  # e.g. a tokenizer that yields one token per text: a map point of 0s
+        raise InputError(spec.source, f"no text of {args.texts} has a scored token under this model's "
+                         "tokenizer", record=spec.model_id)
+    if result.info["n_texts_without_scored_tokens"]:
+        log.warning("%d text(s) have no scored token (log-likelihood 0): see the provenance",
+                    result.info["n_texts_without_scored_tokens"])
     save_npz(out, loglik=result.loglik, n_tokens=result.n_tokens, truncated=result.truncated,
              text_ids=text_set.ids, text_set_sha256=text_set.sha256, model_id=spec.model_id)
     params = {k: v for k, v in vars(args).items() if k not in ("func", "jobs")} | {"model": spec.as_dict(), "out": out}

@@ -7,10 +7,11 @@ import json
 import time
 
 from lmmap import demo_corpus
-from lmmap.commands import command_params
+from lmmap.commands import command_params, positive_int
+from lmmap.errors import InputError
 from lmmap.provenance import write_provenance
 from lmmap.storage import atomic_path
-from lmmap.texts import chunk_corpus, iter_jsonl, read_source_jsonl, write_text_set
+from lmmap.texts import chunk_corpus, read_documents, read_source_jsonl, write_text_set
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk", action="store_true",
                    help="input holds documents (doc_id, domain, text) to chunk the paper's way")
     p.add_argument("--split", help="with --chunk: use only documents of this split")
-    p.add_argument("--n", type=int, help="number of texts to sample (default: all)")
+    p.add_argument("--n", type=positive_int, help="number of texts to sample (default: all)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--max-bytes", type=int, default=1024)
+    p.add_argument("--max-bytes", type=positive_int, default=1024)
     p.add_argument("--min-bytes", type=int, default=256)
     p.set_defaults(func=run_prepare_texts)
 
@@ -53,8 +54,11 @@ def run_demo_corpus(args: argparse.Namespace) -> int:
 def run_prepare_texts(args: argparse.Namespace) -> int:
     started = time.time()
     if args.chunk:
-        docs = [doc for _, doc in iter_jsonl(args.input) if not args.split or doc.get("split") == args.split]
-        records = chunk_corpus(docs, args.n, args.seed, args.max_bytes, args.min_bytes)
+        try:
+            records = chunk_corpus(read_documents(args.input, args.split), args.n, args.seed, args.max_bytes,
+                                   args.min_bytes)
+        except ValueError as exc:  # too few chunks for --n, or --max-bytes below one character
+            raise InputError(args.input, str(exc)) from None
     else:
         records = read_source_jsonl(args.input)
         if args.n is not None:
