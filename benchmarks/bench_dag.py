@@ -35,7 +35,8 @@ def write_workdir(workdir: Path, n_texts: int) -> None:
         for i in range(n_texts):
             fh.write(json.dumps({"text": f"reference text {i} " * 20, "pile_set_name": "Pile-CC"}) + "\n")
     overrides = {"models": str(PAPER / "models.tsv"), "paper": {"enabled": False},
-                 "texts": {"source": "jsonl", "path": str(texts), "n": None}}
+                 "texts": {"source": "jsonl", "path": str(texts), "n": None},
+                 "analysis": {"prediction": {"group_by": "family"}}}  # the sheet's 29-class model_type
     (workdir / "scoring.yaml").write_text(json.dumps(overrides))
 
 

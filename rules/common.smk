@@ -110,10 +110,21 @@ def text_source():
     return "results/corpus/documents.jsonl" if texts["source"] == "demo" else texts["path"]
 
 
+def shipped_file(path):
+    """A config path that may name a file shipped in this checkout (config/paper/types.tsv): relative
+    to the working directory where it exists there, else to the checkout (runs with --directory)."""
+    if not path or Path(path).is_absolute() or Path(path).exists():
+        return path
+    shipped = Path(workflow.basedir) / path
+    return str(shipped) if shipped.exists() else path
+
+
+TYPE_COLOURS = shipped_file(config["map"]["type_colours"])
+
+
 def type_colours_option():
     """`--type-colours TSV` when the config fixes the type colours (map.type_colours), for every figure."""
-    path = config["map"]["type_colours"]
-    return ["--type-colours", path] if path else []
+    return ["--type-colours", TYPE_COLOURS] if TYPE_COLOURS else []
 
 
 def map_figures():

@@ -9,7 +9,7 @@ rule write_interactive_map:
         embedding="results/coords/tsne.csv",
         texts="results/texts/texts.jsonl",
         benchmarks=lambda w: [BENCHMARKS] if targets.benchmarks_available(config, workflow) else [],
-        type_colours=lambda w: [config["map"]["type_colours"]] if config["map"]["type_colours"] else [],
+        type_colours=[TYPE_COLOURS] if TYPE_COLOURS else [],
     output:
         report("results/map.html", caption="../report/interactive_map.rst", category="Map",
                labels={"figure": "interactive map"}),

@@ -3,6 +3,7 @@
 # with the explicit opt-in `paper.allow_pickle: true`, into the files every later rule reads.
 
 PAPER = config["paper"]
+PAPER_TYPES = shipped_file(PAPER["types"])
 
 if PAPER["enabled"]:
 
@@ -11,7 +12,7 @@ if PAPER["enabled"]:
             loglik=PAPER["loglik_pickle"],
             model_data=PAPER["model_data_pickle"],
             texts="results/texts/texts.jsonl",
-            types=[PAPER["types"]] if PAPER["types"] else [],
+            types=[PAPER_TYPES] if PAPER_TYPES else [],
         output:
             matrix="results/matrix/loglik.npz",
             table="results/matrix/models.csv",
@@ -22,7 +23,7 @@ if PAPER["enabled"]:
             "benchmarks/convert_paper_data/convert_paper_data.tsv"
         params:
             allow_pickle=["--allow-pickle"] if PAPER["allow_pickle"] else [],
-            types=["--types", PAPER["types"]] if PAPER["types"] else [],
+            types=lambda w, input: ["--types", *input.types] if input.types else [],
         conda:
             "../envs/analysis.yaml"
         shell:

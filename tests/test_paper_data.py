@@ -234,3 +234,15 @@ def test_the_released_pickles_plain_data_still_loads(tmp_path, protocol):
     loaded = paper_data.read_pickle(tmp_path / "ok.pkl", allow_pickle=True)
     assert loaded[0]["d"] == data[0]["d"] and np.array_equal(loaded[0]["a"], data[0]["a"])
     assert pd.isna(loaded[0]["f"]) and loaded[0]["k"] == data[0]["k"]
+
+
+def test_the_start_up_check_knows_paper_modes_models_table():
+    """Config columns are checked before anything runs (lmmap.workflow); paper mode's table has more."""
+    from lmmap.workflow import PAPER_MODELS_TABLE_COLUMNS, check_config_columns
+
+    records = [{"model_name": "m", "model_type": "llama", "model_size": 7, "created_at": "2024-05-01", "downloads": 3}]
+    assert set(paper_data.models_table(records, np.zeros((1, 3)), {}).columns) <= set(PAPER_MODELS_TABLE_COLUMNS)
+    paper = {"paper": {"enabled": True}, "analysis": {"prediction": {"group_by": "model_type"}}}
+    check_config_columns(paper)
+    with pytest.raises(InputError, match="model_type"):
+        check_config_columns(paper | {"paper": {"enabled": False}})

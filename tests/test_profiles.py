@@ -41,8 +41,10 @@ def paper_scoring_overrides(workdir: Path) -> Path:
     texts = workdir / "texts.jsonl"
     texts.write_text("".join(json.dumps({"text": f"text {i} " * 40}) + "\n" for i in range(100)))
     overrides = workdir / "scoring.yaml"
+    # the sheet's `family` is the paper's 29-class model_type (paper mode's models table names it so)
     overrides.write_text(json.dumps({"models": str(ROOT / "config/paper/models.tsv"), "paper": {"enabled": False},
-                                     "texts": {"source": "jsonl", "path": str(texts), "n": None}}))
+                                     "texts": {"source": "jsonl", "path": str(texts), "n": None},
+                                     "analysis": {"prediction": {"group_by": "family"}}}))
     return overrides
 
 

@@ -9,6 +9,8 @@ from lmmap.sheet import ModelSpec, check_unique, read_sheet
 
 # The columns of the models table (`merge`): the sheet's fields, the slug, and what scoring measured.
 MODELS_TABLE_COLUMNS = (*(f.name for f in dataclasses.fields(ModelSpec)), "slug", "n_params", "mean_loglik")
+# Paper mode's models table (lmmap.analysis.paper_data.models_table) adds the paper's own labels.
+PAPER_MODELS_TABLE_COLUMNS = (*MODELS_TABLE_COLUMNS, "model_type", "type_fig1", "downloads")
 
 
 def model_specs(config: dict) -> list[ModelSpec]:
@@ -41,7 +43,9 @@ def check_config_columns(config: dict) -> None:
     prediction = (config.get("analysis") or {}).get("prediction") or {}
     if "group_by" in prediction:
         named.append(("analysis.prediction.group_by", prediction["group_by"]))
+    paper_mode = ((config.get("paper") or {}).get("enabled", False))
+    columns = PAPER_MODELS_TABLE_COLUMNS if paper_mode else MODELS_TABLE_COLUMNS
     for field, column in named:
-        if column not in MODELS_TABLE_COLUMNS:
+        if column not in columns:
             raise InputError("config", f"'{column}' is not a models-table column; one of "
-                             f"{', '.join(MODELS_TABLE_COLUMNS)}", field=field)
+                             f"{', '.join(columns)}", field=field)
