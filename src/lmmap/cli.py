@@ -27,6 +27,7 @@ COMMANDS = {
     "lmmap.commands.analysis": ("analyze",),
     "lmmap.commands.paper": ("paper-convert",),
     "lmmap.commands.audit": ("audit",),
+    "lmmap.commands.cluster": ("cluster-check",),
 }
 
 
