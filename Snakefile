@@ -27,6 +27,7 @@ include: "rules/tasks.smk"
 include: "rules/audit.smk"
 include: "rules/paper.smk"
 include: "rules/analysis.smk"
+include: "rules/cluster.smk"
 
 
 rule all:
