@@ -147,3 +147,14 @@ def test_which_pending_reasons_are_hopeless(partitions, reason, partition, other
     rows = [f"7|PENDING|{reason}|{partition}"] + ([others] if others else [])
     results = [dog.observe(t, {"7": "rule a"}, queue(*rows)) for t in (0, 10)]
     assert (results[1] is not None) == hopeless
+
+
+def test_cluster_check_builds_the_planned_run_on_the_slurm_executor():
+    from lmmap.commands.cluster import PROFILE, snakemake_command
+
+    cmd = snakemake_command(["--", "--configfile", "my.yaml"])
+    assert cmd[-4:] == ["--configfile", "my.yaml", "--executor", "slurm"]
+    assert cmd[cmd.index("--profile") + 1] == str(PROFILE) and (PROFILE / "config.yaml").is_file()
+    assert snakemake_command(["--profile", "slurm"]).count("--profile") == 1  # the user's profile is kept
+    with pytest.raises(ClusterError, match="leave out -n"):
+        snakemake_command(["-n"])
