@@ -50,6 +50,7 @@ def test_requests_follow_the_executor_plugins_translation():
         Request("rule r", None, None, 1, 4000, 2, 60)
     assert request("rule r", "m", {"cpus_per_task": 4, "mem_mb_per_cpu": 1000, "gpu": 1, "slurm_partition": "gpu"},
                    1) == Request("rule r", "m", "gpu", 4, 4000, 1, None)
+    assert request("rule r", None, {"mem_mb": "<TBD>", "runtime": "<TBD>"}, 2) == Request("rule r", None, None, 2, 0, 0, None)
 
 
 def test_jobs_that_fit_pass(partitions):

@@ -214,12 +214,14 @@ class Request:
 def request(job: str, model: str | None, resources: dict, threads: int) -> Request:
     """The sbatch request of a job from its Snakemake resources: --cpus-per-task (cpus_per_task or
     threads), --mem (mem_mb, or mem_mb_per_cpu per CPU), --gpus (gpu) or --gres=gpu:N, -t (runtime), -p."""
-    cpus = int(resources.get("cpus_per_task") or threads or 1)
-    mem_mb = int(resources.get("mem_mb") or 0) or int(resources.get("mem_mb_per_cpu") or 0) * cpus
-    gpus = int(resources.get("gpu") or 0) or gres_gpus(str(resources.get("gres") or ""))
-    runtime = resources.get("runtime")
-    return Request(job, model, resources.get("slurm_partition") or None, cpus, mem_mb, gpus,
-                   int(runtime) if isinstance(runtime, (int, float)) and runtime else None)
+    def number(name: str) -> int:  # 0 when unset or not known yet (Snakemake's "<TBD>")
+        value = resources.get(name)
+        return int(value) if isinstance(value, (int, float)) else 0
+
+    cpus = number("cpus_per_task") or int(threads or 1)
+    mem_mb = number("mem_mb") or number("mem_mb_per_cpu") * cpus
+    gpus = number("gpu") or gres_gpus(str(resources.get("gres") or ""))
+    return Request(job, model, resources.get("slurm_partition") or None, cpus, mem_mb, gpus, number("runtime") or None)
 
 
 def misfit(req: Request, partitions: dict[str, Partition]) -> str | None:
