@@ -141,7 +141,8 @@ def runs(slurm_cluster, tmp_path_factory):
     shutil.copytree(local, cluster, dirs_exist_ok=True)
     _snakemake(local, "--cores", "2", *TARGETS, timeout=600)
     started = time.time()
-    log = _snakemake(cluster, *PROFILES, *TARGETS, *FIGURES, timeout=600, env=site_variables())
+    # packs of two small models (LMMAP_SLURM_PACK): the three models make two scoring jobs
+    log = _snakemake(cluster, *PROFILES, *TARGETS, *FIGURES, timeout=600, env=site_variables(LMMAP_SLURM_PACK="2"))
     print(f"workflow through SLURM: {time.time() - started:.0f} s")
     return local, cluster, log
 
@@ -162,11 +163,30 @@ def test_every_job_goes_through_sbatch(runs):
 def test_scoring_jobs_request_and_receive_a_gpu(runs):
     _, _, log = runs
     score_jobs = [jobid for _, jobid, path in SUBMITTED.findall(log) if "score_model" in path]
-    assert len(score_jobs) == 3
+    assert len(score_jobs) == 2  # a pack of two models, and one alone
     for jobid in score_jobs:
         fields = _job_fields(jobid)
         assert fields.get("TresPerNode") == "gres:gpu:1", fields  # asked for
         assert fields.get("JOB_GRES") == "gpu:1", fields  # and allocated
+
+
+@pytest.mark.slow
+def test_groups_ask_for_one_member_at_a_time(runs):
+    """Members of a group job run one after the other: one member's CPUs and memory, the summed runtime
+    (the analysis group once asked for 3 CPUs on this 2-CPU node and stayed pending for ever)."""
+    _, _, log = runs
+    jobs = [(Path(path).parent.name, _job_fields(jobid)) for _, jobid, path in SUBMITTED.findall(log)]
+    [analysis] = [f for name, f in jobs if name.startswith("group_analysis")]
+    assert (analysis["NumCPUs"], analysis["MinMemoryNode"], analysis["TimeLimit"]) == ("1", "4000M", "05:00:00")
+    packs = sorted((f["NumCPUs"], f["MinMemoryNode"], f["TimeLimit"]) for name, f in jobs
+                   if name.startswith("group_score_small"))
+    one, two = packs  # the pack of two: one model's memory, twice its time
+    assert one[:2] == two[:2] and 2 * _minutes(one[2]) == _minutes(two[2]), packs
+
+
+def _minutes(limit: str) -> int:
+    hours, minutes, _ = limit.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
 @pytest.mark.slow
@@ -211,6 +231,20 @@ def test_a_job_that_cannot_fit_fails_before_submission(slurm_cluster, tmp_path):
                      r"for 3 CPUs, 4000 MB, 0 GPUs, 120 min on partition \w+: its largest node has 2 CPUs", log), log[-5000:]
     assert "has been submitted" not in log
     assert time.time() - started < 60
+
+
+def test_cluster_check_names_the_job_that_cannot_fit(slurm_cluster, tmp_path):
+    workdir = _fresh_workdir(tmp_path)
+    check = [sys.executable, "-m", "lmmap", "cluster-check", "--", "-s", str(ROOT / "Snakefile"), TEXTS,
+             "--configfile", str(ROOT / "config/test/config.yaml"), str(workdir / "config.yaml")]
+    env = site_variables(PYTHONPATH=str(ROOT / "src"))
+    ok = subprocess.run(check, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "lmmap pre-flight: ok: 1 job(s) fit their partitions" in ok.stdout, ok
+    assert "job states polled with: squeue" in ok.stdout  # no slurmdbd here
+    bad = subprocess.run([*check, "--set-threads", "prepare_texts=3"], cwd=workdir, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and "cannot run: group texts" in bad.stdout, bad
+    assert not list((workdir / "logs").glob("slurm/**/*.log"))  # nothing was submitted
 
 
 def test_a_job_pending_for_ever_is_reported_within_a_minute(slurm_cluster, tmp_path):
