@@ -14,6 +14,7 @@ from test_workflow import make
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = sorted(p.parent for p in (ROOT / "profiles").glob("*/config.yaml"))
+LAYERED_ON = {"test-slurm": "slurm"}  # test-only settings over the user's profile (tests/test_slurm.py)
 CONFIGS = sorted((ROOT / "config").glob("**/config.yaml"))
 SITE_VARIABLES = [name for name in os.environ if name.startswith("LMMAP_")]
 WIRED = "score_runtime" in (ROOT / "rules/score.smk").read_text()
@@ -58,7 +59,9 @@ def test_dry_run_of_every_profile_and_config(profile, config, tmp_path):
     configs = [str(ROOT / "config/config.yaml"), str(config)]
     if "paper" in config.parts:  # its released data is not in the repository: the 1,018 models' DAG
         configs.append(str(paper_scoring_overrides(tmp_path)))
-    log = dry_run("--profile", str(profile), "--directory", str(tmp_path), "--configfile", *configs)
+    base = [str(ROOT / "profiles" / LAYERED_ON[profile.name])] if profile.name in LAYERED_ON else []
+    profiles = [arg for p in [*base, str(profile)] for arg in ("--profile", p)]
+    log = dry_run(*profiles, "--directory", str(tmp_path), "--configfile", *configs)
     assert re.search(r"score_(model|zoo_group_)", log) and "This was a dry-run" in log
 
 

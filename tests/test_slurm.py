@@ -1,8 +1,12 @@
 """The workflow on a live SLURM scheduler: the single-node test cluster of tests/slurm/ (CI starts
 it with tests/slurm/ci-setup.sh; as root this module starts it itself when the packages are there).
 
-Every job goes through sbatch with the executor plugin and profiles/test-slurm, the scoring jobs
-ask for and receive a (fake) GPU, and the matrix equals that of a local run.
+The run uses the user's profile, profiles/slurm, configured only through the site variables of
+profiles/slurm/site.env at their documented defaults but for the partition and `--gres` GPU requests
+(profiles/test-slurm adds nothing but faster polling): every job goes through sbatch, job groups fit
+the 2-CPU node, the scoring jobs ask for and receive a (fake) GPU, the status command is decided
+without slurmdbd, and the matrix equals that of a local run. Runs that cannot progress (polling with
+sacct without slurmdbd, a job that can never start) stop within a minute, saying why.
 Skipped, saying why, where the SLURM daemons cannot run.
 """
 
@@ -20,12 +24,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM_DIR = ROOT / "tests" / "slurm"
-PROFILE = ROOT / "profiles" / "test-slurm"
+PROFILES = ("--profile", str(ROOT / "profiles" / "slurm"), "--profile", str(ROOT / "profiles" / "test-slurm"))
 pytestmark = pytest.mark.slurm
 
 SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
-# texts -> scores -> matrix -> coordinates: five levels, each one round of sbatch and polling
+# texts -> scores -> matrix -> the analysis group (coordinates, t-SNE, figures): four rounds of sbatch
 TARGETS = ("results/matrix/loglik.npz", "results/coords/coordinates.npz")
+FIGURES = ("results/figures/map_type.png", "results/figures/pca_variance.png", "results/figures/kl_heatmap.png")
 # a job of its own, or a group job (small models may be packed: group score_small)
 EXECUTED = re.compile(r"^(localrule|rule|\[.*\] Group job) (\w+)", re.MULTILINE)
 
@@ -67,9 +72,10 @@ def _job_fields(jobid: str) -> dict:
     return dict(re.findall(r"(\w+)=(\S*)", out))
 
 
-def test_a_batch_job_receives_a_fake_gpu(slurm_cluster, tmp_path):
+@pytest.mark.parametrize("gpu_request", ["--gres=gpu:1", "--gpus=1"])  # LMMAP_SLURM_GPU_REQUEST gres, gpus
+def test_a_batch_job_receives_a_fake_gpu(slurm_cluster, tmp_path, gpu_request):
     out = tmp_path / "job.out"
-    submit = _run(["sbatch", "--parsable", "--gres=gpu:1", "-o", str(out), "--wrap",
+    submit = _run(["sbatch", "--parsable", gpu_request, "-o", str(out), "--wrap",
                    "echo gpu=${CUDA_VISIBLE_DEVICES:-none}"], cwd=tmp_path)
     assert submit.returncode == 0, submit.stderr
     jobid = submit.stdout.strip().split(";")[0]
@@ -83,9 +89,18 @@ def test_a_batch_job_receives_a_fake_gpu(slurm_cluster, tmp_path):
     assert re.fullmatch(r"gpu=\d+\n", out.read_text())
 
 
-def _snakemake(workdir: Path, *args: str, timeout: int) -> str:
-    """Run the workflow in `workdir`; on timeout stop it with SIGINT, so it cancels its SLURM jobs."""
-    env = dict(os.environ, OMP_NUM_THREADS="1",
+def site_variables(**overrides: str) -> dict[str, str]:
+    """The environment of a user who set up profiles/slurm/site.env for the test cluster: the documented
+    defaults (no LMMAP_ variable of the caller's), the partition and --gres GPU requests."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LMMAP_")}
+    partition = _run(["sinfo", "-h", "-o", "%P"]).stdout.split()[0].rstrip("*")
+    return env | {"LMMAP_SLURM_PARTITION": partition, "LMMAP_SLURM_GPU_REQUEST": "gres", **overrides}
+
+
+def _snakemake(workdir: Path, *args: str, timeout: int, env: dict | None = None, ok: bool = True) -> str:
+    """Run the workflow in `workdir`; on timeout stop it with SIGINT, so it cancels its SLURM jobs.
+    `ok`: whether it must succeed (else it must fail)."""
+    env = dict(env or os.environ, OMP_NUM_THREADS="1",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(ROOT / "config/test/config.yaml"), str(workdir / "config.yaml"), *args]
@@ -97,7 +112,7 @@ def _snakemake(workdir: Path, *args: str, timeout: int) -> str:
             proc.send_signal(signal.SIGINT)
             log, _ = proc.communicate(timeout=60)
             pytest.fail(f"snakemake ran over {timeout} s:\n{log[-5000:]}")
-    assert proc.returncode == 0, f"{' '.join(cmd)}\n{log[-8000:]}"
+    assert (proc.returncode == 0) == ok, f"{' '.join(cmd)}\nexit status {proc.returncode}\n{log[-8000:]}"
     return log
 
 
@@ -109,10 +124,11 @@ def _workdir(base: Path) -> Path:
     rows = ["model_id\tsource\tfamily\ttype\tsize\tcreated"]
     for i, style in enumerate(["gpt2", "llama", "gpt2"]):
         save_tiny_model(base / "models" / f"m{i}", style=style, seed=i)
-        rows.append(f"org/tiny-{i}\tmodels/m{i}\tfam{i % 2}\t{style}\t1M\t2024-0{i + 1}-01")
+        # declared 1B: resources as for a real small model (one GPU, group score_small); scored on the CPU
+        rows.append(f"org/tiny-{i}\tmodels/m{i}\tfam{i % 2}\t{style}\t1B\t2024-0{i + 1}-01")
     (base / "models.tsv").write_text("\n".join(rows) + "\n")
     (base / "config.yaml").write_text(  # on top of config/test/config.yaml: a sheet instead of the zoo
-        "models: models.tsv\nzoo: {enabled: false}\ntexts: {source: demo, n: 12, seed: 1, max_bytes: 1024,"
+        "models: models.tsv\nzoo: {enabled: false}\nscoring: {device: auto}\ntexts: {source: demo, n: 12, seed: 1, max_bytes: 1024,"
         " min_bytes: 256}\nmap: {perplexity: 30, max_iter: 250, seed: 42, hues: [type], annotate: false}\n")
     return base
 
@@ -125,7 +141,8 @@ def runs(slurm_cluster, tmp_path_factory):
     shutil.copytree(local, cluster, dirs_exist_ok=True)
     _snakemake(local, "--cores", "2", *TARGETS, timeout=600)
     started = time.time()
-    log = _snakemake(cluster, "--profile", str(PROFILE), *TARGETS, timeout=900)
+    # packs of two small models (LMMAP_SLURM_PACK): the three models make two scoring jobs
+    log = _snakemake(cluster, *PROFILES, *TARGETS, *FIGURES, timeout=600, env=site_variables(LMMAP_SLURM_PACK="2"))
     print(f"workflow through SLURM: {time.time() - started:.0f} s")
     return local, cluster, log
 
@@ -146,11 +163,30 @@ def test_every_job_goes_through_sbatch(runs):
 def test_scoring_jobs_request_and_receive_a_gpu(runs):
     _, _, log = runs
     score_jobs = [jobid for _, jobid, path in SUBMITTED.findall(log) if "score_model" in path]
-    assert len(score_jobs) == 3
+    assert len(score_jobs) == 2  # a pack of two models, and one alone
     for jobid in score_jobs:
         fields = _job_fields(jobid)
         assert fields.get("TresPerNode") == "gres:gpu:1", fields  # asked for
         assert fields.get("JOB_GRES") == "gpu:1", fields  # and allocated
+
+
+@pytest.mark.slow
+def test_groups_ask_for_one_member_at_a_time(runs):
+    """Members of a group job run one after the other: one member's CPUs and memory, the summed runtime
+    (the analysis group once asked for 3 CPUs on this 2-CPU node and stayed pending for ever)."""
+    _, _, log = runs
+    jobs = [(Path(path).parent.name, _job_fields(jobid)) for _, jobid, path in SUBMITTED.findall(log)]
+    [analysis] = [f for name, f in jobs if name.startswith("group_analysis")]
+    assert (analysis["NumCPUs"], analysis["MinMemoryNode"], analysis["TimeLimit"]) == ("1", "4000M", "05:00:00")
+    packs = sorted((f["NumCPUs"], f["MinMemoryNode"], f["TimeLimit"]) for name, f in jobs
+                   if name.startswith("group_score_small"))
+    one, two = packs  # the pack of two: one model's memory, twice its time
+    assert one[:2] == two[:2] and 2 * _minutes(one[2]) == _minutes(two[2]), packs
+
+
+def _minutes(limit: str) -> int:
+    hours, minutes, _ = limit.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
 @pytest.mark.slow
@@ -164,3 +200,64 @@ def test_outputs_equal_a_local_run(runs):
     with np.load(local / "results/coords/coordinates.npz") as a, \
             np.load(cluster / "results/coords/coordinates.npz") as b:
         np.testing.assert_allclose(a["Q"], b["Q"], rtol=0, atol=1e-12)
+
+
+def _fresh_workdir(tmp_path: Path) -> Path:
+    return _workdir(tmp_path / "work")
+
+
+TEXTS = "results/texts/texts.jsonl"  # one job (group texts) on the cluster
+
+
+def test_polling_with_sacct_without_slurmdbd_stops_within_a_minute(slurm_cluster, tmp_path):
+    """The executor's default without slurmdbd: sacct sees no job, so the run would wait forever."""
+    if shutil.which("sacct") is None:
+        pytest.skip("no sacct client: the executor would poll with squeue anyway")
+    env = site_variables(LMMAP_SLURM_STATUS_COMMAND="sacct", LMMAP_SLURM_STALL_SECONDS="20")
+    started = time.time()
+    log = _snakemake(_fresh_workdir(tmp_path), *PROFILES, TEXTS, timeout=240, env=env, ok=False)
+    elapsed = time.time() - started
+    print(f"forced sacct: stopped after {elapsed:.0f} s")
+    assert re.search(r"lmmap watchdog: stopping the run: no job of this run has changed state for \d+ s and the "
+                     r"queue holds none of them: SLURM jobs \d+ \(group texts .*: COMPLETED\); the executor polls "
+                     r"with 'sacct'", log), log[-5000:]
+    assert elapsed < 120
+
+
+def test_a_job_that_cannot_fit_fails_before_submission(slurm_cluster, tmp_path):
+    """A group asking for 3 CPUs on the 2-CPU node: the pre-flight check names it; nothing is submitted."""
+    started = time.time()
+    log = _snakemake(_fresh_workdir(tmp_path), *PROFILES, TEXTS, "--set-threads", "prepare_texts=3", timeout=120,
+                     env=site_variables(), ok=False)
+    assert re.search(r"lmmap pre-flight: cannot run: group texts \(build_demo_corpus, prepare_texts; 2 jobs\) asks "
+                     r"for 3 CPUs, 4000 MB, 0 GPUs, 120 min on partition \w+: its largest node has 2 CPUs", log), log[-5000:]
+    assert "has been submitted" not in log
+    assert time.time() - started < 60
+
+
+def test_cluster_check_names_the_job_that_cannot_fit(slurm_cluster, tmp_path):
+    workdir = _fresh_workdir(tmp_path)
+    check = [sys.executable, "-m", "lmmap", "cluster-check", "--", "-s", str(ROOT / "Snakefile"), TEXTS,
+             "--configfile", str(ROOT / "config/test/config.yaml"), str(workdir / "config.yaml")]
+    env = site_variables(PYTHONPATH=str(ROOT / "src"))
+    ok = subprocess.run(check, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "lmmap pre-flight: ok: 1 job(s) fit their partitions" in ok.stdout, ok
+    assert "job states polled with: squeue" in ok.stdout  # no slurmdbd here
+    bad = subprocess.run([*check, "--set-threads", "prepare_texts=3"], cwd=workdir, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and "cannot run: group texts" in bad.stdout, bad
+    assert not list((workdir / "logs").glob("slurm/**/*.log"))  # nothing was submitted
+
+
+def test_a_job_pending_for_ever_is_reported_within_a_minute(slurm_cluster, tmp_path):
+    """The same job with the pre-flight check off: SLURM keeps it pending (PartitionConfig); the run stops."""
+    started = time.time()
+    log = _snakemake(_fresh_workdir(tmp_path), *PROFILES, TEXTS, "--set-threads", "prepare_texts=3", timeout=180,
+                     env=site_variables(LMMAP_SLURM_PREFLIGHT="0"), ok=False)
+    elapsed = time.time() - started
+    print(f"pending job: stopped after {elapsed:.0f} s")
+    match = re.search(r"lmmap watchdog: stopping the run: SLURM job (\d+) \(group texts .*\) is pending with "
+                      r"reason PartitionConfig", log)
+    assert match, log[-5000:]
+    assert _job_fields(match.group(1)).get("JobState") == "CANCELLED"  # Snakemake cancelled it on the way out
+    assert elapsed < 90
