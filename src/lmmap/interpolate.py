@@ -93,8 +93,6 @@ def configured_grids(config: dict, models: dict[str, ModelSpec]) -> list[Grid]:
     """The grids of the config's `interpolation` section, whose parents are model ids of the map's
     sheet (`models`: model id -> spec), downloaded by the hub download rule like every mapped model."""
     section = config.get("interpolation") or {}
-    if not section.get("enabled", True):
-        return []
     grids = []
     for entry in section.get("triples") or []:
         name = entry["name"]
