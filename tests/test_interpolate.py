@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -144,3 +145,56 @@ def test_pytorch_bin_parents_are_read_memory_mapped(triple, tmp_path):
     assert a["angle_deg"] == pytest.approx(b["angle_deg"])
     for name, tensor in load_file(tmp_path / "a/model.safetensors").items():
         assert torch.equal(tensor, load_file(tmp_path / "b/model.safetensors")[name])
+
+
+def test_the_grid_is_clipped_with_the_maps_stored_threshold(tmp_path):
+    """`analyze interpolation --map-coordinates`: models appended to a map are clipped at the map's
+    own clip value (the authors' `append`), not at a quantile recomputed on the grid; the measured
+    geometry written by the merge draws the weight-space panel."""
+    import pandas as pd
+
+    from lmmap.cli import main
+    from lmmap.coords import append_clip, clip_matrix, stored_clip_value
+    from lmmap.provenance import read_provenance, write_provenance
+    from lmmap.storage import save_npz
+    from lmmap.texts import load_text_set, write_text_set
+
+    write_text_set(tmp_path / "texts.jsonl", [{"id": f"t{i}", "domain": "d", "text": f"text {i}"} for i in range(6)])
+    text_set = load_text_set(tmp_path / "texts.jsonl")
+    rng = np.random.default_rng(0)
+    the_map = -300 - 50 * rng.random((20, 6))
+    _, map_clip = clip_matrix(the_map, 0.02)
+    save_npz(tmp_path / "coordinates.npz", Q=np.zeros((20, 6)), clip_value=np.array(map_clip))
+    assert stored_clip_value(tmp_path / "coordinates.npz") == map_clip
+    points, scores, rows = [], [], []
+    for alpha in (0.0, 0.5, 1.0):
+        for beta in (0.0, 0.5, 1.0):
+            model_id = f"grid/a{alpha}-b{beta}"
+            row = -320 - 10 * alpha - 20 * beta - 400 * (alpha + beta > 1) * rng.random(6)  # far points break down
+            path = tmp_path / f"s{len(rows)}.npz"
+            save_npz(path, loglik=row, n_tokens=np.ones(6, int), truncated=np.zeros(6, bool),
+                     text_ids=np.array(text_set.ids), text_set_sha256=np.array(text_set.sha256),
+                     model_id=np.array(model_id))
+            write_provenance(path, "score")
+            points.append({"alpha": alpha, "beta": beta, "model_id": model_id})
+            scores.append(str(path))
+            rows.append(row)
+    L = np.array(rows)
+    assert (L < map_clip).any() and clip_matrix(L, 0.02)[1] != map_clip  # a recomputed quantile would differ
+    geometry = tmp_path / "interpolation.json"
+    geometry.write_text(json.dumps({"norm1": 3.0, "norm2": 4.0, "angle_deg": 90.0, "alpha": 0.0}))
+    stem = tmp_path / "out" / "grid"
+    assert main(["analyze", "interpolation", "--texts", str(tmp_path / "texts.jsonl"), "--grid", json.dumps(points),
+                 "--scores", *scores, "--name", "grid", "--map-coordinates", str(tmp_path / "coordinates.npz"),
+                 "--geometry", str(geometry), "--out-matrix", str(tmp_path / "out/loglik.npz"),
+                 "--out-stem", str(stem), "--summary-stem", f"{stem}_summary", "--figure-stem", str(stem)]) == 0
+    table = pd.read_csv(f"{stem}.csv")
+    np.testing.assert_allclose(table["mean_loglik"], append_clip(L, map_clip).mean(axis=1))
+    corner = table[(table["alpha"] == 1.0) & (table["beta"] == 1.0)].iloc[0]
+    assert (corner["weight_x"], corner["weight_y"]) == pytest.approx((3.0, 4.0))  # measured norms, 90°
+    summary = pd.read_csv(f"{stem}_summary.csv").iloc[0]
+    assert summary["clip_value"] == pytest.approx(map_clip) and summary["n_clipped"] == int((L < map_clip).sum())
+    assert summary["angle_deg"] == 90.0
+    record = read_provenance(f"{stem}.png")
+    assert record["clip_source"] == "map" and record["clip_value"] == pytest.approx(map_clip)
+    assert "map_coordinates" in record["inputs"]
