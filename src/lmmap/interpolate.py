@@ -63,9 +63,6 @@ class Grid:
     def parameters(self) -> float | None:
         return self.parents[0].size
 
-    def model_dir(self, spec: ModelSpec) -> str:
-        return spec.source
-
 
 def point_label(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".") if value else "0"
