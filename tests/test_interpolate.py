@@ -198,3 +198,28 @@ def test_the_grid_is_clipped_with_the_maps_stored_threshold(tmp_path):
     record = read_provenance(f"{stem}.png")
     assert record["clip_source"] == "map" and record["clip_value"] == pytest.approx(map_clip)
     assert "map_coordinates" in record["inputs"]
+
+
+def test_the_paper_triples_expand_to_two_six_by_six_grids():
+    from pathlib import Path
+
+    import yaml
+
+    from lmmap.sheet import read_sheet
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config/paper/interpolation.yaml").read_text())
+    sheet = {spec.model_id: spec for spec in read_sheet(root / "config/paper/models.tsv")}
+    grids = interpolate.configured_grids(config, sheet)
+    assert [g.name for g in grids] == ["llama-2-7b", "mistral-7b"]
+    for grid in grids:
+        interpolate.check_endpoints(grid)
+        assert len(grid.points) == 36 and sum(a + b > 1 + 1e-9 for a, b, _ in grid.points) == 15
+        assert all(spec.dtype == "float16" and spec.source.startswith(f"results/interpolation/{grid.slug}/models/")
+                   for *_, spec in grid.points)
+    assert [p.model_id for p in grids[0].parents] == ["meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-7b-chat-hf",
+                                                      "lmsys/vicuna-7b-v1.5"]
+    assert interpolate.disk_bytes(grids[0]) == pytest.approx(13.5e9, rel=0.01)  # 7B in float16
+    config["interpolation"]["triples"][1]["ends"][0] = "org/not-in-the-sheet"
+    with pytest.raises(InputError, match="triple mistral-7b.*ends.*not-in-the-sheet"):
+        interpolate.configured_grids(config, sheet)
