@@ -245,15 +245,6 @@ rule list_models:
         " {params.benchmarks:q} --out-stem results/analysis/model_list > {log:q} 2>&1"
 
 
-def interpolation_clip(wildcards, input):
-    """`--clip-value V`, `--map-coordinates NPZ` (the map's stored clip value: the grid is appended to
-    the map, the authors' `append`) or nothing (`analysis.interpolation.clip_value`: number, map, null)."""
-    if input.coords:
-        return ["--map-coordinates", input.coords]
-    value = ANALYSIS["interpolation"]["clip_value"]
-    return ["--clip-value", value] if value is not None else []
-
-
 if GRIDS:
 
     rule plot_interpolation:

@@ -155,3 +155,12 @@ def all_outputs():
         "results/map.html",
         "results/audit.json",
     ]
+
+
+def interpolation_clip(wildcards, input):
+    """`--clip-value V`, `--map-coordinates NPZ` (the map's stored clip value: the grid is appended to
+    the map, the authors' `append`) or nothing (`analysis.interpolation.clip_value`: number, map, null)."""
+    if input.coords:
+        return ["--map-coordinates", input.coords]
+    value = config["analysis"]["interpolation"]["clip_value"]
+    return ["--clip-value", value] if value is not None else []

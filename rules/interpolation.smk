@@ -6,30 +6,8 @@
 # of mapped models (interpolation.triples, config/paper/interpolation.yaml) take this same path; the
 # parents come from the zoo's build jobs or the hub download rule (rules/download.smk). Zoo grid
 # models are then scored by the zoo's grouped scoring jobs (rules/score.smk), the others one per job
-# by score_grid_model, with the resources of score_model (rules/resources.smk).
-
-import re
-
-
-def grid_parent_inputs(wildcards):
-    """What a merge waits for: each parent's download record (hub) or build (demo zoo)."""
-    inputs = []
-    for spec in _grid(wildcards).parents:
-        if is_hub_source(spec.source):
-            inputs.append(f"results/downloads/{spec.slug}.json")
-        elif spec.source.startswith("results/zoo/"):
-            inputs.append(f"{spec.source}/config.json")
-    return inputs
-
-
-def grid_parents_json(wildcards) -> str:
-    return json.dumps([{"model_id": s.model_id, "source": s.source, "revision": s.revision}
-                       for s in _grid(wildcards).parents])
-
-
-def _alternatives(names) -> str:
-    return "|".join(map(re.escape, names)) or "(?!)"
-
+# by score_grid_model, with the resources of score_model (rules/resources.smk, which also holds the
+# merge's input and resource functions).
 
 if GRID_DEFS:
 

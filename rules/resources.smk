@@ -1,4 +1,5 @@
-# Inputs and cluster resources of a scoring job. Resources follow the model's size (ModelSpec.size,
+# Inputs and cluster resources of a scoring job (and, at the end, of a weight-interpolation merge
+# job, rules/interpolation.smk). Resources follow the model's size (ModelSpec.size,
 # parameters) and grow with the retry attempt, so that a job killed for time or memory comes back bigger.
 # What differs between clusters (account, partitions, GPU memory, --gpus vs --gres) comes from the
 # environment, read here and in profiles/slurm/config.yaml; see profiles/slurm/site.env.
@@ -7,6 +8,7 @@
 
 import math
 import os
+import re
 
 from lmmap.download import is_hub_source
 
@@ -133,3 +135,23 @@ def merge_runtime(wildcards, attempt) -> int:
     io_gb = 3 * _grid_params(wildcards) * PARENT_BYTES_PER_PARAM / 1e9 + disk_bytes(_grid(wildcards)) / 1e9
     minutes = BASE_MINUTES + 2 * io_gb / LOAD_GB_PER_S / 60
     return math.ceil(minutes * 2 ** (attempt - 1))
+
+
+def grid_parent_inputs(wildcards):
+    """What a merge waits for: each parent's download record (hub) or build (demo zoo)."""
+    inputs = []
+    for spec in _grid(wildcards).parents:
+        if is_hub_source(spec.source):
+            inputs.append(f"results/downloads/{spec.slug}.json")
+        elif spec.source.startswith("results/zoo/"):
+            inputs.append(f"{spec.source}/config.json")
+    return inputs
+
+
+def grid_parents_json(wildcards) -> str:
+    return json.dumps([{"model_id": s.model_id, "source": s.source, "revision": s.revision}
+                       for s in _grid(wildcards).parents])
+
+
+def _alternatives(names) -> str:
+    return "|".join(map(re.escape, names)) or "(?!)"
