@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-from lmmap.sheet import slugify
 
 BENCHMARKS = "results/benchmarks/scores.csv"
 NEEDS_BENCHMARKS = ("benchmark_mean", "best_task")
