@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-
 BENCHMARKS = "results/benchmarks/scores.csv"
 NEEDS_BENCHMARKS = ("benchmark_mean", "best_task")
 A = "results/analysis"
