@@ -73,7 +73,7 @@ def test_sharded_streaming_equals_the_in_memory_merge(triple, tmp_path):
     # in memory: whole models loaded with transformers, combined parameter by parameter
     models = [AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32) for d in dirs]
     params = [dict(m.named_parameters()) for m in models]
-    loaded = AutoModelForCausalLM.from_pretrained(streamed, dtype=torch.float16)
+    loaded = AutoModelForCausalLM.from_pretrained(streamed, dtype="auto")  # the config names the dtype
     assert loaded.dtype == torch.float16
     for name, tensor in loaded.named_parameters():
         expected = (-0.4 * params[0][name] + 0.6 * params[1][name] + 0.8 * params[2][name]).to(torch.float16)

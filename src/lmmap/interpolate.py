@@ -280,7 +280,9 @@ def _copy_model_files(base_dir: Path, out_dir: Path, dtype: str) -> None:
             continue  # weights, and what a build wrote about the base itself
         if path.name == "config.json":
             config = json.loads(path.read_text(encoding="utf-8"))
-            config["torch_dtype"] = dtype
+            config["dtype"] = dtype  # transformers >= 5; older checkpoints name it torch_dtype
+            if "torch_dtype" in config:
+                config["torch_dtype"] = dtype
             (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n",
                                                  encoding="utf-8")
         elif path.name.endswith((".json", ".model", ".txt", ".tiktoken", ".py")):
