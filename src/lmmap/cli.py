@@ -47,7 +47,7 @@ SUMMARIES = {
     "plot-pca": "PCA cumulative explained variance of Q",
     "plot-kl": "clustered heatmap of the KL estimate",
     "zoo-data": "train the zoo tokenizer and tokenise its training chunks",
-    "zoo-build": "build zoo models (bases, fine-tunes, merges, variants, grids) from recipes",
+    "zoo-build": "build zoo models (bases, fine-tunes, merges, variants) from recipes",
     "zoo-lineage": "tabulate the zoo's models: kind, parents, domain, format, contamination",
     "interpolate": "merge three models' weights at one (alpha, beta) point, shard by shard",
     "build-task": "build one multiple-choice task from held-out corpus chunks",
