@@ -10,8 +10,7 @@ ANALYSIS = config["analysis"]
 BENCHMARKS = targets.BENCHMARKS
 MAP_VARIABLES = targets.map_variables(config, with_benchmarks=False)
 BENCHMARK_MAP_VARIABLES = targets.map_variables(config, with_benchmarks=True)
-GRIDS = targets.interpolation_grids(config)
-GRID_MODELS = {(grid, spec.slug): spec for grid, points in GRIDS.items() for _, _, spec in points}
+GRIDS = {slug: list(grid.points) for slug, grid in GRID_DEFS.items()}  # rules/common.smk
 # called by `rule all`, once every rule file is included
 analysis_outputs = functools.partial(targets.analysis_outputs, config, GRIDS, workflow)
 
@@ -252,6 +251,9 @@ if GRIDS:
         input:
             texts="results/texts/texts.jsonl",
             scores=lambda w: [f"results/interpolation/{w.grid}/scores/{spec.slug}.npz" for *_, spec in GRIDS[w.grid]],
+            # the triple's geometry, measured by the merge of the grid's first point (every merge writes it)
+            geometry=lambda w: f"{GRIDS[w.grid][0][2].source}/interpolation.json",
+            coords=["results/coords/coordinates.npz"] if ANALYSIS["interpolation"]["clip_value"] == "map" else [],
         output:
             matrix="results/interpolation/{grid}/loglik.npz",
             table=multiext("results/analysis/interpolation/{grid}", ".csv", ".md", ".tex"),
@@ -264,14 +266,13 @@ if GRIDS:
             "logs/plot_interpolation/{grid}.log",
         params:
             grid=lambda w: targets.grid_points_json(GRIDS[w.grid]),
-            clip=["--clip-value", ANALYSIS["interpolation"]["clip_value"]]
-            if ANALYSIS["interpolation"]["clip_value"] is not None else [],
+            clip=interpolation_clip,
         conda:
             "../envs/analysis.yaml"
         shell:
             "python -m lmmap analyze interpolation --texts {input.texts:q} --grid {params.grid:q}"
-            " --scores {input.scores:q} --name {wildcards.grid:q} {params.clip} --out-matrix {output.matrix:q}"
-            " --out-stem results/analysis/interpolation/{wildcards.grid}"
+            " --scores {input.scores:q} --name {wildcards.grid:q} {params.clip:q} --geometry {input.geometry:q}"
+            " --out-matrix {output.matrix:q} --out-stem results/analysis/interpolation/{wildcards.grid}"
             " --summary-stem results/analysis/interpolation/{wildcards.grid}_summary"
             " --figure-stem results/analysis/interpolation/{wildcards.grid} > {log:q} 2>&1"
 

@@ -37,8 +37,20 @@ if not MODELS:
     raise ValueError("config: no models to map: set `models` (a model sheet) or enable the demo `zoo`")
 
 
+from lmmap.analysis.targets import grid_definitions  # noqa: E402
+
+# The weight-interpolation grids (rules/interpolation.smk): {grid slug: lmmap.interpolate.Grid}, and
+# each grid model by slug: (grid slug, alpha, beta, spec). Grid models are scored, never mapped.
+GRID_DEFS = grid_definitions(config)
+GRID_POINTS = {spec.slug: (slug, alpha, beta, spec)
+               for slug, grid in GRID_DEFS.items() for alpha, beta, spec in grid.points}
+
+
 def model_spec(wildcards):
-    return MODELS[wildcards.model]
+    """The sheet row of a mapped model, or of an interpolation grid model (`lmmap.interpolate`)."""
+    if wildcards.model in MODELS:
+        return MODELS[wildcards.model]
+    return GRID_POINTS[wildcards.model][3]
 
 
 def zoo_model_input(wildcards):
@@ -58,17 +70,19 @@ def zoo_score_jobs():
     if not config.get("zoo", {}).get("enabled"):
         return {}
     from lmmap import zoo
-    from lmmap.analysis.targets import interpolation_grids
 
-    grid_scores = {spec.slug: f"results/interpolation/{grid}/scores/{spec.slug}.npz"
-                   for grid, points in interpolation_grids(config).items() for *_, spec in points}
     jobs = {}
     for members in zoo.build_groups(config["zoo"]).values():
         for member in members:
-            out = f"results/scores/{member.slug}.npz" if member.slug in MODELS else grid_scores.get(member.slug)
-            if out:
-                jobs.setdefault(zoo.job_group(member.spec), []).append(
-                    {"model_id": member.spec.model_id, "source": member.spec.source, "out": out})
+            jobs.setdefault(zoo.job_group(member.spec), []).append(
+                {"model_id": member.spec.model_id, "source": member.spec.source,
+                 "out": f"results/scores/{member.slug}.npz"})
+    for slug, grid in GRID_DEFS.items():
+        if grid.zoo:  # merged by rules/interpolation.smk, scored here
+            for *_, spec in grid.points:
+                jobs.setdefault(zoo.job_group(spec), []).append(
+                    {"model_id": spec.model_id, "source": spec.source,
+                     "out": f"results/interpolation/{slug}/scores/{spec.slug}.npz"})
     return jobs
 
 
@@ -141,3 +155,12 @@ def all_outputs():
         "results/map.html",
         "results/audit.json",
     ]
+
+
+def interpolation_clip(wildcards, input):
+    """`--clip-value V`, `--map-coordinates NPZ` (the map's stored clip value: the grid is appended to
+    the map, the authors' `append`) or nothing (`analysis.interpolation.clip_value`: number, map, null)."""
+    if input.coords:
+        return ["--map-coordinates", input.coords]
+    value = config["analysis"]["interpolation"]["clip_value"]
+    return ["--clip-value", value] if value is not None else []

@@ -1,4 +1,5 @@
-# Inputs and cluster resources of a scoring job. Resources follow the model's size (ModelSpec.size,
+# Inputs and cluster resources of a scoring job (and, at the end, of a weight-interpolation merge
+# job, rules/interpolation.smk). Resources follow the model's size (ModelSpec.size,
 # parameters) and grow with the retry attempt, so that a job killed for time or memory comes back bigger.
 # What differs between clusters (account, partitions, GPU memory, --gpus vs --gres) comes from the
 # environment, read here and in profiles/slurm/config.yaml; see profiles/slurm/site.env.
@@ -7,6 +8,7 @@
 
 import math
 import os
+import re
 
 from lmmap.download import is_hub_source
 
@@ -86,3 +88,70 @@ def score_group(wildcards):
     """Small models join group `score_small`, which a profile may pack into fewer allocations
     (`group-components: score_small=20`); bigger models always get their own job."""
     return "score_small" if _params(wildcards) <= PACK_UP_TO else None
+
+
+# Merging an interpolation grid model (rules/interpolation.smk): streaming I/O, no GPU. The merged
+# model's disk is its parameters × bytes per parameter of the output dtype (a 7B model in float16:
+# 13.5 GB; 36 points × 2 triples: ~1 TB); memory holds one output shard plus a few float32 copies
+# of the largest tensor (a 7B model's embedding: 0.5 GB), never a whole model; time is reading the
+# three parents and writing the result from the shared file system.
+MERGE_TENSOR_GB = 4  # float32 temporaries of the largest tensor (θ₀, θ₁, θ₂, two differences, the sum)
+PARENT_BYTES_PER_PARAM = 2  # the parents' checkpoints (float16/bfloat16 on the hub)
+
+
+def _grid(wildcards):
+    grid_slug, alpha, beta, spec = GRID_POINTS[wildcards.model]
+    return GRID_DEFS[grid_slug]
+
+
+def _grid_params(wildcards) -> float:
+    return _grid(wildcards).parameters or UNKNOWN_SIZE
+
+
+def merge_disk_mb(wildcards, attempt) -> int:
+    """Resource `disk_mb`: the merged model (parameters × bytes per dtype) plus 100 MB for the
+    tokenizer, config and the shard being written."""
+    from lmmap.interpolate import disk_bytes
+
+    return math.ceil(disk_bytes(_grid(wildcards)) / 1e6) + 100
+
+
+def merge_mem_mb(wildcards, attempt) -> int:
+    """Host memory: one output shard (at most `interpolation.shard_gb`) and the float32 temporaries
+    of the largest tensor; grows by half per retry."""
+    from lmmap.interpolate import disk_bytes
+
+    grid = _grid(wildcards)
+    model_gb = disk_bytes(grid) / 1e9
+    temporaries_gb = min(MERGE_TENSOR_GB, 1 + 4 * model_gb)
+    return math.ceil(1024 * (1 + temporaries_gb + min(grid.shard_gb, model_gb)) * _growth(attempt))
+
+
+def merge_runtime(wildcards, attempt) -> int:
+    """Minutes: reading three parents and writing one model at LOAD_GB_PER_S, with a safety factor
+    of 2; doubled per retry."""
+    from lmmap.interpolate import disk_bytes
+
+    io_gb = 3 * _grid_params(wildcards) * PARENT_BYTES_PER_PARAM / 1e9 + disk_bytes(_grid(wildcards)) / 1e9
+    minutes = BASE_MINUTES + 2 * io_gb / LOAD_GB_PER_S / 60
+    return math.ceil(minutes * 2 ** (attempt - 1))
+
+
+def grid_parent_inputs(wildcards):
+    """What a merge waits for: each parent's download record (hub) or build (demo zoo)."""
+    inputs = []
+    for spec in _grid(wildcards).parents:
+        if is_hub_source(spec.source):
+            inputs.append(f"results/downloads/{spec.slug}.json")
+        elif spec.source.startswith("results/zoo/"):
+            inputs.append(f"{spec.source}/config.json")
+    return inputs
+
+
+def grid_parents_json(wildcards) -> str:
+    return json.dumps([{"model_id": s.model_id, "source": s.source, "revision": s.revision}
+                       for s in _grid(wildcards).parents])
+
+
+def _alternatives(names) -> str:
+    return "|".join(map(re.escape, names)) or "(?!)"

@@ -1,7 +1,8 @@
 # The demo zoo (config `zoo`, see lmmap.zoo): one job trains the shared tokenizer and tokenises the
 # training data; then one job per family builds all of the family's models (every size, fine-tunes,
-# merges, precision variants, contaminated models and interpolation grids), because starting torch
-# and transformers costs more than building a small model. Each model directory appears whole, its
+# merges, precision variants and contaminated models), because starting torch and transformers costs
+# more than building a small model. The zoo's interpolation grids are merged by rules/interpolation.smk,
+# the same rules as the paper's grids. Each model directory appears whole, its
 # config.json included, when it is complete.
 
 from lmmap import zoo

@@ -134,3 +134,43 @@ def test_profile_by_its_bare_name_after_the_one_time_setup(tmp_path):
     log = dry_run(*demo, env=xdg)
     assert "Using profile slurm" in log and "This was a dry-run" in log
     assert make("slurm-profile", env=os.environ | xdg).returncode == 0  # running it again is harmless
+
+
+def grid_jobs(log: str, rule: str) -> dict[str, dict[str, str]]:
+    """The dry run's jobs of `rule` with wildcards grid and model: model -> resources."""
+    pattern = rf"rule {rule}:\n(?:.*\n)*?\s+wildcards: grid=\S+, model=(\S+)\n(?:.*\n)*?\s+resources: ([^\n]+)"
+    return {model: dict(re.findall(r"(\w+)=([^,\s]*)", resources)) for model, resources in re.findall(pattern, log)}
+
+
+def test_paper_interpolation_plans_a_merge_and_a_scoring_job_per_grid_model(tmp_path):
+    """config/paper/interpolation.yaml on the paper's released data (stand-in files: a dry run reads
+    none and downloads nothing): 2 triples × 36 grid points, each merged by its own job with the disk
+    its float16 weights need, then scored on a GPU; the parents come from the download rule."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("raw_log-likelihood_1018.pkl", "model-data-1018.pkl"):
+        (data / name).write_bytes(b"")
+    (data / "texts-10k-pile.jsonl").write_text(json.dumps({"text": "stand-in"}) + "\n")
+    paths = tmp_path / "paths.yaml"
+    paths.write_text(json.dumps({"models": str(ROOT / "config/paper/models.tsv"),
+                                 "paper": {"types": str(ROOT / "config/paper/models.tsv")},
+                                 "map": {"type_colours": str(ROOT / "config/paper/types.tsv")}}))
+    log = dry_run("--profile", str(ROOT / "profiles/slurm"), "--directory", str(tmp_path), "--configfile",
+                  str(ROOT / "config/config.yaml"), str(ROOT / "config/paper/config.yaml"),
+                  str(ROOT / "config/paper/interpolation.yaml"), str(paths))
+    merges, scores = grid_jobs(log, "merge_grid_model"), grid_jobs(log, "score_grid_model")
+    expected = {f"interpolation--{name}-a{a}-b{b}" for name in ("llama-2-7b", "mistral-7b")
+                for a in ("0", "0.2", "0.4", "0.6", "0.8", "1") for b in ("0", "0.2", "0.4", "0.6", "0.8", "1")}
+    assert set(merges) == set(scores) == expected and len(expected) == 72
+    llama = merges["interpolation--llama-2-7b-a0.6-b0.8"]  # extrapolated: 1 - a - b < 0
+    assert 13_400 < int(llama["disk_mb"]) < 13_700  # 6.74e9 parameters × 2 bytes (float16)
+    assert int(merges["interpolation--mistral-7b-a0-b0"]["disk_mb"]) > int(llama["disk_mb"])
+    assert 4_000 < int(llama["mem_mb"]) < 16_000  # one 5 GB shard and a few tensors, not the 13.5 GB model
+    assert int(llama["runtime"]) > 10 and llama.get("gpu", "0") in ("0", "")
+    assert scores["interpolation--llama-2-7b-a0.6-b0.8"]["gpu"] == "1"
+    assert "--alpha 0.6 --beta 0.8 --dtype float16" in log
+    assert set(jobs(log, "download_model")) == {"meta-llama--Llama-2-7b-hf", "meta-llama--Llama-2-7b-chat-hf",
+                                                "lmsys--vicuna-7b-v1.5", "mistralai--Mistral-7B-v0.1",
+                                                "HuggingFaceH4--zephyr-7b-beta", "mistralai--Mistral-7B-Instruct-v0.1"}
+    assert log.count("rule plot_interpolation:") == 2 and "--map-coordinates results/coords/coordinates.npz" in log
+    assert "rule score_model:" not in log  # the map itself comes from the released data

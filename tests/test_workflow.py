@@ -110,6 +110,18 @@ def check_demo_outputs(results: Path, n_models: int, n_texts: int, n_grid: int) 
     assert grids
     with np.load(grids[0], allow_pickle=False) as g:
         assert g["L"].shape == (n_grid, n_texts)
+    # the grid was merged by the interpolation rules (one save_pretrained directory per point, with the
+    # measured geometry), drawn with that geometry and clipped with the map's stored clip value
+    grid = grids[0].parent
+    merged = sorted((grid / "models").glob("*/interpolation.json"))
+    assert len(merged) == n_grid and all((m.parent / "config.json").exists() for m in merged)
+    summary = pd.read_csv(results / "analysis/interpolation" / f"{grid.name}_summary.csv").iloc[0]
+    measured = json.loads(merged[0].read_text())
+    assert summary["angle_deg"] == measured["angle_deg"] and 0 < summary["angle_deg"] < 180
+    assert summary["norm1"] > 0 and summary["norm2"] > 0
+    with np.load(results / "coords/coordinates.npz", allow_pickle=False) as c:
+        assert summary["clip_value"] == float(c["clip_value"])
+    assert {"weight_x", "weight_y"} <= set(pd.read_csv(results / "analysis/interpolation" / f"{grid.name}.csv"))
     for table in ("prediction/ridge.md", "baseline/loglik_correlation.md", "leakage/leakage.md",
                   "kl_validation/summary.md", "dimensionality.md", "model_list.md", "findings.md"):
         assert (results / "analysis" / table).stat().st_size > 100, table

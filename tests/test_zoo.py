@@ -60,7 +60,12 @@ def test_interpolation_grid_is_four_by_four():
     assert len({spec.slug for *_, spec in grid}) == 16
     map_ids = {s.model_id for s in zoo.zoo_specs(cfg)}
     assert not map_ids & {spec.model_id for *_, spec in grid}  # grid models stay off the map
-    assert all(spec.source.startswith("results/zoo/") for *_, spec in grid)
+    # merged by rules/interpolation.smk (lmmap.interpolate), the paper grids' code path
+    assert all(spec.source == f"results/interpolation/{base}/models/{spec.slug}" for *_, spec in grid)
+    (definition,) = zoo.interpolation_grids(cfg)
+    assert definition.zoo and definition.dtype == "float32"
+    assert [p.slug for p in definition.parents] == ["zoo--balanced-llama-m", "zoo--balanced-llama-m-ft-python-code",
+                                                    "zoo--balanced-llama-m-ft-licences"]
 
 
 def test_zoo_is_scored_and_evaluated_in_one_job_per_architecture():
@@ -73,8 +78,7 @@ def test_zoo_is_scored_and_evaluated_in_one_job_per_architecture():
 def test_build_groups_cover_every_model_once():
     cfg = zoo_config("demo")
     grouped = [m.slug for models in zoo.build_groups(cfg).values() for m in models]
-    grid = [spec.slug for specs in zoo.interpolation_specs(cfg).values() for *_, spec in specs]
-    assert sorted(grouped) == sorted([s.slug for s in zoo.zoo_specs(cfg)] + grid)
+    assert sorted(grouped) == sorted(s.slug for s in zoo.zoo_specs(cfg))  # grids: one merge job per point
 
 
 def test_config_errors_name_the_entry():
@@ -211,6 +215,11 @@ def mini_zoo(tmp_path_factory):
         args = ["zoo-build", "--recipes", recipes, "--tokenizer", str(root / "tokenizer.json"),
                 "--data", str(root / "tokens.npz"), "--zoo-dir", str(root / out)]
         assert cli_main(args) == 0
+    (grid,) = zoo.interpolation_grids(MINI_ZOO)  # merged as the workflow merges it, one point per call
+    parents = json.dumps([{"model_id": p.model_id, "source": str(root / "a" / p.slug)} for p in grid.parents])
+    for alpha, beta, spec in grid.points:
+        assert cli_main(["interpolate", "--parents", parents, "--alpha", str(alpha), "--beta", str(beta),
+                         "--dtype", grid.dtype, "--out-dir", str(root / "a" / spec.slug)]) == 0
     return root, models
 
 
@@ -272,7 +281,7 @@ def test_workflow_helpers_name_the_files_each_build_job_makes_and_needs():
     assert zoo.config_files(["zoo--x"]) == ["results/zoo/zoo--x/config.json"]
     recipes = json.loads(zoo.recipes_json(llama))
     assert [r["slug"] for r in recipes] == [m.slug for m in llama]
-    assert recipes[0]["recipe"]["kind"] == "base" and recipes[-1]["recipe"]["kind"] == "grid"
+    assert recipes[0]["recipe"]["kind"] == "base" and recipes[-1]["recipe"]["kind"] == "contaminated"
 
 
 def test_demo_corpus_takes_package_files_only_from_lmmaps_dependencies():

@@ -18,6 +18,24 @@ def clip_matrix(L: np.ndarray, quantile: float = 0.02) -> tuple[np.ndarray, floa
     return np.maximum(L, value), value
 
 
+def stored_clip_value(coordinates_path) -> float:
+    """The clip value a map's coordinates were built with (`coordinates` stores it in its npz)."""
+    from lmmap.errors import InputError
+    from lmmap.storage import load_npz
+
+    value = float(load_npz(coordinates_path, required=("clip_value",))["clip_value"])
+    if not math.isfinite(value):
+        raise InputError(coordinates_path, f"stores a clip value that is not finite ({value})", field="clip_value")
+    return value
+
+
+def append_clip(L_new: np.ndarray, clip_value: float) -> np.ndarray:
+    """Clip models added to an existing map with the map's own threshold (the authors' `append`):
+    the quantile is not recomputed, so the added rows do not move the map's clipping, and a row
+    clipped here is clipped exactly as it would have been in the map."""
+    return np.maximum(L_new, clip_value)
+
+
 def double_centre(L: np.ndarray) -> np.ndarray:
     """Subtract each row's mean, then each column's mean."""
     rows_centred = L - L.mean(axis=1, keepdims=True)

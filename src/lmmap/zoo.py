@@ -7,7 +7,7 @@ to int8/int4 (saved in fp32, so CPU scoring stays fast); contaminated variants c
 data that includes part of the reference text set. Every model shares one locally trained tokenizer
 and is saved with `save_pretrained`, so it loads exactly like a real model.
 
-`zoo_models` / `zoo_specs` / `interpolation_specs` only expand the config (no I/O, no torch): the
+`zoo_models` / `zoo_specs` / `interpolation_grids` only expand the config (no I/O, no torch): the
 workflow calls them when it builds its DAG. The build functions import torch when they run.
 """
 
@@ -43,7 +43,7 @@ class ZooModel:
     """One zoo model: its sheet row, how it is made (`recipe`, JSON-able) and what it is made from."""
 
     spec: ModelSpec
-    kind: str  # base, finetune, merge, precision, contaminated, grid
+    kind: str  # base, finetune, merge, precision, contaminated
     recipe: dict
     parents: tuple[str, ...] = ()  # slugs of the models it is built from
 
@@ -203,48 +203,37 @@ def zoo_specs(zoo_config: dict) -> list[ModelSpec]:
     return [m.spec for m in zoo_models(zoo_config)]
 
 
-def _grid_label(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".") if value else "0"
+def interpolation_grids(zoo_config: dict) -> list:
+    """The weight-interpolation grids θ(α,β) = (1−α−β)θ₀ + αθ₁ + βθ₂ of the zoo, one `Grid` per
+    (base, ft₁, ft₂) triple, named after the base. Grid models are scored but not part of the map;
+    they are built by the same merge step as the paper's grids (lmmap.interpolate, rules/interpolation.smk)
+    into results/interpolation/<grid>/models/, in float32 like every zoo model."""
+    from lmmap.interpolate import DEFAULT_POINTS, Grid, grid_points
 
-
-def interpolation_models(zoo_config: dict) -> dict[str, list[ZooModel]]:
-    """The weight-interpolation grids θ(α,β) = (1−α−β)θ₀ + αθ₁ + βθ₂, one list per (base, ft₁, ft₂)
-    triple, keyed by the base's name. Grid models are scored but not part of the map."""
     by_name = {m.spec.model_id.removeprefix(ID_PREFIX): m for m in zoo_models(zoo_config)}
-    grids = {}
+    grids = []
     for entry in zoo_config.get("interpolation", []):
         base_name = _require(entry, "base", "interpolation")
         triple = [_derived(by_name, n, f"interpolation of {base_name}") for n in [base_name, *entry["ends"]]]
-        points = entry.get("points", [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
-        models = []
-        for alpha in points:
-            for beta in points:
-                model_id = f"{GRID_PREFIX}{base_name}-a{_grid_label(alpha)}-b{_grid_label(beta)}"
-                base = triple[0].spec
-                spec = dataclasses.replace(base, model_id=model_id, source=f"{ZOO_DIR}/{slugify(model_id)}",
-                                           family=f"{GRID_FAMILY_PREFIX}{base_name}")
-                recipe = {"kind": "grid", "alpha": alpha, "beta": beta}
-                models.append(ZooModel(spec, "grid", recipe, tuple(m.slug for m in triple)))
-        grids[base_name] = models
+        points = grid_points(base_name, triple[0].spec, entry.get("points", DEFAULT_POINTS), GRID_PREFIX,
+                             GRID_FAMILY_PREFIX, "float32")
+        grids.append(Grid(base_name, tuple(m.spec for m in triple), points, dtype="float32", zoo=True))
     return grids
 
 
 def interpolation_specs(zoo_config: dict) -> dict[str, list[tuple[float, float, ModelSpec]]]:
     """{base name: [(α, β, spec), ...]} for every interpolation grid of the config."""
-    return {base: [(m.recipe["alpha"], m.recipe["beta"], m.spec) for m in models]
-            for base, models in interpolation_models(zoo_config).items()}
+    return {grid.name: list(grid.points) for grid in interpolation_grids(zoo_config)}
 
 
 def build_groups(zoo_config: dict) -> dict[str, list[ZooModel]]:
-    """{family: its models in build order (parents first), then its interpolation grids}: what one
-    build job makes. One process per family, because starting torch and transformers costs more
-    than building a small model; a family's models also share their parents in memory."""
+    """{family: its models in build order (parents first)}: what one build job makes. One process
+    per family, because starting torch and transformers costs more than building a small model; a
+    family's models also share their parents in memory. (Interpolation grids are merged by
+    rules/interpolation.smk, one job per grid point, as the paper's 7B grids are.)"""
     groups: dict[str, list[ZooModel]] = {}
     for model in zoo_models(zoo_config):
         groups.setdefault(model.spec.family, []).append(model)
-    family_of = {m.slug: family for family, models in groups.items() for m in models}
-    for grid in interpolation_models(zoo_config).values():
-        groups[family_of[grid[0].parents[0]]] += grid
     return groups
 
 
@@ -564,13 +553,8 @@ def build_model(recipe: dict, tokenizer, data: "TokenData | None", parents: list
         summary["loss_first"], summary["loss_last"] = losses[0], float(np.mean(losses[-10:]))
     elif kind == "merge":
         combine_weights([model, parents[1]], recipe["weights"])
-    elif kind == "grid":
-        combine_weights([model, *parents[1:]], grid_weights(recipe["alpha"], recipe["beta"]))
     elif kind == "precision":
         round_weights(model, recipe["format"])
     summary["n_params"] = model.num_parameters()
     return model, summary
 
-
-def grid_weights(alpha: float, beta: float) -> list[float]:
-    return [1.0 - alpha - beta, alpha, beta]

@@ -6,21 +6,42 @@ import json
 import sys
 from pathlib import Path
 
-from lmmap.sheet import slugify
-
 BENCHMARKS = "results/benchmarks/scores.csv"
 NEEDS_BENCHMARKS = ("benchmark_mean", "best_task")
 A = "results/analysis"
 
 
-def interpolation_grids(config: dict) -> dict[str, list]:
-    """{grid slug: [(alpha, beta, spec), ...]} of the demo zoo's interpolation grids, when enabled."""
-    zoo = config.get("zoo") or {}
-    if not (zoo.get("enabled") and config["analysis"]["interpolation"]["enabled"]):
+def grid_definitions(config: dict) -> dict:
+    """{grid slug: lmmap.interpolate.Grid} of every weight-interpolation grid under `config`, when
+    `analysis.interpolation.enabled`: the demo zoo's (`zoo.interpolation`) and the configured triples
+    of mapped models (`interpolation.triples`, e.g. config/paper/interpolation.yaml)."""
+    if not config["analysis"]["interpolation"]["enabled"]:
         return {}
-    from lmmap.zoo import interpolation_specs
+    from lmmap.errors import InputError
+    from lmmap.interpolate import check_endpoints, configured_grids
 
-    return {slugify(name): points for name, points in interpolation_specs(zoo).items()}
+    grids = []
+    zoo = config.get("zoo") or {}
+    if zoo.get("enabled"):
+        from lmmap.zoo import interpolation_grids as zoo_grids
+
+        grids += zoo_grids(zoo)
+    if (config.get("interpolation") or {}).get("triples"):
+        from lmmap.workflow import model_specs
+
+        grids += configured_grids(config, {spec.model_id: spec for spec in model_specs(config)})
+    found = {}
+    for grid in grids:
+        if grid.slug in found:
+            raise InputError("config: interpolation", "two grids have the same name", record=grid.name)
+        check_endpoints(grid)
+        found[grid.slug] = grid
+    return found
+
+
+def interpolation_grids(config: dict) -> dict[str, list]:
+    """{grid slug: [(alpha, beta, spec), ...]} of every interpolation grid under `config`."""
+    return {slug: list(grid.points) for slug, grid in grid_definitions(config).items()}
 
 
 def grid_points_json(points: list) -> str:

@@ -320,7 +320,11 @@ def _args_interpolation(p):
     p.add_argument("--out-stem", required=True)
     p.add_argument("--summary-stem", required=True, help="one-row summary: affine fit of the grid in PCA")
     p.add_argument("--figure-stem", required=True)
-    p.add_argument("--clip-value", type=float, help="raise log-likelihoods below this to it (the paper: -1400)")
+    clip = p.add_mutually_exclusive_group()
+    clip.add_argument("--clip-value", type=float, help="raise log-likelihoods below this to it (the paper: -1400)")
+    clip.add_argument("--map-coordinates",
+                      help="the map's coordinates npz: clip with its stored clip value, as when models are "
+                           "appended to an existing map (not a quantile recomputed on the grid)")
     p.add_argument("--geometry", help='JSON file {"norm1", "norm2", "angle_deg"} measured on the weights '
                                       "(lmmap.analysis.interpolation.weight_geometry): the weight-space panel")
 
@@ -332,7 +336,9 @@ def run_interpolation(args) -> int:
     from lmmap.storage import save_npz
     from lmmap.texts import load_text_set
 
-    run = Run(args, "interpolation", texts=args.texts,
+    from lmmap.coords import stored_clip_value
+
+    run = Run(args, "interpolation", texts=args.texts, map_coordinates=args.map_coordinates,
               **{f"score:{i}": path for i, path in enumerate(args.scores)})
     text_set = load_text_set(args.texts)
     L, model_ids = merge_scores(args.scores, text_set)
@@ -351,10 +357,22 @@ def run_interpolation(args) -> int:
         run.inputs["geometry"] = args.geometry
         with open(args.geometry, encoding="utf-8") as fh:
             geometry = json.load(fh)
-    table = interpolation_table(L, model_ids, alphas, betas, args.clip_value, geometry)
-    run.table(table, args.out_stem)
-    run.table(grid_summary(table), args.summary_stem)
-    run.figure(plots.interpolation_figure(table, args.name), args.figure_stem)
+        bad = [k for k in ("norm1", "norm2", "angle_deg") if not isinstance(geometry.get(k), (int, float))]
+        if bad:
+            raise InputError(args.geometry, "lacks a measured number", field=bad[0])
+    clip_value = stored_clip_value(args.map_coordinates) if args.map_coordinates else args.clip_value
+    extra = {"clip_value": clip_value, "clip_source": "map" if args.map_coordinates else
+             ("fixed" if clip_value is not None else "none"),
+             "n_clipped": int((L < clip_value).sum()) if clip_value is not None else 0,
+             "geometry": {k: geometry[k] for k in ("norm1", "norm2", "angle_deg")} if geometry else None}
+    table = interpolation_table(L, model_ids, alphas, betas, clip_value, geometry)
+    run.table(table, args.out_stem, extra)
+    summary = grid_summary(table).assign(clip_value=clip_value, n_clipped=extra["n_clipped"])
+    for key, value in (extra["geometry"] or {}).items():  # the measured weight-space triangle
+        summary[key] = value
+    run.table(summary, args.summary_stem, extra)
+    title = args.name + (f" (clipped at {clip_value:.1f})" if clip_value is not None else "")
+    run.figure(plots.interpolation_figure(table, title), args.figure_stem, extra)
     return 0
 
 

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_zoo_data)
 
     p = subparsers.add_parser("zoo-build", formatter_class=fmt,
-                              help="build zoo models (bases, fine-tunes, merges, variants, grids) from recipes")
+                              help="build zoo models (bases, fine-tunes, merges, variants) from recipes")
     p.add_argument("--recipes", required=True,
                    help='JSON list of {"slug", "recipe", "parents"}, built in order (parents first)')
     p.add_argument("--tokenizer", required=True, help="zoo tokenizer JSON")
