@@ -20,12 +20,11 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec, slugify
-from lmmap.storage import temporary_directory
+from lmmap.storage import replace_directory, temporary_directory
 
 GRID_DIR = "results/interpolation"
 ID_PREFIX = "interpolation/"
@@ -342,20 +341,9 @@ def merge_model(parent_dirs: list[str | Path], alpha: float, beta: float, out_di
                     "dtype": dtype, "n_params": n_params, "bytes": total_bytes, "n_shards": len(names)}
         (tmp / INFO_FILE).write_text(json.dumps(measured | (info or {}), indent=2, sort_keys=True) + "\n",
                                      encoding="utf-8")
-        swap_in(tmp, out_dir)
+        replace_directory(tmp, out_dir)
     finally:
         for reader in readers:
             reader.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return measured
-
-
-def swap_in(tmp: Path, out_dir: Path) -> None:
-    """Replace `out_dir` by the complete directory `tmp` with one rename."""
-    old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-        os.replace(out_dir, old / "model")
-    os.replace(tmp, out_dir)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 import zlib
@@ -53,6 +54,18 @@ def temporary_directory(target: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     os.chmod(tmp, 0o777 & ~current_umask())
     return tmp
+
+
+def replace_directory(tmp: Path, target: Path) -> None:
+    """Put the complete directory `tmp` (from `temporary_directory`) in place of `target`, which may
+    exist: renames only, so that readers see the old directory or the new one, never a mix."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, old / "model")
+    os.replace(tmp, target)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def current_umask() -> int:

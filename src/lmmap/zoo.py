@@ -16,16 +16,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec, slugify
-from lmmap.storage import temporary_directory
+from lmmap.storage import replace_directory, temporary_directory
 
 ARCHITECTURES = ("gpt2", "llama", "gpt_neox")
 PRECISIONS = ("fp16", "bf16", "int8", "int4")
@@ -525,13 +523,7 @@ def save_model(model, tokenizer, out_dir: str | Path, extra_files: dict[str, dic
         tokenizer.save_pretrained(tmp)
         for name, content in (extra_files or {}).items():
             (tmp / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        old = None
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-            os.replace(out_dir, old / "model")
-        os.replace(tmp, out_dir)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_directory(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
