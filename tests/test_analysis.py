@@ -301,3 +301,30 @@ def test_publish_table_writes_every_format_with_provenance(tmp_path):
     assert "\\begin{tabular}" in paths[2].read_text()
     assert pd.read_csv(paths[0])["pearson"][0] == 0.91234
     assert read_provenance(paths[0])["params"] == {"k": 1}
+
+
+def test_kl_scatter_is_log_log_with_the_identity_on_the_diagonal():
+    estimate = np.logspace(-1, 3, 12)
+    table = pd.DataFrame({"kl_estimate": estimate, "kl_token": estimate / 20, "kl_text": estimate / 10})
+    table.loc[0, "kl_text"] = -0.1  # a Monte Carlo estimate can be negative: not drawable on a log axis
+    fig = plots.kl_scatter(table, "kl_estimate", {"kl_token": "token", "kl_text": "text"})
+    token, text = fig.axes[:2]
+    for ax in (token, text):
+        assert ax.get_xscale() == ax.get_yscale() == "log"
+        assert ax.get_xlim() == ax.get_ylim()  # equal limits: y = x is the diagonal
+        line = ax.get_lines()[0]
+        np.testing.assert_allclose(line.get_xdata(), line.get_ydata())
+    assert len(token.collections[0].get_offsets()) == 12
+    assert len(text.collections[0].get_offsets()) == 11 and "1 pair(s) with KL <= 0" in text.get_title()
+    assert "12 pairs" in text.get_title()  # the correlations use every pair
+
+
+def test_prediction_scatter_states_the_tables_r(planted_benchmark):
+    _, Q, targets, groups = planted_benchmark
+    summary, _, predictions = prediction.run_prediction({"Q": Q}, targets[["t1"]], groups, cv_kinds=["kfold"],
+                                                        seeds=range(2))
+    averaged = prediction.seed_mean_predictions(predictions)
+    colour = pd.Series(np.arange(len(targets), dtype=float), index=targets.index)
+    fig = plots.prediction_scatter(averaged, colour, "t", summary=summary)
+    row = summary.set_index("target").loc["t1"]
+    assert f"r = {row['pearson_mean']:.3f} ± {row['pearson_std']:.3f}" in fig.axes[0].get_title()

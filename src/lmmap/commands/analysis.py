@@ -201,7 +201,8 @@ def _args_predict(p):
     p.add_argument("--out-stem", required=True, help="summary table")
     p.add_argument("--predictions", required=True, help="CSV of every out-of-fold prediction")
     p.add_argument("--figure-stem", required=True,
-                   help="scatter of the first features and CV: seed-averaged prediction vs true score")
+                   help="scatter of features Q under K-fold CV (the findings' ridge finding; else the first "
+                        "features and CV): seed-averaged prediction vs true score")
 
 
 def run_predict(args) -> int:
@@ -225,9 +226,17 @@ def run_predict(args) -> int:
     run.table(summary, args.out_stem, extra)
     run.csv(predictions, args.predictions)
     averaged = prediction.seed_mean_predictions(predictions)
-    shown = averaged[(averaged["features"] == args.features[0]) & (averaged["cv"] == args.cv[0])]
-    title = f"Ridge prediction from {args.features[0]} ({args.cv[0]} CV, mean of {args.seeds} seeds)"
-    run.figure(plots.prediction_scatter(shown, data.mean_loglik(), title), args.figure_stem, extra)
+    # the features and CV of the findings table's ridge finding (Q, plain K-fold) where they were run
+    features = "Q" if "Q" in args.features else args.features[0]
+    cv = "kfold" if "kfold" in args.cv else args.cv[0]
+    shown = averaged[(averaged["features"] == features) & (averaged["cv"] == cv)]
+    cv_name = (f"{args.splits}-fold CV" if cv == "kfold"
+               else f"{args.splits}-fold CV grouped by {args.group_by}")
+    title = (f"Ridge prediction from {features}, out of fold ({cv_name}), "
+             f"predictions averaged over {args.seeds} seeds")
+    run.figure(plots.prediction_scatter(shown, data.mean_loglik(), title,
+                                        summary=summary[(summary["features"] == features) & (summary["cv"] == cv)]),
+               args.figure_stem, extra)
     return 0
 
 
