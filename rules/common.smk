@@ -129,4 +129,5 @@ def all_outputs():
         "results/tables/pca_components.csv",
         "results/map.html",
         "results/audit.json",
+        "results/audit.html",
     ]

@@ -295,7 +295,7 @@ def test_model_list_is_alphabetical_with_the_29_class_type_and_downloads():
 def test_publish_table_writes_every_format_with_provenance(tmp_path):
     frame = pd.DataFrame({"target": ["a", "b"], "pearson": [0.91234, 0.5], "n": [40, 7]})
     paths = publish_table(frame, tmp_path / "t", step="unit", params={"k": 1})
-    assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
+    assert [p.suffix for p in paths] == [".csv", ".md", ".tex", ".html"]
     markdown = paths[1].read_text()
     assert "0.912" in markdown and "| 40 |" in markdown.replace("  ", " ") and "40.000" not in markdown
     assert "\\begin{tabular}" in paths[2].read_text()
@@ -328,3 +328,17 @@ def test_prediction_scatter_states_the_tables_r(planted_benchmark):
     fig = plots.prediction_scatter(averaged, colour, "t", summary=summary)
     row = summary.set_index("target").loc["t1"]
     assert f"r = {row['pearson_mean']:.3f} ± {row['pearson_std']:.3f}" in fig.axes[0].get_title()
+
+
+def test_model_list_reads_as_people_write_sizes(tmp_path):
+    table = pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", "c"], "model_type": ["x"] * 3,
+                          "size_billions": [0.000135, 7.0, np.nan], "date": ["", "", ""],
+                          "mean_loglik": [-123.456, -7.0, -1.0], "benchmark_mean": [61.234, np.nan, 50.0]})
+    shown = model_list.readable_model_list(table)
+    assert shown["size"].tolist() == ["135K", "7B", "unknown"] and "size_billions" not in shown
+    assert shown["mean_loglik"].tolist() == ["-123.46", "-7.00", "-1.00"]
+    assert shown["benchmark_mean"].tolist() == ["61.2", "", "50.0"]
+    paths = publish_table(table, tmp_path / "model_list", step="unit", display=shown)
+    assert "0.000135" in paths[0].read_text()  # the CSV keeps full precision
+    html = paths[3].read_text()
+    assert "<table" in html and "135K" in html and "size_billions" not in html

@@ -37,9 +37,10 @@ class Run:
         self.inputs = {k: v for k, v in input_paths.items() if v}
         self.params = {k: v for k, v in command_params(args).items() if k != "analysis"}
 
-    def table(self, frame: pd.DataFrame, stem: str, extra: dict | None = None) -> None:
-        publish_table(frame, stem, self.step, self.inputs, self.params, self.started, extra)
-        log.info("wrote %s.{csv,md,tex}", stem)
+    def table(self, frame: pd.DataFrame, stem: str, extra: dict | None = None,
+              display: pd.DataFrame | None = None) -> None:
+        publish_table(frame, stem, self.step, self.inputs, self.params, self.started, extra, display=display)
+        log.info("wrote %s.{csv,md,tex,html}", stem)
 
     def csv(self, frame: pd.DataFrame, path: str) -> None:
         publish_csv(frame, path, self.step, self.inputs, self.params, self.started)
@@ -374,11 +375,12 @@ def _args_model_list(p):
 
 
 def run_model_list(args) -> int:
-    from lmmap.analysis.model_list import model_list
+    from lmmap.analysis.model_list import model_list, readable_model_list
 
     run = Run(args, "model-list", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
     data = Data(args)
-    run.table(model_list(data.model_ids, data.L, data.models, data.benchmarks), args.out_stem)
+    table = model_list(data.model_ids, data.L, data.models, data.benchmarks)
+    run.table(table, args.out_stem, display=readable_model_list(table))
     return 0
 
 
@@ -413,7 +415,8 @@ def run_findings(args) -> int:
     if args.leakage:
         rows += f.leakage_finding(pd.read_csv(args.leakage))
     rows += f.grid_findings({Path(p).stem.removesuffix("_summary"): pd.read_csv(p) for p in args.grid_summaries})
-    run.table(pd.DataFrame(rows), args.out_stem)
+    frame, shown = f.table(rows)
+    run.table(frame, args.out_stem, display=shown)
     return 0
 
 
