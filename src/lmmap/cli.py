@@ -59,6 +59,29 @@ SUMMARIES = {
 }
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """The one help formatter of every lmmap command: an option's default is printed once, after its
+    help, and only where it says something (not None, False or empty, and not when the help already
+    states its default in words, e.g. "(default: all)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is argparse.SUPPRESS or default is None or default is False
+                or default == [] or default == "" or not action.option_strings):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that always uses HelpFormatter (subcommand parsers are made of this class too)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["formatter_class"] = HelpFormatter
+        super().__init__(*args, **kwargs)
+
+
 def modules_for(argv: list[str]) -> list[str]:
     """The command modules to import: the one owning the requested step; none without a step (help)."""
     step = next((a for a in argv if any(a in steps for steps in COMMANDS.values())), None)
@@ -68,9 +91,9 @@ def modules_for(argv: list[str]) -> list[str]:
 def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser with the steps of `modules` (default: all) registered by their modules; every other
     step only listed, by its summary, so that help costs no imports (a step without one is imported)."""
-    parser = argparse.ArgumentParser(prog="lmmap", description=__doc__.splitlines()[0])
+    parser = Parser(prog="lmmap", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lmmap {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    parser.add_argument("--log-level", default="INFO", help="logging level")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="STEP")
     imported = list(COMMANDS) if modules is None else modules
     for name, steps in COMMANDS.items():

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-FMT = argparse.ArgumentDefaultsHelpFormatter
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("interactive-map", formatter_class=FMT,
+    p = subparsers.add_parser("interactive-map",
                               help="the map as one self-contained HTML file (hover, colourings, search)",
                               description="The t-SNE map as one HTML file that opens offline: hover a point "
                                           "for the model's details and nearest models, switch the colouring, "
@@ -27,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="the HTML file")
     p.set_defaults(func=run_interactive_map)
 
-    p = subparsers.add_parser("neighbours", formatter_class=FMT,
+    p = subparsers.add_parser("neighbours",
                               help="a model's nearest models by estimated KL (nats and bits per byte)",
                               description="Print the models nearest to MODEL on the map, by the KL divergence "
                                           "estimated from the coordinates: ||q_i - q_j||^2 / 2N nats per text, "

@@ -42,8 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_merge)
 
     p = subparsers.add_parser("coordinates", help="clip and double-centre L into coordinates Q")
-    p.add_argument("--matrix", required=True)
-    p.add_argument("--clip-quantile", type=float, default=0.02)
+    p.add_argument("--matrix", required=True, help="results/matrix/loglik.npz")
+    p.add_argument("--clip-quantile", type=float, default=0.02,
+                   help="log-likelihoods below this quantile of L are raised to it before centring")
     p.add_argument("--out", required=True, help="coordinates npz to write")
     p.add_argument("--out-kl", required=True, help="KL estimate npz to write")
     p.set_defaults(func=run_coordinates)

@@ -18,22 +18,22 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = subparsers.add_parser("build-task", formatter_class=fmt,
+    p = subparsers.add_parser("build-task",
                               help="build one multiple-choice task from held-out corpus chunks")
     p.add_argument("--corpus", required=True, help="demo corpus documents JSONL (split: heldout is used)")
     p.add_argument("--name", required=True, help="task name")
-    p.add_argument("--kind", required=True, choices=tasks.KINDS)
+    p.add_argument("--kind", required=True, choices=tasks.KINDS, help="kind of task to build")
     p.add_argument("--domains", nargs="*", help="corpus domains to draw from (default: all)")
-    p.add_argument("--n-items", type=int, default=40)
-    p.add_argument("--n-choices", type=int, default=4)
-    p.add_argument("--context-chars", type=int, nargs=2, default=[200, 400], metavar=("MIN", "MAX"))
-    p.add_argument("--continuation-chars", type=int, default=60)
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--n-items", type=int, default=40, help="questions in the task")
+    p.add_argument("--n-choices", type=int, default=4, help="choices per question (one correct)")
+    p.add_argument("--context-chars", type=int, nargs=2, default=[200, 400], metavar=("MIN", "MAX"),
+                   help="length range of each question's context")
+    p.add_argument("--continuation-chars", type=int, default=60, help="length of each choice")
+    p.add_argument("--seed", type=int, default=1234, help="seed of the items (with the task name)")
     p.add_argument("--out", required=True, help="task JSONL to write")
     p.set_defaults(func=run_build_task)
 
-    p = subparsers.add_parser("evaluate-tasks", formatter_class=fmt,
+    p = subparsers.add_parser("evaluate-tasks",
                               help="evaluate models on tasks (each model loaded once for all tasks)")
     p.add_argument("--models", required=True,
                    help="JSON list of model-sheet rows (model_id, source, and optional sheet columns)")
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="long-format CSV to write (model_id, task, acc, acc_norm)")
     p.set_defaults(func=run_evaluate_tasks)
 
-    p = subparsers.add_parser("collect-benchmarks", formatter_class=fmt,
+    p = subparsers.add_parser("collect-benchmarks",
                               help="merge evaluation results into the leaderboard table")
     p.add_argument("--results", nargs="+", required=True, help="CSVs written by evaluate-tasks")
     p.add_argument("--metrics", required=True, help='JSON {task: "acc" | "acc_norm"}: the table\'s columns')
