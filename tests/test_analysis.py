@@ -342,3 +342,5 @@ def test_model_list_reads_as_people_write_sizes(tmp_path):
     assert "0.000135" in paths[0].read_text()  # the CSV keeps full precision
     html = paths[3].read_text()
     assert "<table" in html and "135K" in html and "size_billions" not in html
+    markdown = paths[2 - 1].read_text()
+    assert "-123.46" in markdown and "-123.460" not in markdown  # text of the display frame kept as written

@@ -64,7 +64,8 @@ def publish_table(frame: pd.DataFrame, stem: str | Path, step: str, inputs: Mapp
     shown = shown.astype({c: object for c in shown.select_dtypes("integer").columns})
     rendered = {
         "csv": frame.to_csv(index=False),
-        "md": shown.to_markdown(index=False, floatfmt=f".{digits}f") + "\n",
+        # a display frame's text stays as written ("-2962.33" is not re-read as a number and re-rounded)
+        "md": shown.to_markdown(index=False, floatfmt=f".{digits}f", disable_numparse=display is not None) + "\n",
         "tex": shown.to_latex(index=False, float_format=f"%.{digits}f", escape=True),
         "html": html_table(shown, digits),
     }

@@ -53,6 +53,8 @@ def prediction_scatter(predictions: pd.DataFrame, colour: pd.Series, title: str,
         if reported is not None and target in reported.index:
             row = reported.loc[target]
             label = f"{target}\nr = {row['pearson_mean']:.3f} ± {row['pearson_std']:.3f} over seeds"
+            if target == "mean":  # the target of the findings table's ridge row
+                label = label.replace("mean\n", "mean (the findings' ridge row)\n", 1)
         else:
             r = np.corrcoef(part["true"], part["predicted"])[0, 1] if part["predicted"].std() > 0 else np.nan
             label = f"{target} (r = {r:.3f})"
