@@ -30,6 +30,7 @@ COMMANDS = {
     "lmmap.commands.explore": ("interactive-map", "neighbours"),
     "lmmap.commands.paper": ("paper-convert",),
     "lmmap.commands.audit": ("audit",),
+    "lmmap.commands.readme": ("quote-findings",),
 }
 
 SUMMARIES = {
@@ -56,6 +57,7 @@ SUMMARIES = {
     "neighbours": "a model's nearest models by estimated KL (nats and bits per byte)",
     "paper-convert": "convert the paper's released data (pickles) once into npz/csv",
     "audit": "check that result files still match everything they were made from",
+    "quote-findings": "quote a run's findings table into the README's findings block",
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("interactive-map",
                               help="the map as one self-contained HTML file (hover, colourings, search)",
