@@ -52,6 +52,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--long-out", help="also write every metric in long format here")
     p.set_defaults(func=run_collect)
 
+    p = subparsers.add_parser(
+        "import-lm-eval", help="import lm-evaluation-harness results files into the scores table",
+        description="Read lm-evaluation-harness results (the results_*.json files its --output_path writes, or "
+                    "directories holding them) and write the scores table the analyses use: model_id, one "
+                    "column per task on 0-100, mean (empty where a model lacks a task).")
+    p.add_argument("results", nargs="+", metavar="RESULTS", help="results_*.json files or directories of them")
+    p.add_argument("--metrics", nargs="+", default=["acc_norm", "acc"],
+                   help="per task, the first of these metrics it reports is its score")
+    p.add_argument("--tasks", nargs="+", help="tasks to keep, in this order (default: every task but the "
+                                              "subtasks of a reported group)")
+    p.add_argument("--model-id", nargs="+", default=[], metavar="NAME=MODEL_ID",
+                   help="model ids of the map for the names the results record (default: the same)")
+    p.add_argument("--out", default="results/benchmarks/scores.csv", help="scores CSV to write")
+    p.set_defaults(func=run_import_lm_eval)
+
 
 def run_build_task(args: argparse.Namespace) -> int:
     from lmmap.texts import iter_jsonl
@@ -121,4 +136,24 @@ def run_collect(args: argparse.Namespace) -> int:
         with atomic_path(args.long_out) as tmp:
             rows.to_csv(tmp, index=False, float_format="%.6f")
         write_provenance(args.long_out, "collect-benchmarks", inputs, command_params(args), extra, started)
+    return 0
+
+
+def run_import_lm_eval(args: argparse.Namespace) -> int:
+    from lmmap.lm_eval import scores_table
+
+    started = time.time()
+    renames = {}
+    for item in args.model_id:
+        name, sep, model_id = item.partition("=")
+        if not sep or not name or not model_id:
+            raise InputError("--model-id", f"'{item}' is not NAME=MODEL_ID")
+        renames[name] = model_id
+    table, files = scores_table(args.results, tuple(args.metrics), args.tasks, renames)
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    write_provenance(args.out, "import-lm-eval", {str(p): p for p in files}, command_params(args),
+                     {"n_models": len(table), "tasks": [c for c in table.columns if c not in ("model_id", "mean")]},
+                     started)
+    log.info("wrote %s: %d model(s) from %d results file(s)", args.out, len(table), len(files))
     return 0
