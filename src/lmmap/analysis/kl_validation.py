@@ -191,7 +191,7 @@ def run_validation(coordinates_path, texts_path, models_path, model_ids, max_mod
     coords = load_npz(coordinates_path, required=("Q", "model_ids"))
     ids = coords["model_ids"].astype(str).tolist()
     estimate = pd.DataFrame(kl_estimate(coords["Q"]), index=ids, columns=ids)
-    specs = {s["model_id"]: ModelSpec(**{k: v for k, v in s.items() if k != "slug"})
+    specs = {s["model_id"]: ModelSpec.from_dict(s)
              for s in read_json(models_path)["models"]}
     chosen = model_ids or spread_over_distances(estimate, [m for m in ids if m in specs], max_models)
     for model_id in chosen:

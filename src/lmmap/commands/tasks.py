@@ -100,7 +100,7 @@ def run_evaluate_tasks(args: argparse.Namespace) -> int:
     task_items = {Path(path).stem: tasks.read_items(path) for path in args.tasks}
     rows, infos = [], {}
     for row in json.loads(args.models):
-        spec = ModelSpec(**{k: v for k, v in row.items() if k != "slug"})
+        spec = ModelSpec.from_dict(row)
         model_started, cpu_started = time.time(), time.process_time()
         loaded = load_model(spec, device=args.device)
         for task, result in tasks.evaluate_tasks(loaded, task_items, args.batch_tokens).items():
