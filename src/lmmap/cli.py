@@ -17,6 +17,7 @@ import sys
 
 from lmmap import __version__
 from lmmap.errors import InputError
+from lmmap.logs import quiet_progress_bars
 
 COMMANDS = {
     "lmmap.commands.texts": ("demo-corpus", "prepare-texts"),
@@ -110,6 +111,7 @@ def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    quiet_progress_bars()  # before a command module imports the Hugging Face libraries
     args = build_parser(modules_for(argv)).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -94,7 +94,8 @@ def run_zoo_build(args: argparse.Namespace) -> int:
     for item in items:
         started, cpu_started = time.time(), time.process_time()
         recipe, out_dir = item["recipe"], Path(args.zoo_dir) / item["slug"]
-        model, summary = zoo.build_model(recipe, tokenizer, data, [parent(p) for p in item["parents"]])
+        model, summary = zoo.build_model(recipe, tokenizer, data, [parent(p) for p in item["parents"]],
+                                         item["slug"])
         zoo.save_model(model, tokenizer, out_dir, {"zoo_recipe.json": recipe})
         if item["slug"] in needed:
             in_memory[item["slug"]] = model
