@@ -344,3 +344,13 @@ def test_model_list_reads_as_people_write_sizes(tmp_path):
     assert "<table" in html and "135K" in html and "size_billions" not in html
     markdown = paths[2 - 1].read_text()
     assert "-123.46" in markdown and "-123.460" not in markdown  # text of the display frame kept as written
+
+
+def test_leakage_table_reads_as_people_read_it():
+    from lmmap.analysis.leakage import readable
+
+    screen = pd.DataFrame({"model_id": ["a", "b"], "mean_loglik": [-2962.3333, -1.0], "residual_z": [36.06123, np.nan],
+                           "flagged": [True, False]})
+    shown = readable(screen)
+    assert shown["flagged"].tolist() == ["yes", ""] and shown["mean_loglik"].tolist() == ["-2962.33", "-1.00"]
+    assert shown["residual_z"].tolist() == ["36.1", ""] and screen["flagged"].dtype == bool

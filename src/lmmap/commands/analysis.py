@@ -308,7 +308,8 @@ def run_leakage(args) -> int:
     flagged = screen.loc[screen["flagged"], "model_id"].tolist()
     extra = {"flagged": flagged, "method": args.method, "screened": int(scored.sum()),
              "fit": {"coefficients": fit.coef_.tolist(), "intercept": float(fit.intercept_)}}
-    run.table(screen.head(max(args.show, len(flagged))), args.out_stem, extra)
+    shown = screen.head(max(args.show, len(flagged)))
+    run.table(shown, args.out_stem, extra, display=leakage.readable(shown))
     line = None
     if args.method == "global":
         xs = np.linspace(screen["benchmark_mean"].min(), screen["benchmark_mean"].max(), 50)

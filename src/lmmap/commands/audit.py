@@ -111,7 +111,7 @@ def summary_html(report: dict, failed: bool) -> str:
             return f"<h3>{html.escape(title)}</h3>\n<p>none</p>\n"
         columns = columns or list(dict.fromkeys(k for row in rows for k in row))
         frame = pd.DataFrame(rows).reindex(columns=columns)
-        frame = frame.map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
+        frame = frame.map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else "" if v is None else v)
         return f"<h3>{html.escape(title)} ({len(rows)})</h3>\n" + html_table(frame)
 
     head = (f"<h2>Audit {'FAILED' if failed else 'passed'}: {report['n_errors']} error(s), "
