@@ -14,7 +14,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def test_progress_bars_are_off_where_the_output_is_no_terminal(monkeypatch):
-    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "")  # recorded, so the test leaves the environment as it was
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS")
     quiet_progress_bars(io.StringIO())
     assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
 
