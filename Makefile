@@ -9,7 +9,7 @@ STAMP := $(VENV)/.lmmap-installed
 PIP := $(BIN)/pip install --quiet -c envs/constraints.txt
 CORES ?= all
 
-.PHONY: demo test acceptance slurm-profile clean-results
+.PHONY: demo test acceptance readme-findings slurm-profile clean-results
 
 $(STAMP): pyproject.toml envs/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ $(STAMP): pyproject.toml envs/constraints.txt
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+
+# after `make demo`: quote the run's findings table (results/analysis/findings.md) into the README
+readme-findings: $(STAMP)
+	$(BIN)/python -m lmmap quote-findings results/analysis/findings.md --readme README.md
 
 # the whole suite, the demo's acceptance test (`make demo` in a fresh copy) included
 test: $(STAMP)

@@ -70,9 +70,9 @@ rule tabulate_dimensionality:
     input:
         "results/coords/coordinates.npz",
     output:
-        csv=report("results/analysis/dimensionality.csv", caption="../report/analysis_dimensionality.rst",
+        html=report("results/analysis/dimensionality.html", caption="../report/analysis_dimensionality.rst",
                    category="Analysis", subcategory="Dimensionality"),
-        other=multiext("results/analysis/dimensionality", ".md", ".tex"),
+        other=multiext("results/analysis/dimensionality", ".csv", ".md", ".tex"),
     log:
         "logs/tabulate_dimensionality/tabulate_dimensionality.log",
     params:
@@ -90,10 +90,10 @@ rule validate_kl:
         texts="results/texts/texts.jsonl",
         models="results/models/models.json",
     output:
-        pairs=multiext("results/analysis/kl_validation/pairs", ".csv", ".md", ".tex"),
-        summary=report("results/analysis/kl_validation/summary.csv", caption="../report/analysis_kl.rst",
+        pairs=multiext("results/analysis/kl_validation/pairs", ".csv", ".md", ".tex", ".html"),
+        summary=report("results/analysis/kl_validation/summary.html", caption="../report/analysis_kl.rst",
                        category="Analysis", subcategory="KL validation"),
-        summary_other=multiext("results/analysis/kl_validation/summary", ".md", ".tex"),
+        summary_other=multiext("results/analysis/kl_validation/summary", ".csv", ".md", ".tex"),
         scatter=report("results/analysis/kl_validation/scatter.png", caption="../report/analysis_kl.rst",
                        category="Analysis", subcategory="KL validation"),
         scatter_pdf="results/analysis/kl_validation/scatter.pdf",
@@ -130,9 +130,9 @@ rule predict_benchmarks:
         table="results/matrix/models.csv",
         benchmarks=BENCHMARKS,
     output:
-        csv=report("results/analysis/prediction/ridge.csv", caption="../report/analysis_prediction.rst",
+        html=report("results/analysis/prediction/ridge.html", caption="../report/analysis_prediction.rst",
                    category="Analysis", subcategory="Benchmark prediction"),
-        other=multiext("results/analysis/prediction/ridge", ".md", ".tex"),
+        other=multiext("results/analysis/prediction/ridge", ".csv", ".md", ".tex"),
         predictions="results/analysis/prediction/predictions.csv",
         scatter=report("results/analysis/prediction/ridge_scatter.png",
                        caption="../report/analysis_prediction.rst", category="Analysis",
@@ -172,9 +172,9 @@ rule tabulate_perplexity_baseline:
         table="results/matrix/models.csv",
         benchmarks=BENCHMARKS,
     output:
-        csv=report("results/analysis/baseline/loglik_correlation.csv", caption="../report/analysis_baseline.rst",
+        html=report("results/analysis/baseline/loglik_correlation.html", caption="../report/analysis_baseline.rst",
                    category="Analysis", subcategory="Perplexity baseline"),
-        other=multiext("results/analysis/baseline/loglik_correlation", ".md", ".tex"),
+        other=multiext("results/analysis/baseline/loglik_correlation", ".csv", ".md", ".tex"),
         scatter=report("results/analysis/baseline/loglik_scatter.png", caption="../report/analysis_baseline.rst",
                        category="Analysis", subcategory="Perplexity baseline"),
         scatter_pdf="results/analysis/baseline/loglik_scatter.pdf",
@@ -198,9 +198,9 @@ rule screen_leakage:
         embedding="results/coords/tsne.csv",
         known=["results/zoo/lineage.csv"] if (config.get("zoo") or {}).get("enabled") else [],
     output:
-        csv=report("results/analysis/leakage/leakage.csv", caption="../report/analysis_leakage.rst",
+        html=report("results/analysis/leakage/leakage.html", caption="../report/analysis_leakage.rst",
                    category="Analysis", subcategory="Leakage screen"),
-        other=multiext("results/analysis/leakage/leakage", ".md", ".tex"),
+        other=multiext("results/analysis/leakage/leakage", ".csv", ".md", ".tex"),
         scatter=multiext("results/analysis/leakage/leakage_scatter", ".png", ".pdf"),
         map=report("results/analysis/leakage/leakage_map.png", caption="../report/analysis_leakage.rst",
                    category="Analysis", subcategory="Leakage screen"),
@@ -231,9 +231,9 @@ rule list_models:
         table="results/matrix/models.csv",
         benchmarks=lambda w: [BENCHMARKS] if targets.benchmarks_available(config, workflow) else [],
     output:
-        csv=report("results/analysis/model_list.csv", caption="../report/analysis_model_list.rst",
-                   category="Analysis", subcategory="Model list"),
-        other=multiext("results/analysis/model_list", ".md", ".tex"),
+        html=report("results/analysis/model_list.html", caption="../report/analysis_model_list.rst",
+                   category="Models", subcategory="Model list"),
+        other=multiext("results/analysis/model_list", ".csv", ".md", ".tex"),
     log:
         "logs/list_models/list_models.log",
     params:
@@ -256,8 +256,8 @@ if GRIDS:
             coords=["results/coords/coordinates.npz"] if ANALYSIS["interpolation"]["clip_value"] == "map" else [],
         output:
             matrix="results/interpolation/{grid}/loglik.npz",
-            table=multiext("results/analysis/interpolation/{grid}", ".csv", ".md", ".tex"),
-            summary=multiext("results/analysis/interpolation/{grid}_summary", ".csv", ".md", ".tex"),
+            table=multiext("results/analysis/interpolation/{grid}", ".csv", ".md", ".tex", ".html"),
+            summary=multiext("results/analysis/interpolation/{grid}_summary", ".csv", ".md", ".tex", ".html"),
             figure=report("results/analysis/interpolation/{grid}.png",
                           caption="../report/analysis_interpolation.rst", category="Analysis",
                           subcategory="Weight interpolation", labels={"grid": "{grid}"}),
@@ -281,9 +281,9 @@ rule summarise_findings:
     input:
         unpack(lambda w: targets.findings_inputs(config, GRIDS, workflow)),
     output:
-        csv=report("results/analysis/findings.csv", caption="../report/analysis_findings.rst",
-                   category="Analysis", subcategory="Findings"),
-        other=multiext("results/analysis/findings", ".md", ".tex"),
+        html=report("results/analysis/findings.html", caption="../report/analysis_findings.rst",
+                   category="Findings", subcategory="Checked on this run"),
+        other=multiext("results/analysis/findings", ".csv", ".md", ".tex"),
     log:
         "logs/summarise_findings/summarise_findings.log",
     params:

@@ -5,9 +5,12 @@
 rule audit_results:
     input:
         # every final result (evaluated once all rule files are read)
-        lambda w: [p for p in all_outputs() + analysis_outputs() if p != "results/audit.json"],
+        lambda w: [p for p in all_outputs() + analysis_outputs() if p not in ("results/audit.json", "results/audit.html")],
     output:
-        report("results/audit.json", caption="../report/audit.rst", category="Provenance"),
+        json=report("results/audit.json", caption="../report/audit.rst", category="Provenance",
+                    subcategory="Audit (full report, JSON)"),
+        summary=report("results/audit.html", caption="../report/audit.rst", category="Provenance",
+                       subcategory="Audit summary"),
     log:
         "logs/audit_results/audit_results.log",
     params:
@@ -19,4 +22,4 @@ rule audit_results:
         "../envs/analysis.yaml"
     shell:
         "python -m lmmap audit {input:q} {params.config_files:q} --config-json {params.config_json:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --out {output.json:q} --summary {output.summary:q} > {log:q} 2>&1"

@@ -154,6 +154,7 @@ def all_outputs():
         "results/tables/pca_components.csv",
         "results/map.html",
         "results/audit.json",
+        "results/audit.html",
     ]
 
 

@@ -12,7 +12,7 @@ rule write_interactive_map:
         type_colours=[TYPE_COLOURS] if TYPE_COLOURS else [],
     output:
         report("results/map.html", caption="../report/interactive_map.rst", category="Map",
-               labels={"figure": "interactive map"}),
+               subcategory="Interactive map", labels={"figure": "interactive map"}),
     log:
         "logs/write_interactive_map/write_interactive_map.log",
     params:

@@ -28,7 +28,7 @@ rule plot_map:
         "results/coords/tsne.csv",
     output:
         png=report("results/figures/map_{hue}.png", caption="../report/map.rst", category="Map",
-                   labels={"colour": "{hue}"}),
+                   subcategory="t-SNE map", labels={"colour": "{hue}"}),
         pdf="results/figures/map_{hue}.pdf",
     log:
         "logs/plot_map/{hue}.log",
@@ -47,7 +47,8 @@ rule plot_pca:
     input:
         "results/coords/coordinates.npz",
     output:
-        png=report("results/figures/pca_variance.png", caption="../report/pca.rst", category="Map"),
+        png=report("results/figures/pca_variance.png", caption="../report/pca.rst", category="Map",
+                   subcategory="PCA"),
         pdf="results/figures/pca_variance.pdf",
         table="results/tables/pca_components.csv",
     log:
@@ -66,7 +67,8 @@ rule plot_kl_heatmap:
         kl="results/coords/kl_estimate.npz",
         table="results/matrix/models.csv",
     output:
-        png=report("results/figures/kl_heatmap.png", caption="../report/kl_heatmap.rst", category="Map"),
+        png=report("results/figures/kl_heatmap.png", caption="../report/kl_heatmap.rst", category="Map",
+                   subcategory="KL heatmap"),
         pdf="results/figures/kl_heatmap.pdf",
     log:
         "logs/plot_kl_heatmap/plot_kl_heatmap.log",

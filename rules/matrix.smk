@@ -28,7 +28,8 @@ rule merge_matrix:
         scores=merge_score_inputs(),
     output:
         matrix="results/matrix/loglik.npz",
-        table=report("results/matrix/models.csv", caption="../report/models.rst", category="Matrix"),
+        table=report("results/matrix/models.csv", caption="../report/models.rst", category="Models",
+                     subcategory="Models table (matrix rows)"),
     log:
         "logs/merge_matrix/merge_matrix.log",
     benchmark:

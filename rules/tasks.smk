@@ -73,9 +73,9 @@ if TASKS:
             expand("results/benchmarks/evaluations/{batch}.csv", batch=EVALUATION_BATCHES),
         output:
             scores=report("results/benchmarks/scores.csv", caption="../report/benchmarks.rst",
-                          category="Benchmarks"),
+                          category="Benchmarks", subcategory="Scores"),
             metrics=report("results/benchmarks/metrics.csv", caption="../report/benchmarks_metrics.rst",
-                           category="Benchmarks"),
+                           category="Benchmarks", subcategory="Task metrics"),
         log:
             "logs/collect_benchmarks/collect_benchmarks.log",
         benchmark:

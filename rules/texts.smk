@@ -29,6 +29,7 @@ rule prepare_texts:
             "results/texts/texts.jsonl",
             caption="../report/texts.rst",
             category="Inputs",
+            subcategory="Reference texts",
         ),
     log:
         "logs/prepare_texts/prepare_texts.log",

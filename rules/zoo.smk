@@ -39,7 +39,7 @@ if ZOO_GROUPS:
 
     rule tabulate_zoo:
         output:
-            report("results/zoo/lineage.csv", caption="../report/zoo.rst", category="Demo zoo"),
+            report("results/zoo/lineage.csv", caption="../report/zoo.rst", category="Models", subcategory="Demo zoo lineage"),
         log:
             "logs/tabulate_zoo/tabulate_zoo.log",
         params:

@@ -295,9 +295,62 @@ def test_model_list_is_alphabetical_with_the_29_class_type_and_downloads():
 def test_publish_table_writes_every_format_with_provenance(tmp_path):
     frame = pd.DataFrame({"target": ["a", "b"], "pearson": [0.91234, 0.5], "n": [40, 7]})
     paths = publish_table(frame, tmp_path / "t", step="unit", params={"k": 1})
-    assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
+    assert [p.suffix for p in paths] == [".csv", ".md", ".tex", ".html"]
     markdown = paths[1].read_text()
     assert "0.912" in markdown and "| 40 |" in markdown.replace("  ", " ") and "40.000" not in markdown
     assert "\\begin{tabular}" in paths[2].read_text()
     assert pd.read_csv(paths[0])["pearson"][0] == 0.91234
     assert read_provenance(paths[0])["params"] == {"k": 1}
+
+
+def test_kl_scatter_is_log_log_with_the_identity_on_the_diagonal():
+    estimate = np.logspace(-1, 3, 12)
+    table = pd.DataFrame({"kl_estimate": estimate, "kl_token": estimate / 20, "kl_text": estimate / 10})
+    table.loc[0, "kl_text"] = -0.1  # a Monte Carlo estimate can be negative: not drawable on a log axis
+    fig = plots.kl_scatter(table, "kl_estimate", {"kl_token": "token", "kl_text": "text"})
+    token, text = fig.axes[:2]
+    for ax in (token, text):
+        assert ax.get_xscale() == ax.get_yscale() == "log"
+        assert ax.get_xlim() == ax.get_ylim()  # equal limits: y = x is the diagonal
+        line = ax.get_lines()[0]
+        np.testing.assert_allclose(line.get_xdata(), line.get_ydata())
+    assert len(token.collections[0].get_offsets()) == 12
+    assert len(text.collections[0].get_offsets()) == 11 and "1 pair(s) with KL <= 0" in text.get_title()
+    assert "12 pairs" in text.get_title()  # the correlations use every pair
+
+
+def test_prediction_scatter_states_the_tables_r(planted_benchmark):
+    _, Q, targets, groups = planted_benchmark
+    summary, _, predictions = prediction.run_prediction({"Q": Q}, targets[["t1"]], groups, cv_kinds=["kfold"],
+                                                        seeds=range(2))
+    averaged = prediction.seed_mean_predictions(predictions)
+    colour = pd.Series(np.arange(len(targets), dtype=float), index=targets.index)
+    fig = plots.prediction_scatter(averaged, colour, "t", summary=summary)
+    row = summary.set_index("target").loc["t1"]
+    assert f"r = {row['pearson_mean']:.3f} ± {row['pearson_std']:.3f}" in fig.axes[0].get_title()
+
+
+def test_model_list_reads_as_people_write_sizes(tmp_path):
+    table = pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", "c"], "model_type": ["x"] * 3,
+                          "size_billions": [0.000135, 7.0, np.nan], "date": ["", "", ""],
+                          "mean_loglik": [-123.456, -7.0, -1.0], "benchmark_mean": [61.234, np.nan, 50.0]})
+    shown = model_list.readable_model_list(table)
+    assert shown["size"].tolist() == ["135K", "7B", "unknown"] and "size_billions" not in shown
+    assert shown["mean_loglik"].tolist() == ["-123.46", "-7.00", "-1.00"]
+    assert shown["benchmark_mean"].tolist() == ["61.2", "", "50.0"]
+    paths = publish_table(table, tmp_path / "model_list", step="unit", display=shown)
+    assert "0.000135" in paths[0].read_text()  # the CSV keeps full precision
+    html = paths[3].read_text()
+    assert "<table" in html and "135K" in html and "size_billions" not in html
+    markdown = paths[2 - 1].read_text()
+    assert "-123.46" in markdown and "-123.460" not in markdown  # text of the display frame kept as written
+
+
+def test_leakage_table_reads_as_people_read_it():
+    from lmmap.analysis.leakage import readable
+
+    screen = pd.DataFrame({"model_id": ["a", "b"], "mean_loglik": [-2962.3333, -1.0], "residual_z": [36.06123, np.nan],
+                           "flagged": [True, False]})
+    shown = readable(screen)
+    assert shown["flagged"].tolist() == ["yes", ""] and shown["mean_loglik"].tolist() == ["-2962.33", "-1.00"]
+    assert shown["residual_z"].tolist() == ["36.1", ""] and screen["flagged"].dtype == bool

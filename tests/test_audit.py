@@ -229,3 +229,16 @@ def test_a_sidecar_without_its_own_digest_is_a_warning(work):
     report = audit([COORDS])
     assert report["ok"] and any(f["kind"] == "unverifiable" and f["path"] == str(target) for f in report["findings"])
     assert main(["audit", COORDS, "--strict"]) == 1
+
+
+def test_audit_summary_page_lists_findings_as_tables():
+    from lmmap.commands.audit import summary_html
+
+    report = {"ok": False, "n_errors": 1, "n_warnings": 0, "results": [{"path": "r.csv", "files_in_chain": 3, "ok": False}],
+              "findings": [{"severity": "error", "kind": "changed", "path": "x<y>.npz", "message": "sha differs",
+                            "recorded_by": "r.csv"}],
+              "raw_inputs": [{"path": "texts.jsonl", "sha256": "ab"}], "models": [], "trust_remote_code": [],
+              "text_sets": ["t"], "code_versions": [{"version": "1"}], "config_files": []}
+    page = summary_html(report, failed=True)
+    assert "Audit FAILED: 1 error(s)" in page and page.count("<table") == 3
+    assert "x&lt;y&gt;.npz" in page and "<h3>Models</h3>" in page

@@ -38,3 +38,39 @@ def test_help_imports_no_command_module():
 def test_a_step_imports_only_its_module():
     assert modules_for(["--log-level", "DEBUG", "neighbours", "m", "--map", "x"]) == ["lmmap.commands.explore"]
     assert modules_for(["--help"]) == []
+
+
+def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """Every parser under `parser` (subcommands and their subcommands), with its command path."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from walk(sub, (*path, name))
+
+
+def test_every_subcommand_and_option_has_help_text():
+    from lmmap.cli import HelpFormatter
+
+    parsers = list(walk(build_parser(list(COMMANDS))))
+    assert len(parsers) > len(SUMMARIES)  # the analyses' own subcommands included
+    missing = []
+    for path, parser in parsers:
+        assert parser.formatter_class is HelpFormatter, path  # one help formatter
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                missing += [(*path, c.dest) for c in action._choices_actions if not (c.help or "").strip()]
+            elif action.help is not argparse.SUPPRESS and not (action.help or "").strip():
+                missing.append((*path, action.dest))
+    assert not missing, missing
+
+
+def test_defaults_are_printed_once():
+    """Each option's default at most once, and never a default that says nothing."""
+    for path, parser in walk(build_parser(list(COMMANDS))):
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if action.help and action.help is not argparse.SUPPRESS:
+                text = formatter._expand_help(action)
+                assert text.count("default") <= 1, (path, action.dest, text)
+                assert "(default: None)" not in text and "(default: False)" not in text, (path, action.dest)

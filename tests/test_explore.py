@@ -162,3 +162,16 @@ window.addEventListener("load", () => setTimeout(() => {
 }, 500));
 </script>
 """
+
+
+def test_a_numeric_column_of_the_sheet_colours_the_map_on_a_colour_bar():
+    import numpy as np
+    import pandas as pd
+
+    from lmmap.analysis import interactive_map
+
+    points = pd.DataFrame({"params_active": [1.0, 2.0, np.nan], "license": ["mit", "apache-2.0", None]})
+    colours, keys = interactive_map.colouring(points, "params_active", None)
+    assert len(keys) == 1 and keys[0]["marker"]["showscale"] and len(colours) == 3
+    colours, keys = interactive_map.colouring(points, "license", None)
+    assert {k["name"] for k in keys} == {"mit", "apache-2.0"}

@@ -183,7 +183,7 @@ def test_a_broken_model_neither_stops_nor_corrupts_the_others(tmp_path):
 
 def assert_only_safe_formats(results: Path) -> None:
     """Everything the pipeline wrote is data: no pickles, nothing executable."""
-    allowed = {".npz", ".json", ".jsonl", ".csv", ".tsv", ".png", ".pdf", ".md", ".tex", ".txt"}
+    allowed = {".npz", ".json", ".jsonl", ".csv", ".tsv", ".png", ".pdf", ".md", ".tex", ".txt", ".html"}
     for path in results.rglob("*"):
         if path.is_file():
             assert path.suffix in allowed, path

@@ -67,3 +67,18 @@ def test_lineage_findings_without_a_comparison_are_reported_not_judged():
     kl = _kl({m: (i, 0) for i, m in enumerate(lineage["model_id"])})
     rows = {row["finding"]: row for row in findings.lineage_findings(kl, lineage)}
     assert rows["families cluster"]["holds"] == "" and rows["merges lie between their parents"]["holds"] == ""
+
+
+def test_findings_table_shows_shares_as_counts_and_keeps_the_csv_numeric():
+    tidy = _kl({"a": (0, 0), "b": (10, 0), "a-ft": (1, 0), "a-int8": (0, 0.1), "b-ft1": (10, 1),
+                "b-ft2": (11, 0), "b-merge": (10.5, 0.5)})
+    rows = findings.lineage_findings(tidy, LINEAGE)
+    rows += findings.leakage_finding(pd.DataFrame({"flagged": [True, False], "kind": ["contaminated"] * 2}))
+    frame, shown = findings.table(rows)
+    assert list(frame.columns) == ["finding", "measure", "value", "needs", "holds"]
+    by_finding = dict(zip(shown["finding"], shown["value"]))
+    assert by_finding["fine-tunes and variants sit near their base"] == "4 of 4"
+    assert by_finding["merges lie between their parents"] == "1 of 1"
+    assert by_finding["the leakage screen flags the contaminated models"] == "1 of 2"
+    assert by_finding["families cluster"] == f"{frame.loc[0, 'value']:.3f}"
+    assert frame.loc[1, "value"] == 1.0

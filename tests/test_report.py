@@ -30,9 +30,15 @@ def test_landing_page_shows_the_findings(name, tmp_path, monkeypatch):
     from docutils.core import publish_parts
     from jinja2 import Environment
 
-    findings = tmp_path / "results/analysis/findings.csv"
-    findings.parent.mkdir(parents=True)
-    findings.write_text("finding,measure,value,needs,holds\nfamilies cluster,silhouette,0.031,> 0,yes\n")
+    from lmmap.analysis.findings import table
+    from lmmap.analysis.outputs import publish_table
+
+    (tmp_path / "results/analysis").mkdir(parents=True)
+    rows = [{"finding": "families cluster", "measure": "silhouette", "value": 0.031, "needs": "> 0", "holds": "yes"},
+            {"finding": "merges lie between their parents", "measure": "share", "value": 1.0, "needs": "= 1",
+             "holds": "yes", "out_of": 6}]
+    frame, shown = table(rows)
+    publish_table(frame, tmp_path / "results/analysis/findings", step="unit", display=shown)
     monkeypatch.chdir(tmp_path)
 
     class Snakemake:
@@ -41,5 +47,6 @@ def test_landing_page_shows_the_findings(name, tmp_path, monkeypatch):
     text = Environment().from_string((ROOT / "report/workflow.rst").read_text()).render(snakemake=Snakemake)
     html = publish_parts(text, writer="html", settings_overrides={"halt_level": 2})["html_body"]
     assert "<table" in html and "families cluster" in html and "0.031" in html
+    assert "6 of 6" in html  # a share as people read it (the CSV keeps 1.0)
     assert ("released data" in html) == (name == "paper")
     assert ("embedded demo" in html) == (name != "paper")

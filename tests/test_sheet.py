@@ -1,7 +1,7 @@
 import pytest
 
 from lmmap.errors import InputError
-from lmmap.sheet import read_sheet, slugify
+from lmmap.sheet import ModelSpec, read_sheet, sheet_extras, slugify
 
 HEADER = "model_id\tsource\trevision\tdtype\tfamily\ttype\tsize\tcreated\ttrust_remote_code\n"
 
@@ -43,13 +43,37 @@ def test_ids_that_collide_as_slugs_are_refused(tmp_path):
         read_sheet(sheet(tmp_path, "a/b\tx\t\t\t\t\t\t\t", "a--b\ty\t\t\t\t\t\t\t"))
 
 
-def test_unknown_columns_and_missing_file_are_reported(tmp_path):
-    bad = tmp_path / "bad.tsv"
-    bad.write_text("model_id\tsource\tcolour\n")
-    with pytest.raises(InputError, match="unknown column"):
-        read_sheet(bad)
+def test_extra_columns_are_kept_and_bad_names_and_missing_file_are_reported(tmp_path):
+    own = tmp_path / "own.tsv"
+    own.write_text("model_id\tsource\tlicense\tparams_active\na\tx\tapache-2.0\t1.2\nb\ty\t\t3\n")
+    assert [s.model_id for s in read_sheet(own)] == ["a", "b"]
+    assert sheet_extras(own) == (["license", "params_active"],
+                                 {"a": {"license": "apache-2.0", "params_active": "1.2"}, "b": {"params_active": "3"}})
+    for name in ("slug", "mean_loglik", "two words"):
+        bad = tmp_path / "bad.tsv"
+        bad.write_text(f"model_id\tsource\t{name}\n")
+        with pytest.raises(InputError, match="extra column"):
+            read_sheet(bad)
     with pytest.raises(InputError, match="does not exist"):
         read_sheet(tmp_path / "missing.tsv")
+
+
+def test_extra_columns_reach_the_models_table_and_may_colour_the_map(tmp_path):
+    import json
+
+    from lmmap.cli import main
+    from lmmap.workflow import check_config_columns
+
+    own = tmp_path / "own.tsv"
+    own.write_text("model_id\tsource\tlicense\na\tx\tmit\n")
+    out = tmp_path / "models.json"
+    assert main(["export-models", "--sheet", str(own), "--zoo", "{}", "--out", str(out)]) == 0
+    (entry,) = json.loads(out.read_text())["models"]
+    assert entry["license"] == "mit" and entry["slug"] == "a"
+    assert ModelSpec.from_dict(entry).model_id == "a"
+    check_config_columns({"models": str(own), "map": {"hues": ["type", "license"]}})
+    with pytest.raises(InputError, match="not a models-table column"):
+        check_config_columns({"models": str(own), "map": {"hues": ["colour"]}})
 
 
 @pytest.mark.parametrize("rows, record, message", [

@@ -17,6 +17,7 @@ import sys
 
 from lmmap import __version__
 from lmmap.errors import InputError
+from lmmap.logs import quiet_progress_bars
 
 COMMANDS = {
     "lmmap.commands.texts": ("demo-corpus", "prepare-texts"),
@@ -26,12 +27,13 @@ COMMANDS = {
     "lmmap.commands.figures": ("embed", "plot-map", "plot-pca", "plot-kl"),
     "lmmap.commands.zoo": ("zoo-data", "zoo-build", "zoo-lineage"),
     "lmmap.commands.interpolate": ("interpolate",),
-    "lmmap.commands.tasks": ("build-task", "evaluate-tasks", "collect-benchmarks"),
+    "lmmap.commands.tasks": ("build-task", "evaluate-tasks", "collect-benchmarks", "import-lm-eval"),
     "lmmap.commands.analysis": ("analyze",),
     "lmmap.commands.explore": ("interactive-map", "neighbours"),
     "lmmap.commands.paper": ("paper-convert",),
     "lmmap.commands.audit": ("audit",),
     "lmmap.commands.cluster": ("cluster-check",),
+    "lmmap.commands.readme": ("quote-findings",),
 }
 
 SUMMARIES = {
@@ -54,13 +56,38 @@ SUMMARIES = {
     "build-task": "build one multiple-choice task from held-out corpus chunks",
     "evaluate-tasks": "evaluate models on tasks (each model loaded once for all tasks)",
     "collect-benchmarks": "merge evaluation results into the leaderboard table",
+    "import-lm-eval": "import lm-evaluation-harness results files into the scores table",
     "analyze": "the paper's analyses: maps, tables, validation",
     "interactive-map": "the map as one self-contained HTML file (hover, colourings, search)",
     "neighbours": "a model's nearest models by estimated KL (nats and bits per byte)",
     "paper-convert": "convert the paper's released data (pickles) once into npz/csv",
     "audit": "check that result files still match everything they were made from",
     "cluster-check": "check that every job of a planned SLURM run fits its partition",
+    "quote-findings": "quote a run's findings table into the README's findings block",
 }
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """The one help formatter of every lmmap command: an option's default is printed once, after its
+    help, and only where it says something (not None, False or empty, and not when the help already
+    states its default in words, e.g. "(default: all)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is argparse.SUPPRESS or default is None or default is False
+                or default == [] or default == "" or not action.option_strings):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that always uses HelpFormatter (subcommand parsers are made of this class too)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["formatter_class"] = HelpFormatter
+        super().__init__(*args, **kwargs)
 
 
 def modules_for(argv: list[str]) -> list[str]:
@@ -72,9 +99,9 @@ def modules_for(argv: list[str]) -> list[str]:
 def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser with the steps of `modules` (default: all) registered by their modules; every other
     step only listed, by its summary, so that help costs no imports (a step without one is imported)."""
-    parser = argparse.ArgumentParser(prog="lmmap", description=__doc__.splitlines()[0])
+    parser = Parser(prog="lmmap", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lmmap {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    parser.add_argument("--log-level", default="INFO", help="logging level")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="STEP")
     imported = list(COMMANDS) if modules is None else modules
     for name, steps in COMMANDS.items():
@@ -88,6 +115,7 @@ def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    quiet_progress_bars()  # before a command module imports the Hugging Face libraries
     args = build_parser(modules_for(argv)).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

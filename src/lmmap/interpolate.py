@@ -271,8 +271,9 @@ def _shard_names(n: int) -> list[str]:
     return [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)]
 
 
-def _copy_model_files(base_dir: Path, out_dir: Path, dtype: str) -> None:
-    """The base's config (its dtype set to the output's), tokenizer and generation files."""
+def _copy_model_files(base_dir: Path, tmp: Path, dtype: str) -> None:
+    """The base's config (its dtype set to the output's), tokenizer and generation files, into the
+    temporary directory `tmp` that becomes the merged model."""
     for path in base_dir.iterdir():
         if (not path.is_file() or path.name.endswith(_WEIGHT_SUFFIXES) or path.name in _WEIGHT_INDEXES
                 or path.name.endswith(".prov.json") or path.name in (INFO_FILE, "zoo_recipe.json")):
@@ -282,10 +283,10 @@ def _copy_model_files(base_dir: Path, out_dir: Path, dtype: str) -> None:
             config["dtype"] = dtype  # transformers >= 5; older checkpoints name it torch_dtype
             if "torch_dtype" in config:
                 config["torch_dtype"] = dtype
-            (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n",
+            (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n",
                                                  encoding="utf-8")
         elif path.name.endswith((".json", ".model", ".txt", ".tiktoken", ".py")):
-            shutil.copyfile(path, out_dir / path.name)
+            shutil.copyfile(path, tmp / path.name)
 
 
 def merge_model(parent_dirs: list[str | Path], alpha: float, beta: float, out_dir: str | Path,

@@ -31,6 +31,7 @@ import torch
 
 from lmmap.errors import InputError
 from lmmap.loading import model_max_length, pad_token_id
+from lmmap.logs import explain_unmasked_padding
 from lmmap.storage import load_npz, read_json, save_npz, write_json
 
 log = logging.getLogger(__name__)
@@ -285,6 +286,7 @@ def score_rows(model, rows: list[Row], pad_id: int, batch_tokens: int | None = N
 def _planned_run(model, pad_id: int, rows: list[Row], n_texts: int, options: ScoreOptions,
                  progress: bool) -> "_Run":
     """The scorer and the batch plan of `rows` under the options' (or the device's) token budget."""
+    explain_unmasked_padding(log)
     scorer = RowScorer(model, pad_id, options.head_chunk_mb)
     budget = options.batch_tokens or default_batch_tokens(scorer.device)
     batches = plan_batches(rows, max(budget, max((len(r.seq) for r in rows), default=1)))

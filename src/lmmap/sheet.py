@@ -2,7 +2,9 @@
 
 Columns (tab-separated, header required): `model_id`, `source` (a Hugging Face repo id, a local
 directory, or a `.gguf` file), and optional `revision`, `gguf_file`, `dtype`, `family`, `type`,
-`size` (parameters, e.g. 135M, 7B or a number), `created` (ISO date), `trust_remote_code`.
+`size` (parameters, e.g. 135M, 7B or a number), `created` (ISO date), `trust_remote_code`. Any other
+column is kept as the user's own (e.g. `license`, `params_active`): carried into the models table and
+usable as a map colour (`sheet_extras`); its name must be an identifier and not one the table computes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMBT]?)\s*$", re.IGNORECASE)
 _SCALE = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
+_EXTRA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+COMPUTED = ("slug", "n_params", "mean_loglik", "x", "y")  # columns the pipeline adds to the models table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +45,12 @@ class ModelSpec:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self) | {"slug": self.slug}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "ModelSpec":
+        """The spec of a models.json entry (its slug and the sheet's own extra columns left aside)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in names})
 
 
 def slugify(model_id: str) -> str:
@@ -90,6 +100,17 @@ def _row_to_spec(path: Path, line: int, row: dict) -> ModelSpec:
 
 
 def read_sheet(path: str | Path) -> list[ModelSpec]:
+    """Read and validate a model sheet; ids and their slugs must be unique (extra columns: `sheet_extras`)."""
+    return _read(path)[0]
+
+
+def sheet_extras(path: str | Path) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The sheet's own extra columns, in sheet order, and {model_id: {column: text}} (empty cells left out)."""
+    _, names, extras = _read(path)
+    return names, extras
+
+
+def _read(path: str | Path) -> tuple[list[ModelSpec], list[str], dict[str, dict[str, str]]]:
     """Read and validate a model sheet; ids and their slugs must be unique.
 
     Plain TSV: a cell is the text between tabs, no quoting (a stray `"` must not swallow tabs and
@@ -111,24 +132,29 @@ def read_sheet(path: str | Path) -> list[ModelSpec]:
     header_line, header_text = numbered[0]
     header = [h.strip() for h in header_text.split("\t")]
     where = f"line {header_line} (header)"
-    unknown = sorted(set(header) - set(COLUMNS))
-    if unknown:
-        raise InputError(path, f"unknown column(s) {unknown}; allowed: {list(COLUMNS)}", record=where)
+    extra = [h for h in header if h not in COLUMNS]
+    bad = [h for h in extra if not _EXTRA.match(h) or h in COMPUTED]
+    if bad:
+        raise InputError(path, f"column(s) {bad}: an extra column's name must be an identifier (letters, digits, "
+                         f"_) and none of {list(COMPUTED)}; the sheet's own columns are {list(COLUMNS)}",
+                         record=where)
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
         raise InputError(path, f"column(s) {repeated} appear more than once", record=where)
     for name in REQUIRED:
         if name not in header:
             raise InputError(path, "required column is missing", record=where, field=name)
-    specs = []
+    specs, extras = [], {}
     for line, text in numbered[1:]:
         cells = text.split("\t")
         if len(cells) != len(header):
             raise InputError(path, f"{len(cells)} cells, but the header has {len(header)} (cells are "
                              "separated by tabs; quotes are not special)", record=f"line {line}")
-        specs.append(_row_to_spec(path, line, dict(zip(header, cells))))
+        row = dict(zip(header, cells))
+        specs.append(_row_to_spec(path, line, row))
+        extras[specs[-1].model_id] = {k: row[k].strip() for k in extra if row[k].strip()}
     check_unique(specs, path)
-    return specs
+    return specs, extra, extras
 
 
 def check_unique(specs: list[ModelSpec], path: str | Path) -> None:

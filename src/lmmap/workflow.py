@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from lmmap.errors import InputError
-from lmmap.sheet import ModelSpec, check_unique, read_sheet
+from lmmap.sheet import ModelSpec, check_unique, read_sheet, sheet_extras
 
 # The columns of the models table (`merge`): the sheet's fields, the slug, and what scoring measured.
 MODELS_TABLE_COLUMNS = (*(f.name for f in dataclasses.fields(ModelSpec)), "slug", "n_params", "mean_loglik")
@@ -38,13 +38,15 @@ def score_options(spec: ModelSpec) -> list[str]:
 
 
 def check_config_columns(config: dict) -> None:
-    """Columns the config names must exist in the models table: found at start-up, not after scoring."""
+    """Columns the config names must exist in the models table (the sheet's extra columns included):
+    found at start-up, not after scoring."""
     named = [("map.hues", hue) for hue in (config.get("map") or {}).get("hues") or []]
     prediction = (config.get("analysis") or {}).get("prediction") or {}
     if "group_by" in prediction:
         named.append(("analysis.prediction.group_by", prediction["group_by"]))
-    paper_mode = ((config.get("paper") or {}).get("enabled", False))
-    columns = PAPER_MODELS_TABLE_COLUMNS if paper_mode else MODELS_TABLE_COLUMNS
+    paper_mode = (config.get("paper") or {}).get("enabled", False)
+    columns = [*(PAPER_MODELS_TABLE_COLUMNS if paper_mode else MODELS_TABLE_COLUMNS),
+               *(sheet_extras(config["models"])[0] if config.get("models") else [])]
     for field, column in named:
         if column not in columns:
             raise InputError("config", f"'{column}' is not a models-table column; one of "

@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,9 @@ import numpy as np
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec, slugify
 from lmmap.storage import replace_directory, temporary_directory
+
+log = logging.getLogger(__name__)
+PROGRESS_REPORTS = 5  # training progress lines per model in the job log
 
 ARCHITECTURES = ("gpt2", "llama", "gpt_neox")
 PRECISIONS = ("fp16", "bf16", "int8", "int4")
@@ -452,8 +457,9 @@ def collate(sequences: list[np.ndarray], max_tokens: int, pad_id: int):
     return ids, mask, ids.masked_fill(mask == 0, -100)
 
 
-def train(model, data: TokenData, recipe: dict, pad_id: int) -> list[float]:
-    """Train `model` in place with AdamW and a warm-up + cosine schedule; returns the loss curve."""
+def train(model, data: TokenData, recipe: dict, pad_id: int, name: str = "model") -> list[float]:
+    """Train `model` in place with AdamW and a warm-up + cosine schedule; returns the loss curve.
+    Reports progress (step, mean loss since the last report, time left) PROGRESS_REPORTS times."""
     import torch
     from transformers import get_cosine_schedule_with_warmup
 
@@ -464,8 +470,10 @@ def train(model, data: TokenData, recipe: dict, pad_id: int) -> list[float]:
                                   betas=(0.9, 0.95))
     schedule = get_cosine_schedule_with_warmup(optimizer, cfg.get("warmup_steps", 0), cfg["steps"])
     model.train()
-    losses = []
-    for _ in range(cfg["steps"]):
+    model.loss_type = "ForCausalLM"  # the default transformers would pick, named: no "unrecognized" warning
+    losses, started = [], time.time()
+    every = max(1, cfg["steps"] // PROGRESS_REPORTS)
+    for step in range(1, cfg["steps"] + 1):
         ids, mask, labels = collate(sample_sequences(data, recipe, rng, cfg["batch_size"]),
                                     cfg["max_tokens"], pad_id)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
@@ -475,6 +483,11 @@ def train(model, data: TokenData, recipe: dict, pad_id: int) -> list[float]:
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
+        if step % every == 0 or step == cfg["steps"]:
+            elapsed = time.time() - started
+            log.info("training %s: step %d/%d, loss %.3f, %.0f s elapsed, about %.0f s left",
+                     name, step, cfg["steps"], float(np.mean(losses[-every:])), elapsed,
+                     elapsed / step * (cfg["steps"] - step))
     model.eval()
     return losses
 
@@ -528,7 +541,7 @@ def save_model(model, tokenizer, out_dir: str | Path, extra_files: dict[str, dic
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def build_model(recipe: dict, tokenizer, data: "TokenData | None", parents: list):
+def build_model(recipe: dict, tokenizer, data: "TokenData | None", parents: list, name: str = "model"):
     """Build one model from its recipe and its parent models (never modified); returns the model
     and a summary (losses, parameters) for provenance."""
     import copy
@@ -541,7 +554,7 @@ def build_model(recipe: dict, tokenizer, data: "TokenData | None", parents: list
     if kind in ("base", "finetune", "contaminated"):
         if data is None:
             raise InputError(CONFIG_WHERE, f"a {kind} model needs the training data")
-        losses = train(model, data, recipe, tokenizer.pad_token_id)
+        losses = train(model, data, recipe, tokenizer.pad_token_id, name)
         summary["loss_first"], summary["loss_last"] = losses[0], float(np.mean(losses[-10:]))
     elif kind == "merge":
         combine_weights([model, parents[1]], recipe["weights"])

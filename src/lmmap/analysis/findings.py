@@ -17,12 +17,32 @@ UNEXPLAINED_RATIO = 0.75  # "clearly better": a quarter less unexplained varianc
 GRID_MIN_R2 = 0.9
 
 
-def _row(finding: str, measure: str, value, needs: str, holds: bool | None) -> dict:
+def _row(finding: str, measure: str, value, needs: str, holds: bool | None, out_of: int | None = None) -> dict:
     """One finding; `holds` is None where there is nothing to check it against. Values are rounded to
-    three decimals: a check's outcome, not a number to compute with (0.262, not 0.2624650631975442)."""
+    three decimals: a check's outcome, not a number to compute with (0.262, not 0.2624650631975442).
+    A share of `out_of` items is shown to people as a count ("19 of 19"; see `display`)."""
     value = round(float(value), 3) if isinstance(value, (float, np.floating)) else value
-    return {"finding": finding, "measure": measure, "value": value, "needs": needs,
-            "holds": "" if holds is None else ("yes" if holds else "no")}
+    row = {"finding": finding, "measure": measure, "value": value, "needs": needs,
+           "holds": "" if holds is None else ("yes" if holds else "no")}
+    if out_of:
+        row["out_of"] = out_of
+    return row
+
+
+def table(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The findings as the CSV keeps them (value a number, a share as a fraction) and as people read
+    them (a share as "k of n", numbers at three decimals as text)."""
+    frame = pd.DataFrame(rows, columns=["finding", "measure", "value", "needs", "holds", "out_of"])
+    out_of = frame.pop("out_of")
+    shown = []
+    for value, n in zip(frame["value"], out_of):
+        if pd.notna(n) and isinstance(value, (int, float, np.number)) and not pd.isna(value):
+            shown.append(f"{round(float(value) * n):d} of {int(n)}")
+        elif isinstance(value, (float, np.floating)):
+            shown.append("n/a" if np.isnan(value) else f"{value:.3f}")
+        else:
+            shown.append(str(value).replace("/", " of ") if isinstance(value, str) else str(value))
+    return frame, frame.assign(value=shown)
 
 
 def family_clustering(kl: pd.DataFrame, families: pd.Series) -> float:
@@ -64,13 +84,15 @@ def lineage_findings(kl: pd.DataFrame, lineage: pd.DataFrame) -> list[dict]:
     silhouette = family_clustering(kl, families)
     near = nearest_base_is_parent(kl, lineage)
     between = merges_between_parents(kl, lineage)
+    n_derived = int(lineage["kind"].isin(("finetune", "precision")).sum())
+    n_merges = int((lineage["kind"] == "merge").sum())
     return [
         _row("families cluster", "silhouette of families (coordinate distance)", silhouette, "> 0",
              None if np.isnan(silhouette) else silhouette > 0),
         _row("fine-tunes and variants sit near their base", "share whose nearest base is their own", near,
-             ">= 0.8", None if np.isnan(near) else near >= 0.8),
+             ">= 0.8", None if np.isnan(near) else near >= 0.8, n_derived),
         _row("merges lie between their parents", "share nearer to both parents than those are to each other",
-             between, "= 1", None if np.isnan(between) else between == 1.0),
+             between, "= 1", None if np.isnan(between) else between == 1.0, n_merges),
     ]
 
 

@@ -65,7 +65,7 @@ def hover_text(points: pd.DataFrame, neighbours: list[list[tuple[str, float]]]) 
 def colouring(points: pd.DataFrame, variable: str, fixed: dict[str, str] | None) -> tuple[list[str], list[dict]]:
     """(colour of every point, the key traces: one per category, or one colour bar) of `variable`."""
     values = points[variable]
-    if variable in NUMERIC:
+    if variable in NUMERIC or pd.api.types.is_numeric_dtype(values):  # e.g. a sheet's own numeric column
         v = values.to_numpy(dtype=float)
         lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
         scaled = np.clip((v - lo) / ((hi - lo) or 1.0), 0, 1)

@@ -86,9 +86,8 @@ def sample_texts(model, prompts: list[torch.Tensor], new_tokens: int, eos_token_
     """One sample per prompt from the model's own distribution (no top-k/top-p/temperature), cut
     after the first end-of-sequence token. Identical prompts are sampled in one batch."""
     torch.manual_seed(seed)
-    config = GenerationConfig(do_sample=True, top_k=0, top_p=1.0, temperature=1.0, max_new_tokens=new_tokens,
-                              eos_token_id=eos_token_id, pad_token_id=eos_token_id if eos_token_id is not None
-                              else 0)
+    settings = dict(do_sample=True, top_k=0, top_p=1.0, temperature=1.0, max_new_tokens=new_tokens,
+                    eos_token_id=eos_token_id, pad_token_id=eos_token_id if eos_token_id is not None else 0)
     device = next(model.parameters()).device
     by_prompt: dict[tuple, list[int]] = {}
     for i, prompt in enumerate(prompts):
@@ -96,8 +95,8 @@ def sample_texts(model, prompts: list[torch.Tensor], new_tokens: int, eos_token_
     samples: list[torch.Tensor] = [None] * len(prompts)
     for prompt, positions in by_prompt.items():
         prompt = torch.tensor(prompt, dtype=torch.long)
-        out = model.generate(prompt[None].to(device), generation_config=config,
-                             num_return_sequences=len(positions)).cpu()
+        config = GenerationConfig(**settings, num_return_sequences=len(positions))  # all in the config
+        out = model.generate(prompt[None].to(device), generation_config=config).cpu()
         for position, row in zip(positions, out):
             new = row[len(prompt):]
             if eos_token_id is not None and (new == eos_token_id).any():
@@ -191,7 +190,7 @@ def run_validation(coordinates_path, texts_path, models_path, model_ids, max_mod
     coords = load_npz(coordinates_path, required=("Q", "model_ids"))
     ids = coords["model_ids"].astype(str).tolist()
     estimate = pd.DataFrame(kl_estimate(coords["Q"]), index=ids, columns=ids)
-    specs = {s["model_id"]: ModelSpec(**{k: v for k, v in s.items() if k != "slug"})
+    specs = {s["model_id"]: ModelSpec.from_dict(s)
              for s in read_json(models_path)["models"]}
     chosen = model_ids or spread_over_distances(estimate, [m for m in ids if m in specs], max_models)
     for model_id in chosen:

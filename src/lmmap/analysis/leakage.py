@@ -75,3 +75,16 @@ def leakage_screen(frame: pd.DataFrame, domain_loglik: pd.DataFrame, threshold: 
         for _, row in per_domain.iterrows()]
     screen = pd.concat([screen, per_domain], axis=1)
     return screen.sort_values("residual_z", ascending=False, kind="stable").reset_index(drop=True), fit
+
+
+def readable(screen: pd.DataFrame) -> pd.DataFrame:
+    """The screen as people read it: flagged as "yes" or blank, log-likelihoods and residuals to 2
+    decimals, z-scores and scores to 1 (the CSV keeps full precision)."""
+    shown = screen.copy()
+    shown["flagged"] = ["yes" if f else "" for f in screen["flagged"]]
+    for column in shown.columns:
+        if column == "flagged" or not pd.api.types.is_float_dtype(screen[column]):
+            continue
+        decimals = 2 if column in ("mean_loglik", "residual") else 1
+        shown[column] = screen[column].map(lambda v, d=decimals: "" if pd.isna(v) else f"{v:.{d}f}")
+    return shown

@@ -1,5 +1,10 @@
-"""Publishing analysis results: figures (PNG + PDF) and tables (CSV + Markdown + LaTeX), each with a
-provenance sidecar. Every analysis writes through these two functions, so all outputs look alike."""
+"""Publishing analysis results: figures (PNG + PDF) and tables (CSV + Markdown + LaTeX + HTML), each
+with a provenance sidecar. Every analysis writes through these functions, so all outputs look alike.
+
+The CSV is for programs (full precision, machine-readable columns); the Markdown, LaTeX and HTML are
+for people: numbers rounded to what they mean, and where a table passes a `display` frame, columns
+written as people write them (a model's size as "135M", a share as "19 of 19"). The HTML table is the
+one the Snakemake report shows inline."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from lmmap.figures import save_figure
 from lmmap.provenance import write_provenance
 from lmmap.storage import write_text
 
-TABLE_FORMATS = ("csv", "md", "tex")
+TABLE_FORMATS = ("csv", "md", "tex", "html")
 
 
 def publish_figure(fig, stem: str | Path, step: str, inputs: Mapping | Iterable = (),
@@ -34,16 +39,35 @@ def publish_csv(frame: pd.DataFrame, path: str | Path, step: str, inputs: Mappin
     return Path(path)
 
 
+TABLE_STYLE = ("<style>table.lmmap-table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
+               "table.lmmap-table th,table.lmmap-table td{padding:3px 8px;border-bottom:1px solid #ddd;"
+               "text-align:left;vertical-align:top}table.lmmap-table th{background:#f3f3f3}</style>")
+
+
+def html_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """`frame` as an HTML table with its own style (scoped to class lmmap-table): a file the report
+    shows inline and that the landing page can embed as it is. No scripts, no external files; cells
+    escaped, floats rounded to `digits`."""
+    table = frame.to_html(index=False, border=0, na_rep="", escape=True, classes="lmmap-table",
+                          float_format=lambda x: f"{x:.{digits}f}")
+    return f'<meta charset="utf-8">\n{TABLE_STYLE}\n{table}\n'
+
+
 def publish_table(frame: pd.DataFrame, stem: str | Path, step: str, inputs: Mapping | Iterable = (),
                   params: Mapping | None = None, started: float | None = None,
-                  extra: Mapping | None = None, digits: int = 3) -> list[Path]:
-    """Write <stem>.csv (full precision), <stem>.md and <stem>.tex (rounded), each with a sidecar."""
+                  extra: Mapping | None = None, digits: int = 3,
+                  display: pd.DataFrame | None = None) -> list[Path]:
+    """Write <stem>.csv (full precision) and <stem>.md, <stem>.tex and <stem>.html (rounded to
+    `digits`; from `display` where given, the frame as people read it), each with a sidecar."""
+    shown = frame if display is None else display
     # object columns keep integers integral (an all-numeric frame would reach tabulate as floats)
-    shown = frame.astype({c: object for c in frame.select_dtypes("integer").columns})
+    shown = shown.astype({c: object for c in shown.select_dtypes("integer").columns})
     rendered = {
         "csv": frame.to_csv(index=False),
-        "md": shown.to_markdown(index=False, floatfmt=f".{digits}f") + "\n",
-        "tex": frame.to_latex(index=False, float_format=f"%.{digits}f", escape=True),
+        # a display frame's text stays as written ("-2962.33" is not re-read as a number and re-rounded)
+        "md": shown.to_markdown(index=False, floatfmt=f".{digits}f", disable_numparse=display is not None) + "\n",
+        "tex": shown.to_latex(index=False, float_format=f"%.{digits}f", escape=True),
+        "html": html_table(shown, digits),
     }
     paths = []
     for fmt in TABLE_FORMATS:

@@ -35,19 +35,31 @@ def _colourbar(fig, axes, values: np.ndarray, label: str, cmap: str = "viridis")
     return norm
 
 
-def prediction_scatter(predictions: pd.DataFrame, colour: pd.Series, title: str, cmap: str = "gnuplot_r"):
+def prediction_scatter(predictions: pd.DataFrame, colour: pd.Series, title: str, cmap: str = "gnuplot_r",
+                       summary: pd.DataFrame | None = None):
     """True score against the seed-averaged prediction (paper Figs. 8, 18), one panel per target,
-    points coloured by mean log-likelihood in the paper's colour map."""
+    points coloured by mean log-likelihood in the paper's colour map. With `summary` (the ridge
+    table's rows of these features and CV) each panel states the table's r, mean ± std over seeds,
+    the number the findings report; without it, the r of the seed-averaged predictions drawn."""
     targets = list(dict.fromkeys(predictions["target"]))
     fig, axes = _grid(len(targets))
     norm = _colourbar(fig, axes, colour.to_numpy(dtype=float), "mean log-likelihood", cmap)
+    reported = summary.set_index("target") if summary is not None else None
     for ax, target in zip(axes, targets):
         part = predictions[predictions["target"] == target]
         ax.scatter(part["predicted"], part["true"], c=colour.reindex(part["model_id"]).to_numpy(),
                    cmap=cmap, norm=norm, s=14, edgecolors="black", linewidths=0.2)
         _identity_line(ax, part["predicted"], part["true"])
-        r = np.corrcoef(part["true"], part["predicted"])[0, 1] if part["predicted"].std() > 0 else np.nan
-        ax.set(title=f"{target} (r = {r:.3f})", xlabel="predicted (mean over seeds)", ylabel="true")
+        if reported is not None and target in reported.index:
+            row = reported.loc[target]
+            label = f"{target}\nr = {row['pearson_mean']:.3f} ± {row['pearson_std']:.3f} over seeds"
+            if target == "mean":  # the target of the findings table's ridge row
+                label = label.replace("mean\n", "mean (the findings' ridge row)\n", 1)
+        else:
+            r = np.corrcoef(part["true"], part["predicted"])[0, 1] if part["predicted"].std() > 0 else np.nan
+            label = f"{target} (r = {r:.3f})"
+        ax.set_title(label, fontsize=9)
+        ax.set(xlabel="predicted (mean over seeds)", ylabel="true")
     fig.suptitle(title)
     return fig
 
@@ -72,15 +84,32 @@ def baseline_scatter(mean_loglik: pd.Series, targets: pd.DataFrame, types: pd.Se
 
 
 def kl_scatter(table: pd.DataFrame, estimate: str, panels: dict[str, str]):
-    """Measured KL (one panel per measure) against the coordinate estimate, with Pearson r."""
-    fig, axes = _grid(len(panels), size=3.8)
+    """Measured KL (one panel per measure) against the coordinate estimate on log-log axes with equal
+    limits, so y = x is the diagonal and pairs a decade apart in KL are as far apart on the page
+    (on linear axes the near pairs pile up at the origin). Pearson r (the paper's measure) and
+    Spearman r over all pairs; pairs with a KL <= 0 (a Monte Carlo estimate can be) cannot be drawn on
+    a log axis and are counted in the title."""
+    from scipy.stats import spearmanr
+
+    fig, axes = _grid(len(panels), size=4.2)
     for ax, (column, label) in zip(axes, panels.items()):
         part = table.dropna(subset=[column, estimate])
-        ax.scatter(part[estimate], part[column], s=18, edgecolors="black", linewidths=0.3)
-        r = np.corrcoef(part[estimate], part[column])[0, 1] if len(part) > 1 else np.nan
-        _identity_line(ax, part[estimate], part[column])
-        ax.set(title=f"{label} (r = {r:.3f}, {len(part)} pairs)",
-               xlabel=r"$\|q_i - q_j\|^2 / 2N$ (nats per text)", ylabel=f"{label} (nats per text)")
+        enough = len(part) > 2 and part[column].std() > 0 and part[estimate].std() > 0
+        r = np.corrcoef(part[estimate], part[column])[0, 1] if enough else np.nan
+        rho = spearmanr(part[estimate], part[column])[0] if enough else np.nan
+        shown = part[(part[column] > 0) & (part[estimate] > 0)]
+        ax.scatter(shown[estimate], shown[column], s=18, edgecolors="black", linewidths=0.3, zorder=3)
+        title = f"{label}\nPearson r = {r:.3f}, Spearman r = {rho:.3f} ({len(part)} pairs)"
+        if len(shown) < len(part):
+            title += f"\n{len(part) - len(shown)} pair(s) with KL <= 0 not drawn"
+        if len(shown):
+            values = np.concatenate([shown[estimate].to_numpy(float), shown[column].to_numpy(float)])
+            lo, hi = values.min() / 2.0, values.max() * 2.0
+            ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), aspect="equal")
+            ax.plot([lo, hi], [lo, hi], color="grey", linestyle=":", linewidth=1, label="y = x")
+            ax.legend(loc="upper left", fontsize=7, frameon=False)
+        ax.set_title(title, fontsize=9)
+        ax.set(xlabel=r"estimate $\|q_i - q_j\|^2 / 2N$ (nats per text)", ylabel="measured (nats per text)")
     return fig
 
 

@@ -69,7 +69,7 @@ def _files(stem: str, extensions: tuple[str, ...]) -> list[str]:
 
 def analysis_outputs(config: dict, grids: dict, workflow) -> list[str]:
     """Every analysis output under `config` (for `rule all`)."""
-    table, figure = (".csv", ".md", ".tex"), (".png", ".pdf")
+    table, figure = (".csv", ".md", ".tex", ".html"), (".png", ".pdf")
     outputs = [f"{A}/maps/map_{v}{ext}" for v in map_variables(config, False) for ext in figure]
     outputs += _files(f"{A}/dimensionality", table) + _files(f"{A}/model_list", table)
     if benchmarks_available(config, workflow):

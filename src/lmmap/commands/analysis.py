@@ -17,14 +17,13 @@ from lmmap.errors import InputError
 from lmmap.palette import category_colours, read_colour_table
 
 log = logging.getLogger(__name__)
-FMT = argparse.ArgumentDefaultsHelpFormatter
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("analyze", help="the paper's analyses: maps, tables, validation")
     analyses = parser.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
     for name, (helptext, add_arguments, func) in ANALYSES.items():
-        sub = analyses.add_parser(name, help=helptext, description=helptext, formatter_class=FMT)
+        sub = analyses.add_parser(name, help=helptext, description=helptext)
         add_arguments(sub)
         sub.set_defaults(func=func)
 
@@ -37,9 +36,10 @@ class Run:
         self.inputs = {k: v for k, v in input_paths.items() if v}
         self.params = {k: v for k, v in command_params(args).items() if k != "analysis"}
 
-    def table(self, frame: pd.DataFrame, stem: str, extra: dict | None = None) -> None:
-        publish_table(frame, stem, self.step, self.inputs, self.params, self.started, extra)
-        log.info("wrote %s.{csv,md,tex}", stem)
+    def table(self, frame: pd.DataFrame, stem: str, extra: dict | None = None,
+              display: pd.DataFrame | None = None) -> None:
+        publish_table(frame, stem, self.step, self.inputs, self.params, self.started, extra, display=display)
+        log.info("wrote %s.{csv,md,tex,html}", stem)
 
     def csv(self, frame: pd.DataFrame, path: str) -> None:
         publish_csv(frame, path, self.step, self.inputs, self.params, self.started)
@@ -103,7 +103,8 @@ def _args_maps(p):
     _common(p, coordinates=True, benchmarks=True)
     p.add_argument("--embedding", required=True, help="t-SNE coordinates CSV (model_id, x, y)")
     p.add_argument("--variables", nargs="+", default=["best_domain", "mean_loglik", "benchmark_mean",
-                                                      "best_task", "size", "created"])
+                                                      "best_task", "size", "created"],
+                   help="colouring variables, one map each (a models-table column works too)")
     p.add_argument("--annotate", action="store_true", help="write model ids next to the points")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument("--out-dir", required=True, help="writes map_<variable>.{png,pdf} there")
@@ -133,9 +134,10 @@ def run_maps(args) -> int:
 
 # ------------------------------------------------------------------------------- dimensionality
 def _args_dimensionality(p):
-    p.add_argument("--coordinates", required=True)
-    p.add_argument("--levels", nargs="+", type=float, default=[0.9, 0.95])
-    p.add_argument("--out-stem", required=True)
+    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+    p.add_argument("--levels", nargs="+", type=float, default=[0.9, 0.95],
+                   help="cumulative explained-variance levels to count components for")
+    p.add_argument("--out-stem", required=True, help="writes <stem>.{csv,md,tex,html}")
 
 
 def run_dimensionality(args) -> int:
@@ -149,7 +151,7 @@ def run_dimensionality(args) -> int:
 
 # ------------------------------------------------------------------------------- KL validation
 def _args_kl(p):
-    p.add_argument("--coordinates", required=True)
+    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
     p.add_argument("--texts", required=True, help="the reference text set (JSONL)")
     p.add_argument("--models", required=True, help="results/models/models.json (model specs)")
     p.add_argument("--model-ids", nargs="*", default=[], help="models to compare (default: all)")
@@ -157,12 +159,12 @@ def _args_kl(p):
     p.add_argument("--n-texts", type=int, default=32, help="reference texts for the token level")
     p.add_argument("--n-samples", type=int, default=32, help="sampled texts per model (text level)")
     p.add_argument("--sample-tokens", type=int, help="tokens per sample (default: mean reference length)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--device", default=None)
-    p.add_argument("--dtype", default="float32")
+    p.add_argument("--seed", type=int, default=42, help="seed of the text choice and the sampling")
+    p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--dtype", default="float32", help="dtype the models are loaded in")
     p.add_argument("--out-stem", required=True, help="per-pair table")
     p.add_argument("--summary-stem", required=True, help="correlation table")
-    p.add_argument("--figure-stem", required=True)
+    p.add_argument("--figure-stem", required=True, help="log-log scatter, measured vs estimated KL")
 
 
 def run_kl_validation(args) -> int:
@@ -186,22 +188,25 @@ def _args_predict(p):
     _common(p, coordinates=True, benchmarks=True, required_benchmarks=True)
     p.add_argument("--features", nargs="+", default=["Q", "L"], choices=["Q", "L"],
                    help="Q, and L: the clipped matrix Q is built from (coordinates' clip_value)")
-    p.add_argument("--cv", nargs="+", default=["group", "kfold"], choices=["group", "kfold"])
+    p.add_argument("--cv", nargs="+", default=["group", "kfold"], choices=["group", "kfold"],
+                   help="outer cross-validation: grouped by --group-by, and/or plain K-fold")
     p.add_argument("--group-by", default="type", help="models-table column of the grouped CV")
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--splits", type=int, default=5)
-    p.add_argument("--inner-splits", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=5, help="repetitions of the outer CV with shuffled folds")
+    p.add_argument("--splits", type=int, default=5, help="outer folds")
+    p.add_argument("--inner-splits", type=int, default=5, help="inner folds choosing the ridge alpha")
     p.add_argument("--alphas", nargs=3, type=float, metavar=("LOG10_MIN", "LOG10_MAX", "N"),
                    help="alpha grid of the benchmark targets (default: the paper's, 1 9 9)")
     p.add_argument("--mean-logp-alphas", nargs=3, type=float, metavar=("LOG10_MIN", "LOG10_MAX", "N"),
                    help="alpha grid of the mean log-likelihood target, whose predictions are not clipped "
                         "(default: the paper's, -4 4 9)")
-    p.add_argument("--score-range", nargs=2, type=float, default=[0.0, 100.0])
-    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--score-range", nargs=2, type=float, default=[0.0, 100.0], metavar=("MIN", "MAX"),
+                   help="benchmark predictions are clipped to this range")
+    p.add_argument("--jobs", type=int, default=1, help="parallel workers over (features, CV, seed) runs")
     p.add_argument("--out-stem", required=True, help="summary table")
     p.add_argument("--predictions", required=True, help="CSV of every out-of-fold prediction")
     p.add_argument("--figure-stem", required=True,
-                   help="scatter of the first features and CV: seed-averaged prediction vs true score")
+                   help="scatter of features Q under K-fold CV (the findings' ridge finding; else the first "
+                        "features and CV): seed-averaged prediction vs true score")
 
 
 def run_predict(args) -> int:
@@ -225,9 +230,17 @@ def run_predict(args) -> int:
     run.table(summary, args.out_stem, extra)
     run.csv(predictions, args.predictions)
     averaged = prediction.seed_mean_predictions(predictions)
-    shown = averaged[(averaged["features"] == args.features[0]) & (averaged["cv"] == args.cv[0])]
-    title = f"Ridge prediction from {args.features[0]} ({args.cv[0]} CV, mean of {args.seeds} seeds)"
-    run.figure(plots.prediction_scatter(shown, data.mean_loglik(), title), args.figure_stem, extra)
+    # the features and CV of the findings table's ridge finding (Q, plain K-fold) where they were run
+    features = "Q" if "Q" in args.features else args.features[0]
+    cv = "kfold" if "kfold" in args.cv else args.cv[0]
+    shown = averaged[(averaged["features"] == features) & (averaged["cv"] == cv)]
+    cv_name = (f"{args.splits}-fold CV" if cv == "kfold"
+               else f"{args.splits}-fold CV grouped by {args.group_by}")
+    title = (f"Ridge prediction from {features}, out of fold ({cv_name}), "
+             f"predictions averaged over {args.seeds} seeds")
+    run.figure(plots.prediction_scatter(shown, data.mean_loglik(), title,
+                                        summary=summary[(summary["features"] == features) & (summary["cv"] == cv)]),
+               args.figure_stem, extra)
     return 0
 
 
@@ -235,8 +248,8 @@ def run_predict(args) -> int:
 def _args_baseline(p):
     _common(p, benchmarks=True, required_benchmarks=True)
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
-    p.add_argument("--out-stem", required=True)
-    p.add_argument("--figure-stem", required=True)
+    p.add_argument("--out-stem", required=True, help="writes <stem>.{csv,md,tex,html}")
+    p.add_argument("--figure-stem", required=True, help="scatter per target, writes <stem>.{png,pdf}")
 
 
 def run_baseline(args) -> int:
@@ -268,9 +281,9 @@ def _args_leakage(p):
     p.add_argument("--known", help="CSV by model_id with what is known about each model (e.g. the zoo lineage)")
     p.add_argument("--known-columns", nargs="*", default=["kind", "reference_fraction"],
                    help="columns of --known to add to the table (ground truth for the screen)")
-    p.add_argument("--out-stem", required=True)
-    p.add_argument("--figure-stem", required=True)
-    p.add_argument("--map-stem", required=True)
+    p.add_argument("--out-stem", required=True, help="writes <stem>.{csv,md,tex,html}")
+    p.add_argument("--figure-stem", required=True, help="scatter against the benchmark mean")
+    p.add_argument("--map-stem", required=True, help="the t-SNE map with the flagged models marked")
 
 
 def run_leakage(args) -> int:
@@ -295,7 +308,8 @@ def run_leakage(args) -> int:
     flagged = screen.loc[screen["flagged"], "model_id"].tolist()
     extra = {"flagged": flagged, "method": args.method, "screened": int(scored.sum()),
              "fit": {"coefficients": fit.coef_.tolist(), "intercept": float(fit.intercept_)}}
-    run.table(screen.head(max(args.show, len(flagged))), args.out_stem, extra)
+    shown = screen.head(max(args.show, len(flagged)))
+    run.table(shown, args.out_stem, extra, display=leakage.readable(shown))
     line = None
     if args.method == "global":
         xs = np.linspace(screen["benchmark_mean"].min(), screen["benchmark_mean"].max(), 50)
@@ -315,11 +329,11 @@ def _args_interpolation(p):
     p.add_argument("--texts", required=True, help="the reference text set (JSONL)")
     p.add_argument("--grid", required=True, help='JSON text: a list of {"alpha", "beta", "model_id"}')
     p.add_argument("--scores", nargs="+", required=True, help="score npz of every grid model")
-    p.add_argument("--name", required=True)
+    p.add_argument("--name", required=True, help="the grid's name (figure title)")
     p.add_argument("--out-matrix", required=True, help="merged grid matrix (npz)")
-    p.add_argument("--out-stem", required=True)
+    p.add_argument("--out-stem", required=True, help="per-grid-point table, writes <stem>.{csv,md,tex,html}")
     p.add_argument("--summary-stem", required=True, help="one-row summary: affine fit of the grid in PCA")
-    p.add_argument("--figure-stem", required=True)
+    p.add_argument("--figure-stem", required=True, help="weight space, PCA plane and mean log-likelihood")
     clip = p.add_mutually_exclusive_group()
     clip.add_argument("--clip-value", type=float, help="raise log-likelihoods below this to it (the paper: -1400)")
     clip.add_argument("--map-coordinates",
@@ -379,15 +393,16 @@ def run_interpolation(args) -> int:
 # ---------------------------------------------------------------------------------- model list
 def _args_model_list(p):
     _common(p, benchmarks=True)
-    p.add_argument("--out-stem", required=True)
+    p.add_argument("--out-stem", required=True, help="writes <stem>.{csv,md,tex,html}")
 
 
 def run_model_list(args) -> int:
-    from lmmap.analysis.model_list import model_list
+    from lmmap.analysis.model_list import model_list, readable_model_list
 
     run = Run(args, "model-list", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
     data = Data(args)
-    run.table(model_list(data.model_ids, data.L, data.models, data.benchmarks), args.out_stem)
+    table = model_list(data.model_ids, data.L, data.models, data.benchmarks)
+    run.table(table, args.out_stem, display=readable_model_list(table))
     return 0
 
 
@@ -400,7 +415,7 @@ def _args_findings(p):
     p.add_argument("--baseline", help="baseline/loglik_correlation.csv")
     p.add_argument("--leakage", help="leakage/leakage.csv")
     p.add_argument("--grid-summaries", nargs="*", default=[], help="interpolation/<grid>_summary.csv")
-    p.add_argument("--out-stem", required=True)
+    p.add_argument("--out-stem", required=True, help="writes <stem>.{csv,md,tex,html}")
 
 
 def run_findings(args) -> int:
@@ -422,7 +437,8 @@ def run_findings(args) -> int:
     if args.leakage:
         rows += f.leakage_finding(pd.read_csv(args.leakage))
     rows += f.grid_findings({Path(p).stem.removesuffix("_summary"): pd.read_csv(p) for p in args.grid_summaries})
-    run.table(pd.DataFrame(rows), args.out_stem)
+    frame, shown = f.table(rows)
+    run.table(frame, args.out_stem, display=shown)
     return 0
 
 

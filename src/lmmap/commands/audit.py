@@ -14,7 +14,7 @@ from lmmap.audit import audit
 from lmmap.commands import command_params
 from lmmap.errors import InputError
 from lmmap.provenance import write_provenance
-from lmmap.storage import sha256_file, write_json
+from lmmap.storage import sha256_file, write_json, write_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config-json", help="config as JSON, applied over --config files")
     p.add_argument("--strict", action="store_true", help="warnings (e.g. mixed git commits) fail too")
     p.add_argument("--out", help="JSON report to write (with its own provenance sidecar)")
+    p.add_argument("--summary", metavar="HTML",
+                   help="also write a summary page for people (with its own provenance sidecar): outcome, "
+                        "findings, raw inputs and models as HTML tables")
     p.set_defaults(func=run_audit)
 
 
@@ -86,4 +89,43 @@ def run_audit(args: argparse.Namespace) -> int:
         write_provenance(args.out, "audit", inputs={**{r: r for r in args.results if Path(r).is_file()},
                                                     **{f"config:{p}": p for p in args.config}},
                          params=command_params(args), started=started, extra={"ok": not failed})
+    if args.summary:
+        write_text(args.summary, summary_html(report, failed))
+        write_provenance(args.summary, "audit", inputs={**{r: r for r in args.results if Path(r).is_file()},
+                                                        **{f"config:{p}": p for p in args.config}},
+                         params=command_params(args), started=started, extra={"ok": not failed})
     return 1 if failed else 0
+
+
+def summary_html(report: dict, failed: bool) -> str:
+    """The audit report as a page people read: the outcome, then findings, raw inputs, models and
+    results as tables (the JSON keeps everything)."""
+    import html
+
+    import pandas as pd
+
+    from lmmap.analysis.outputs import html_table
+
+    def section(title: str, rows: list[dict], columns: list[str] | None = None) -> str:
+        if not rows:
+            return f"<h3>{html.escape(title)}</h3>\n<p>none</p>\n"
+        columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+        frame = pd.DataFrame(rows).reindex(columns=columns)
+        frame = frame.map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else "" if v is None else v)
+        return f"<h3>{html.escape(title)} ({len(rows)})</h3>\n" + html_table(frame)
+
+    head = (f"<h2>Audit {'FAILED' if failed else 'passed'}: {report['n_errors']} error(s), "
+            f"{report['n_warnings']} warning(s)</h2>\n<p>{len(report['results'])} result(s) traced back to "
+            f"{len(report['raw_inputs'])} raw input(s); {len(report['models'])} model(s); "
+            f"{len(report['text_sets'])} text set(s); {len(report['code_versions'])} code version(s)."
+            + (" Models that ran their own code (trust_remote_code): "
+               f"{html.escape(', '.join(report['trust_remote_code']))}." if report["trust_remote_code"] else "")
+            + "</p>\n")
+    return "".join([
+        '<!DOCTYPE html>\n<meta charset="utf-8">\n<title>Audit summary</title>\n', head,
+        section("Findings", report["findings"], ["severity", "kind", "path", "message", "recorded_by"]),
+        section("Raw inputs", report["raw_inputs"]),
+        section("Models", report["models"]),
+        section("Results", report["results"], ["path", "files_in_chain", "ok"]),
+        section("Config files", report.get("config_files", []), ["path", "sha256"]),
+    ])

@@ -17,8 +17,7 @@ def register(subparsers) -> None:
         "download", help="fetch a Hugging Face model into the local cache",
         description="Download a model repository at a pinned revision into the Hugging Face cache "
                     "(HF_HOME), skipping duplicate weight formats, so that `lmmap score` can load it "
-                    "offline. Writes a JSON record (resolved commit, path, size) to OUT.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "offline. Writes a JSON record (resolved commit, path, size) to OUT.")
     parser.add_argument("--source", required=True, help="Hugging Face repo id, e.g. org/name")
     parser.add_argument("--model-id", help="the model's id in outputs (default: SOURCE)")
     parser.add_argument("--revision", help="commit, tag or branch (default: main)")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-FMT = argparse.ArgumentDefaultsHelpFormatter
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("interactive-map", formatter_class=FMT,
+    p = subparsers.add_parser("interactive-map",
                               help="the map as one self-contained HTML file (hover, colourings, search)",
                               description="The t-SNE map as one HTML file that opens offline: hover a point "
                                           "for the model's details and nearest models, switch the colouring, "
@@ -27,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="the HTML file")
     p.set_defaults(func=run_interactive_map)
 
-    p = subparsers.add_parser("neighbours", formatter_class=FMT,
+    p = subparsers.add_parser("neighbours",
                               help="a model's nearest models by estimated KL (nats and bits per byte)",
                               description="Print the models nearest to MODEL on the map, by the KL divergence "
                                           "estimated from the coordinates: ||q_i - q_j||^2 / 2N nats per text, "
@@ -86,6 +84,7 @@ def run_interactive_map(args: argparse.Namespace) -> int:
     from lmmap.provenance import write_provenance
     from lmmap.storage import atomic_path
     from lmmap.texts import load_text_set
+    from lmmap.workflow import MODELS_TABLE_COLUMNS
 
     started, data = time.time(), Data(args)
     variables = tsne_map.map_variables(data.model_ids, data.Q, data.L, data.domains, data.models,
@@ -95,6 +94,10 @@ def run_interactive_map(args: argparse.Namespace) -> int:
     if "created" in data.models:
         variables["created_date"] = pd.to_datetime(data.models["created"], errors="coerce", utc=True) \
             .dt.strftime("%Y-%m-%d").to_numpy()
+    # the models table's other columns (a sheet's own extra columns, the paper's model data) as colourings
+    own = [c for c in data.models.columns if c not in MODELS_TABLE_COLUMNS and c not in variables]
+    for column in own:
+        variables[column] = data.models[column].to_numpy()
     embedding = inputs.read_csv(args.embedding, required=("x", "y"))[["model_id", "x", "y"]]
     points = embedding.reset_index(drop=True).merge(variables, on="model_id", how="left")
     position = {model: i for i, model in enumerate(data.model_ids)}
@@ -102,7 +105,7 @@ def run_interactive_map(args: argparse.Namespace) -> int:
     index, kl = nearest_all(data.Q, args.neighbours)
     bpb = nats_to_bits_per_byte(kl, mean_text_bytes(load_text_set(args.texts).texts))
     names = [[(data.model_ids[j], float(b)) for j, b in zip(index[i], bpb[i])] for i in order]
-    candidates = dict.fromkeys(("type", "family", *tsne_map.VARIABLES))
+    candidates = dict.fromkeys(("type", "family", *tsne_map.VARIABLES, *own))
     shown = [v for v in candidates if v in points and points[v].notna().any()]
     landmarks = args.landmarks or interactive_map.default_landmarks(
         points, kl_estimate(data.Q[order]), args.max_landmarks)

@@ -18,6 +18,7 @@ from lmmap.matrix import merge_scores, missing_models
 from lmmap.provenance import read_provenance, write_provenance
 from lmmap.storage import atomic_path, load_npz, read_json, save_npz, write_json
 from lmmap.texts import load_text_set
+from lmmap.sheet import sheet_extras
 from lmmap.workflow import model_specs
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_merge)
 
     p = subparsers.add_parser("coordinates", help="clip and double-centre L into coordinates Q")
-    p.add_argument("--matrix", required=True)
-    p.add_argument("--clip-quantile", type=float, default=0.02)
+    p.add_argument("--matrix", required=True, help="results/matrix/loglik.npz")
+    p.add_argument("--clip-quantile", type=float, default=0.02,
+                   help="log-likelihoods below this quantile of L are raised to it before centring")
     p.add_argument("--out", required=True, help="coordinates npz to write")
     p.add_argument("--out-kl", required=True, help="KL estimate npz to write")
     p.set_defaults(func=run_coordinates)
@@ -52,7 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_export_models(args: argparse.Namespace) -> int:
     started = time.time()
     specs = model_specs({"models": args.sheet, "zoo": json.loads(args.zoo)})
-    write_json(args.out, {"models": [spec.as_dict() for spec in specs]})
+    extras = sheet_extras(args.sheet)[1] if args.sheet else {}
+    # the sheet's own extra columns ride along: the models table keeps them, maps can colour by them
+    write_json(args.out, {"models": [{**extras.get(spec.model_id, {}), **spec.as_dict()} for spec in specs]})
     write_provenance(args.out, "export-models", inputs=[args.sheet] if args.sheet else [],
                      params=command_params(args), started=started, extra={"n_models": len(specs)})
     return 0

@@ -14,7 +14,7 @@ from lmmap.texts import load_text_set
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("paper-convert", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = subparsers.add_parser("paper-convert",
                               help="convert the paper's released data (pickles) once into npz/csv")
     p.add_argument("--loglik", required=True, help="raw_log-likelihood_1018.pkl")
     p.add_argument("--model-data", required=True, help="model-data-1018.pkl")

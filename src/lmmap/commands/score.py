@@ -26,8 +26,7 @@ def register(subparsers) -> None:
         description="Compute the log-likelihood of every text of a text set under one causal LM (the "
                     "paper's convention by default: tokenizer's own special tokens, first token unscored, "
                     "truncated at the model's maximum length). Writes loglik, n_tokens, truncated, "
-                    "text_ids, text_set_sha256 and model_id to OUT (npz) with a provenance sidecar.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "text_ids, text_set_sha256 and model_id to OUT (npz) with a provenance sidecar.")
     model = parser.add_argument_group("model")
     model.add_argument("--source", "--model", dest="source", required=True,
                        help="a local model directory, a Hugging Face id (offline cache) or a .gguf file")
@@ -51,8 +50,7 @@ def register(subparsers) -> None:
         "score-many", help="score several models one after another in one process",
         description="Like `score` for each model of --jobs, in one process: for many small models "
                     "(the demo zoo) starting Python, torch and transformers once per model costs more "
-                    "than scoring. Each model gets its own npz and provenance sidecar.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "than scoring. Each model gets its own npz and provenance sidecar.")
     many.add_argument("--jobs", required=True,
                       help='JSON list of {"model_id", "source", "out"} (optional: revision, gguf_file, '
                            'dtype, trust_remote_code)')

@@ -18,22 +18,22 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = subparsers.add_parser("build-task", formatter_class=fmt,
+    p = subparsers.add_parser("build-task",
                               help="build one multiple-choice task from held-out corpus chunks")
     p.add_argument("--corpus", required=True, help="demo corpus documents JSONL (split: heldout is used)")
     p.add_argument("--name", required=True, help="task name")
-    p.add_argument("--kind", required=True, choices=tasks.KINDS)
+    p.add_argument("--kind", required=True, choices=tasks.KINDS, help="kind of task to build")
     p.add_argument("--domains", nargs="*", help="corpus domains to draw from (default: all)")
-    p.add_argument("--n-items", type=int, default=40)
-    p.add_argument("--n-choices", type=int, default=4)
-    p.add_argument("--context-chars", type=int, nargs=2, default=[200, 400], metavar=("MIN", "MAX"))
-    p.add_argument("--continuation-chars", type=int, default=60)
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--n-items", type=int, default=40, help="questions in the task")
+    p.add_argument("--n-choices", type=int, default=4, help="choices per question (one correct)")
+    p.add_argument("--context-chars", type=int, nargs=2, default=[200, 400], metavar=("MIN", "MAX"),
+                   help="length range of each question's context")
+    p.add_argument("--continuation-chars", type=int, default=60, help="length of each choice")
+    p.add_argument("--seed", type=int, default=1234, help="seed of the items (with the task name)")
     p.add_argument("--out", required=True, help="task JSONL to write")
     p.set_defaults(func=run_build_task)
 
-    p = subparsers.add_parser("evaluate-tasks", formatter_class=fmt,
+    p = subparsers.add_parser("evaluate-tasks",
                               help="evaluate models on tasks (each model loaded once for all tasks)")
     p.add_argument("--models", required=True,
                    help="JSON list of model-sheet rows (model_id, source, and optional sheet columns)")
@@ -44,13 +44,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="long-format CSV to write (model_id, task, acc, acc_norm)")
     p.set_defaults(func=run_evaluate_tasks)
 
-    p = subparsers.add_parser("collect-benchmarks", formatter_class=fmt,
+    p = subparsers.add_parser("collect-benchmarks",
                               help="merge evaluation results into the leaderboard table")
     p.add_argument("--results", nargs="+", required=True, help="CSVs written by evaluate-tasks")
     p.add_argument("--metrics", required=True, help='JSON {task: "acc" | "acc_norm"}: the table\'s columns')
     p.add_argument("--out", required=True, help="scores CSV: model_id, one column per task (0-100), mean")
     p.add_argument("--long-out", help="also write every metric in long format here")
     p.set_defaults(func=run_collect)
+
+    p = subparsers.add_parser(
+        "import-lm-eval", help="import lm-evaluation-harness results files into the scores table",
+        description="Read lm-evaluation-harness results (the results_*.json files its --output_path writes, or "
+                    "directories holding them) and write the scores table the analyses use: model_id, one "
+                    "column per task on 0-100, mean (empty where a model lacks a task).")
+    p.add_argument("results", nargs="+", metavar="RESULTS", help="results_*.json files or directories of them")
+    p.add_argument("--metrics", nargs="+", default=["acc_norm", "acc"],
+                   help="per task, the first of these metrics it reports is its score")
+    p.add_argument("--tasks", nargs="+", help="tasks to keep, in this order (default: every task but the "
+                                              "subtasks of a reported group)")
+    p.add_argument("--model-id", nargs="+", default=[], metavar="NAME=MODEL_ID",
+                   help="model ids of the map for the names the results record (default: the same)")
+    p.add_argument("--out", default="results/benchmarks/scores.csv", help="scores CSV to write")
+    p.set_defaults(func=run_import_lm_eval)
 
 
 def run_build_task(args: argparse.Namespace) -> int:
@@ -85,7 +100,7 @@ def run_evaluate_tasks(args: argparse.Namespace) -> int:
     task_items = {Path(path).stem: tasks.read_items(path) for path in args.tasks}
     rows, infos = [], {}
     for row in json.loads(args.models):
-        spec = ModelSpec(**{k: v for k, v in row.items() if k != "slug"})
+        spec = ModelSpec.from_dict(row)
         model_started, cpu_started = time.time(), time.process_time()
         loaded = load_model(spec, device=args.device)
         for task, result in tasks.evaluate_tasks(loaded, task_items, args.batch_tokens).items():
@@ -121,4 +136,24 @@ def run_collect(args: argparse.Namespace) -> int:
         with atomic_path(args.long_out) as tmp:
             rows.to_csv(tmp, index=False, float_format="%.6f")
         write_provenance(args.long_out, "collect-benchmarks", inputs, command_params(args), extra, started)
+    return 0
+
+
+def run_import_lm_eval(args: argparse.Namespace) -> int:
+    from lmmap.lm_eval import scores_table
+
+    started = time.time()
+    renames = {}
+    for item in args.model_id:
+        name, sep, model_id = item.partition("=")
+        if not sep or not name or not model_id:
+            raise InputError("--model-id", f"'{item}' is not NAME=MODEL_ID")
+        renames[name] = model_id
+    table, files = scores_table(args.results, tuple(args.metrics), args.tasks, renames)
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    write_provenance(args.out, "import-lm-eval", {str(p): p for p in files}, command_params(args),
+                     {"n_models": len(table), "tasks": [c for c in table.columns if c not in ("model_id", "mean")]},
+                     started)
+    log.info("wrote %s: %d model(s) from %d results file(s)", args.out, len(table), len(files))
     return 0

@@ -20,12 +20,11 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = subparsers.add_parser("zoo-data", formatter_class=fmt,
+    p = subparsers.add_parser("zoo-data",
                               help="train the zoo tokenizer and tokenise its training chunks")
     p.add_argument("--corpus", required=True, help="demo corpus documents JSONL (split: train is used)")
     p.add_argument("--texts", required=True, help="reference text set JSONL (kept out of training)")
-    p.add_argument("--vocab-size", type=int, default=1024)
+    p.add_argument("--vocab-size", type=int, default=1024, help="vocabulary of the zoo's BPE tokenizer")
     p.add_argument("--tokenizer-sample", type=int, default=3,
                    help="train the tokenizer on every k-th training chunk")
     p.add_argument("--min-line-chars", type=int, default=32,
@@ -34,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-out", required=True, help="token npz to write")
     p.set_defaults(func=run_zoo_data)
 
-    p = subparsers.add_parser("zoo-build", formatter_class=fmt,
+    p = subparsers.add_parser("zoo-build",
                               help="build zoo models (bases, fine-tunes, merges, variants) from recipes")
     p.add_argument("--recipes", required=True,
                    help='JSON list of {"slug", "recipe", "parents"}, built in order (parents first)')
@@ -44,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.set_defaults(func=run_zoo_build)
 
-    p = subparsers.add_parser("zoo-lineage", formatter_class=fmt,
+    p = subparsers.add_parser("zoo-lineage",
                               help="tabulate the zoo's models: kind, parents, domain, format, contamination")
     p.add_argument("--zoo-config", required=True, help="the config's zoo section as JSON")
     p.add_argument("--out", required=True, help="CSV to write")
@@ -95,7 +94,8 @@ def run_zoo_build(args: argparse.Namespace) -> int:
     for item in items:
         started, cpu_started = time.time(), time.process_time()
         recipe, out_dir = item["recipe"], Path(args.zoo_dir) / item["slug"]
-        model, summary = zoo.build_model(recipe, tokenizer, data, [parent(p) for p in item["parents"]])
+        model, summary = zoo.build_model(recipe, tokenizer, data, [parent(p) for p in item["parents"]],
+                                         item["slug"])
         zoo.save_model(model, tokenizer, out_dir, {"zoo_recipe.json": recipe})
         if item["slug"] in needed:
             in_memory[item["slug"]] = model
