@@ -301,3 +301,33 @@ def test_publish_table_writes_every_format_with_provenance(tmp_path):
     assert "\\begin{tabular}" in paths[2].read_text()
     assert pd.read_csv(paths[0])["pearson"][0] == 0.91234
     assert read_provenance(paths[0])["params"] == {"k": 1}
+
+
+@pytest.mark.parametrize("shape", [(60, 400), (90, 25)], ids=["K<N dual", "K>N primal"])
+def test_fast_ridge_cv_matches_ridgecv_in_both_shapes(shape):
+    """The prepared system (dual Gram form when features >= models, primal form otherwise) picks what
+    `RidgeCV(alphas, cv=5)` picks in every outer fold and predicts what it predicts, for both grids."""
+    K, N = shape
+    rng = np.random.default_rng(7)
+    latent = rng.normal(size=(K, 4))
+    X = -200 + latent @ rng.normal(size=(4, N)) * 3 + rng.normal(size=(K, N)) + rng.normal(size=(K, 1)) * 10
+    Y = np.column_stack([50 + latent @ rng.normal(size=4) * 5 + rng.normal(size=K) * s for s in (0.5, 5.0)]
+                        + [X.mean(axis=1)])
+    settings = prediction.TargetSettings.for_targets(["a", "b", "mean_logp"], np.logspace(1, 9, 9))
+    system = prediction.RidgeSystem.from_features(X)
+    assert (system.gram is not None) == (N >= K)
+    groups = np.array([f"g{i % 6}" for i in range(K)])
+    predicted, chosen = prediction.cross_validated_predictions(system, Y, groups, "group", 1, settings)
+    for fold, (train, test) in enumerate(prediction.outer_splitter("group", 5, 1, groups).split(X, Y, groups)):
+        for t, grid in enumerate(settings.alphas):
+            reference = RidgeCV(alphas=grid, cv=5).fit(X[train], Y[train, t])
+            assert chosen[fold, t] == pytest.approx(reference.alpha_)
+            expected = reference.predict(X[test])
+            expected = np.clip(expected, 0, 100) if settings.clipped[t] else expected
+            np.testing.assert_allclose(predicted[test, t], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_centred_gram_in_blocks_equals_the_direct_product():
+    X = np.random.default_rng(8).normal(size=(37, 11)) + 5.0
+    centred = X - X.mean(axis=0)
+    np.testing.assert_allclose(prediction.centred_gram(X, block=8), centred @ centred.T, rtol=1e-12, atol=1e-10)
