@@ -331,3 +331,17 @@ def test_centred_gram_in_blocks_equals_the_direct_product():
     X = np.random.default_rng(8).normal(size=(37, 11)) + 5.0
     centred = X - X.mean(axis=0)
     np.testing.assert_allclose(prediction.centred_gram(X, block=8), centred @ centred.T, rtol=1e-12, atol=1e-10)
+
+
+def test_pca_from_the_gram_matrix_gives_the_svd_curve_and_counts():
+    """Above the size threshold the variances come from the eigenvalues of the smaller Gram matrix:
+    the same curve as scikit-learn's PCA, hence the same component counts, in both shapes."""
+    from lmmap.embedding import components_needed, pca_cumulative_variance
+
+    variances = np.array([50, 25, 10, 6, 4, 3, 2], dtype=float)
+    for Q in (planted_rank(variances) + 1e-3 * np.random.default_rng(9).normal(size=(60, 300)),
+              planted_rank(variances, n_rows=300, n_cols=60)):
+        exact, fast = pca_cumulative_variance(Q), pca_cumulative_variance(Q, gram_above=10)
+        np.testing.assert_allclose(fast, exact, atol=1e-12)
+        for level in (0.5, 0.9, 0.95, 0.99):
+            assert components_needed(fast, level) == components_needed(exact, level)
