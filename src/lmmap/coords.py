@@ -20,8 +20,9 @@ def clip_matrix(L: np.ndarray, quantile: float = 0.02) -> tuple[np.ndarray, floa
 
 def double_centre(L: np.ndarray) -> np.ndarray:
     """Subtract each row's mean, then each column's mean."""
-    rows_centred = L - L.mean(axis=1, keepdims=True)
-    return rows_centred - rows_centred.mean(axis=0, keepdims=True)
+    centred = L - L.mean(axis=1, keepdims=True)
+    centred -= centred.mean(axis=0, keepdims=True)   # in place: one copy of L, not two
+    return centred
 
 
 def squared_distances(Q: np.ndarray) -> np.ndarray:
