@@ -171,7 +171,7 @@ def run(K: int, N: int, jobs: int, tsne_iter: int, out_dir: Path, ridge_seeds: i
         save_figure(plot_kl_heatmap(estimate, ids, groups), out_dir / "kl_heatmap")
         chosen = kl_validation.spread_over_distances(pd.DataFrame(estimate, index=ids, columns=ids), ids, 8)
         return chosen
-    timed(rows, "KL estimate, clustered heatmap (<= 300 models), KL validation choice", kl)
+    timed(rows, "KL estimate, clustered heatmap (300 models above 1,500), KL validation choice", kl)
 
     def maps():
         variables = tsne_map.map_variables(ids, Q, L, domains, models, scores.reset_index(drop=True), TASKS)

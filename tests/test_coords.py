@@ -77,6 +77,6 @@ def test_farthest_point_subset_reaches_every_far_cluster_and_heatmap_draws_it():
     assert len(set(shown)) == 12 and set(cluster[shown]) == set(range(6))
     assert (figures.farthest_point_subset(kl, 500) == np.arange(376)).all()
     labels = [f"m{i}" for i in range(376)]
-    fig = figures.plot_kl_heatmap(kl, labels, [str(c) for c in cluster], max_models=30)
+    fig = figures.plot_kl_heatmap(kl, labels, [str(c) for c in cluster], max_models=100, subset=30)
     assert "30 of 376 models" in fig._suptitle.get_text()
     figures.plt.close(fig)

@@ -105,7 +105,8 @@ def plot_pca_variance(cumulative: np.ndarray, marks: dict[float, int]) -> plt.Fi
     return fig
 
 
-HEATMAP_MAX_MODELS = 300
+HEATMAP_MAX_MODELS = 1500   # up to this many the heatmap shows every model (the paper's 1,018 included)
+HEATMAP_SUBSET = 300        # above, it shows this many, chosen by farthest-point sampling
 
 
 def farthest_point_subset(distances: np.ndarray, count: int) -> np.ndarray:
@@ -126,15 +127,15 @@ def farthest_point_subset(distances: np.ndarray, count: int) -> np.ndarray:
 
 def plot_kl_heatmap(kl: np.ndarray, labels: list[str], groups: list[str], group: str = "type",
                     colours: Mapping[str, str] | None = None,
-                    max_models: int = HEATMAP_MAX_MODELS) -> plt.Figure:
+                    max_models: int = HEATMAP_MAX_MODELS, subset: int = HEATMAP_SUBSET) -> plt.Figure:
     """Clustered heatmap of the KL estimate, with a colour strip (and its legend) for each model's group.
     The colour scale stops at the 98th percentile of the pairs, so that one far model does not wash
     out the rest (larger values show in the darkest colour). Above `max_models` models the heatmap
-    shows the `max_models` chosen by farthest-point sampling (`farthest_point_subset`; the title says
+    shows `subset` of them chosen by farthest-point sampling (`farthest_point_subset`; the title says
     so): a 10,000 x 10,000 heatmap is unreadable, the full matrix stays in the KL data file."""
     total = len(labels)
     if total > max_models:
-        shown = farthest_point_subset(np.asarray(kl), max_models)
+        shown = farthest_point_subset(np.asarray(kl), subset)
         kl = np.asarray(kl)[np.ix_(shown, shown)]
         labels, groups = [labels[i] for i in shown], [groups[i] for i in shown]
     import seaborn as sns
