@@ -1,11 +1,16 @@
-"""Wall time of every analysis at the paper's size on synthetic data (K = 1,018 models, N = 10,000 texts).
+"""Wall time, CPU time and peak memory of every analysis on synthetic data (K models, N texts; the
+paper's size is K = 1,018, N = 10,000, the default; K = 10,000 is the scale target).
 
-Runs t-SNE with the paper's 10,000 iterations, PCA dimensionality, the map coloured by every variable,
-ridge prediction (Q and L x grouped and plain CV x 5 seeds x 9 targets, the paper's alphas), the perplexity baseline, the
-leakage screen, a 36-model interpolation grid and the model list, then prints the table and writes it
-to benchmarks/results/analysis.md. On 2 cores, `--cores 1 --jobs 2` (one BLAS thread per process, two
-ridge processes) is fastest: threaded BLAS and OpenMP spin badly when the cores are shared. KL validation
-needs real models and is not included. Usage: python benchmarks/bench_analysis.py [--cores 1] [--jobs 2] [--models 1018] [--texts 10000]
+Runs t-SNE with the paper's 10,000 iterations, PCA dimensionality, the KL estimate with its clustered
+heatmap (at most 300 models drawn) and the KL validation model choice, the map coloured by every
+variable, ridge prediction (Q and L x grouped and plain CV x 5 seeds x 9 targets, the paper's alphas),
+the perplexity baseline, the leakage screen, a 36-model interpolation grid and the model list, then
+prints the table and writes it to benchmarks/results/analysis.md (analysis_K<models>.md for other K).
+On 2 cores, `--cores 1 --jobs 2` (one BLAS thread per process, two ridge processes) is fastest:
+threaded BLAS and OpenMP spin badly when the cores are shared. KL validation itself needs real models;
+only its model choice is timed. `--ridge-seeds 0` leaves the ridge stage out (at K = 10,000 it takes
+hours; see docs/performance.md). Usage: python benchmarks/bench_analysis.py [--cores 1] [--jobs 2]
+[--models 1018] [--texts 10000] [--tsne-iter 10000] [--ridge-seeds 5] [--ridge-features Q L]
 """
 
 from __future__ import annotations
@@ -13,19 +18,22 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-from lmmap.analysis import interpolation, leakage, model_list, plots, prediction, tsne_map
+from lmmap.analysis import interpolation, kl_validation, leakage, model_list, plots, prediction, tsne_map
 from lmmap.analysis.dimensionality import dimensionality_table
-from lmmap.coords import clip_matrix, double_centre
+from lmmap.coords import clip_matrix, double_centre, kl_estimate
 from lmmap.embedding import tsne_embedding
-from lmmap.figures import save_figure
+from lmmap.figures import plot_kl_heatmap, save_figure
 
 TASKS = ["ARC", "HellaSwag", "MMLU", "TruthfulQA", "Winogrande", "GSM8K", "BBH"]  # + mean = 8 targets
 DOMAINS = [f"domain-{d:02d}" for d in range(22)]
@@ -47,18 +55,108 @@ def synthetic(K: int, N: int, seed: int = 0):
     return L, ids, models, scores, np.array(DOMAINS)[np.arange(N) % len(DOMAINS)]
 
 
+def _descendants() -> list[int]:
+    """Process ids of this process's children and their children (the ridge workers)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [os.getpid()]
+    while stack:
+        for child in parents.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _cpu_and_rss(pid: int) -> tuple[float, int]:
+    """CPU seconds (user + system) and resident set size in bytes of one process (0, 0 when gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class WorkerMonitor:
+    """Samples the worker processes every 0.2 s: their CPU time and their summed peak RSS (shared,
+    memory-mapped inputs are counted in every worker that touched them, so this is an upper bound)."""
+
+    def __init__(self):
+        self.cpu: dict[int, tuple[float, float]] = {}
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self):
+        total = 0
+        for pid in _descendants():
+            cpu, rss = _cpu_and_rss(pid)
+            first = self.cpu.get(pid, (cpu, cpu))[0]
+            self.cpu[pid] = (first, cpu)
+            total += rss
+        self.peak = max(self.peak, total)
+
+    def _run(self):
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __enter__(self):
+        for pid in _descendants():   # workers left from an earlier step: count only their new CPU time
+            cpu, _ = _cpu_and_rss(pid)
+            self.cpu[pid] = (cpu, cpu)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(last - first for first, last in self.cpu.values())
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak RSS (VmHWM) afresh (Linux: clear_refs 5)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def timed(rows: list, step: str, func, *args, **kwargs):
-    """Wall time and CPU time of this process (all its threads): on a shared machine the CPU time
-    still measures the work, and wall time on idle cores is about CPU time / cores used."""
+    """Wall time, CPU time (this process's threads plus its worker processes: on a shared machine the
+    CPU time still measures the work), this process's peak RSS during the step, the workers' summed
+    peak RSS, and the 1-minute load average at the end."""
+    reset_peak_rss()
     started, cpu_started = time.perf_counter(), time.process_time()
-    value = func(*args, **kwargs)
+    with WorkerMonitor() as workers:
+        value = func(*args, **kwargs)
     rows.append({"step": step, "wall_s": round(time.perf_counter() - started, 1),
-                 "cpu_s": round(time.process_time() - cpu_started, 1)})
-    print(f"{step:<58} {rows[-1]['wall_s']:>7.1f} s wall {rows[-1]['cpu_s']:>7.1f} s cpu", flush=True)
+                 "cpu_s": round(time.process_time() - cpu_started + workers.cpu_s, 1),
+                 "peak_rss_mb": round(peak_rss_mb()), "workers_peak_rss_mb": round(workers.peak / 2**20),
+                 "load_1min": round(os.getloadavg()[0], 1)})
+    row = rows[-1]
+    print(f"{step:<58} {row['wall_s']:>7.1f} s wall {row['cpu_s']:>7.1f} s cpu {row['peak_rss_mb']:>6} MB "
+          f"(workers {row['workers_peak_rss_mb']} MB) load {row['load_1min']}", flush=True)
     return value
 
 
-def run(K: int, N: int, jobs: int, tsne_iter: int, out_dir: Path) -> pd.DataFrame:
+def run(K: int, N: int, jobs: int, tsne_iter: int, out_dir: Path, ridge_seeds: int = 5,
+        ridge_features: tuple[str, ...] = ("Q", "L")) -> pd.DataFrame:
     rows: list[dict] = []
     L, ids, models, scores, domains = timed(rows, f"synthetic data (K={K}, N={N})", synthetic, K, N)
     clipped = timed(rows, "coordinates: clip 2%", lambda: clip_matrix(L, 0.02)[0])
@@ -66,6 +164,14 @@ def run(K: int, N: int, jobs: int, tsne_iter: int, out_dir: Path) -> pd.DataFram
     order = tsne_map.map_order(ids, models["created"].astype(str))
     xy = timed(rows, f"t-SNE ({tsne_iter} iterations)", tsne_embedding, Q[order], 30, tsne_iter, 42)
     timed(rows, "PCA dimensionality (90%, 95%)", dimensionality_table, Q, [0.9, 0.95])
+
+    def kl():
+        estimate = kl_estimate(Q)
+        groups = models["type"].tolist()
+        save_figure(plot_kl_heatmap(estimate, ids, groups), out_dir / "kl_heatmap")
+        chosen = kl_validation.spread_over_distances(pd.DataFrame(estimate, index=ids, columns=ids), ids, 8)
+        return chosen
+    timed(rows, "KL estimate, clustered heatmap (300 models above 1,500), KL validation choice", kl)
 
     def maps():
         variables = tsne_map.map_variables(ids, Q, L, domains, models, scores.reset_index(drop=True), TASKS)
@@ -77,14 +183,39 @@ def run(K: int, N: int, jobs: int, tsne_iter: int, out_dir: Path) -> pd.DataFram
 
     def ridge():
         targets = scores.assign(mean_logp=L.mean(axis=1))  # the paper's settings (1e1..1e9, mean_logp 1e-4..1e4)
+        features = {name: {"Q": Q, "L": clipped}[name] for name in ridge_features}
         summary, _, predictions = prediction.run_prediction(
-            {"Q": Q, "L": clipped}, targets, models["type"].to_numpy(), seeds=range(5), n_jobs=jobs)
+            features, targets, models["type"].to_numpy(), seeds=range(ridge_seeds), n_jobs=jobs)
         averaged = prediction.seed_mean_predictions(predictions)
         shown = averaged[(averaged["features"] == "Q") & (averaged["cv"] == "group")]
         save_figure(plots.prediction_scatter(shown, pd.Series(L.mean(axis=1), index=ids), "ridge"),
                     out_dir / "ridge_scatter")
         return summary
-    summary = timed(rows, "ridge: {Q, L} x {group, kfold} x 5 seeds x 9 targets", ridge)
+    summary = None
+    if not ridge_seeds:   # too long to run: time one of each piece and project the whole stage
+        Y = scores.assign(mean_logp=L.mean(axis=1)).to_numpy()
+        settings = prediction.TargetSettings.for_targets([*scores.columns, "mean_logp"],
+                                                         prediction.alpha_grid(*prediction.TASK_ALPHAS))
+        union = np.unique(np.concatenate(settings.alphas))
+        system = timed(rows, "ridge piece: prepare Q (centred Gram matrix)", prediction.RidgeSystem.from_features, Q)
+        groups = models["type"].to_numpy()
+        train, test = next(prediction.outer_splitter("group", 5, 0, groups).split(Q, Y, groups))
+        inner_train, inner_valid = next(KFold(5).split(train))
+        timed(rows, f"ridge piece: one inner fold ({len(inner_train)} rows, 14 alphas)", system.solve_fold,
+              train[inner_train], train[inner_valid], Y[train][inner_train], union)
+        chosen = np.array([1e3, 1e3, 1e4, 1e4, 1e5, 1e5, 1e6, 1e6, 1e-4])   # 5 distinct alphas, a typical fold
+        timed(rows, f"ridge piece: one outer fit ({len(train)} rows, 5 distinct alphas)", prediction.fit_predict,
+              system, train, test, Y[train], chosen)
+        del system
+        prepare, inner, outer = (rows[-3]["cpu_s"], rows[-2]["cpu_s"], rows[-1]["cpu_s"])
+        projected = 2 * prepare + 2 * 2 * 5 * 5 * (5 * inner + outer)
+        rows.append({"step": "ridge projected: 2 x prepare + 20 runs x 5 outer folds x (5 inner + 1 outer)",
+                     "wall_s": round(projected / 2, 1), "cpu_s": round(projected, 1), "peak_rss_mb": None,
+                     "workers_peak_rss_mb": None, "load_1min": None, "projected": True})
+        print(f"{rows[-1]['step']:<58} {projected / 2:>7.1f} s wall (2 processes) {projected:>7.1f} s cpu, projected")
+    if ridge_seeds:
+        summary = timed(rows, f"ridge: {{{', '.join(ridge_features)}}} x {{group, kfold}} x {ridge_seeds} seeds "
+                        "x 9 targets", ridge)
 
     def baseline():
         table = prediction.baseline_correlations(pd.Series(L.mean(axis=1), index=ids), scores)
@@ -107,11 +238,13 @@ def run(K: int, N: int, jobs: int, tsne_iter: int, out_dir: Path) -> pd.DataFram
         save_figure(plots.interpolation_figure(table, "synthetic"), out_dir / "interpolation")
     timed(rows, "weight interpolation (36 models)", grid)
     timed(rows, "model list", model_list.model_list, ids, L, models, scores)
-    wall, cpu = (round(sum(r[k] for r in rows[1:]), 1) for k in ("wall_s", "cpu_s"))
-    rows.append({"step": "total (without synthetic data)", "wall_s": wall, "cpu_s": cpu})
-    print(f"{'total (without synthetic data)':<58} {wall:>7.1f} s wall {cpu:>7.1f} s cpu")
-    print(summary.groupby(["features", "cv"])["pearson_mean"].mean().round(3).to_string())
-    return pd.DataFrame(rows)
+    measured = [r for r in rows[1:] if not r.get("projected") and not r["step"].startswith("ridge piece")]
+    wall, cpu = (round(sum(r[k] for r in measured), 1) for k in ("wall_s", "cpu_s"))
+    rows.append({"step": "total measured (without synthetic data and ridge pieces)", "wall_s": wall, "cpu_s": cpu})
+    print(f"{rows[-1]['step']:<58} {wall:>7.1f} s wall {cpu:>7.1f} s cpu")
+    if summary is not None:
+        print(summary.groupby(["features", "cv"])["pearson_mean"].mean().round(3).to_string())
+    return pd.DataFrame(rows).drop(columns="projected", errors="ignore")
 
 
 def main() -> None:
@@ -122,14 +255,23 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=1018)
     parser.add_argument("--texts", type=int, default=10000)
     parser.add_argument("--tsne-iter", type=int, default=10000)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "analysis.md"))
+    parser.add_argument("--ridge-seeds", type=int, default=5, help="0 leaves the ridge stage out")
+    parser.add_argument("--ridge-features", nargs="+", default=["Q", "L"], choices=["Q", "L"])
+    parser.add_argument("--out", help="default: benchmarks/results/analysis.md (K = 1,018), else analysis_K<models>.md")
     args = parser.parse_args()
+    args.out = args.out or str(Path(__file__).parent / "results" /
+                               ("analysis.md" if args.models == 1018 else f"analysis_K{args.models}.md"))
     with threadpool_limits(args.cores), tempfile.TemporaryDirectory() as tmp:
-        table = run(args.models, args.texts, args.jobs, args.tsne_iter, Path(tmp))
+        table = run(args.models, args.texts, args.jobs, args.tsne_iter, Path(tmp), args.ridge_seeds,
+                    tuple(args.ridge_features))
     header = (f"# Analysis benchmark\n\nSynthetic K = {args.models}, N = {args.texts}; {args.cores} BLAS/OpenMP "
               f"thread(s) per process, {args.jobs} ridge process(es); {os.cpu_count()} cores visible "
               f"({platform.machine()}); `python benchmarks/bench_analysis.py --cores {args.cores} "
-              f"--jobs {args.jobs}`.\n\n")
+              f"--jobs {args.jobs} --models {args.models} --texts {args.texts} --tsne-iter {args.tsne_iter} "
+              f"--ridge-seeds {args.ridge_seeds} --ridge-features {' '.join(args.ridge_features)}`. "
+              "cpu_s includes the ridge worker processes; peak_rss_mb is this process's peak during the step, "
+              "workers_peak_rss_mb the workers' summed peak (memory-mapped inputs counted in each); load_1min "
+              "is the machine's load average at the end of the step.\n\n")
     Path(args.out).write_text(header + table.to_markdown(index=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
 

@@ -354,3 +354,47 @@ def test_leakage_table_reads_as_people_read_it():
     shown = readable(screen)
     assert shown["flagged"].tolist() == ["yes", ""] and shown["mean_loglik"].tolist() == ["-2962.33", "-1.00"]
     assert shown["residual_z"].tolist() == ["36.1", ""] and screen["flagged"].dtype == bool
+
+
+@pytest.mark.parametrize("shape", [(60, 400), (90, 25)], ids=["K<N dual", "K>N primal"])
+def test_fast_ridge_cv_matches_ridgecv_in_both_shapes(shape):
+    """The prepared system (dual Gram form when features >= models, primal form otherwise) picks what
+    `RidgeCV(alphas, cv=5)` picks in every outer fold and predicts what it predicts, for both grids."""
+    K, N = shape
+    rng = np.random.default_rng(7)
+    latent = rng.normal(size=(K, 4))
+    X = -200 + latent @ rng.normal(size=(4, N)) * 3 + rng.normal(size=(K, N)) + rng.normal(size=(K, 1)) * 10
+    Y = np.column_stack([50 + latent @ rng.normal(size=4) * 5 + rng.normal(size=K) * s for s in (0.5, 5.0)]
+                        + [X.mean(axis=1)])
+    settings = prediction.TargetSettings.for_targets(["a", "b", "mean_logp"], np.logspace(1, 9, 9))
+    system = prediction.RidgeSystem.from_features(X)
+    assert (system.gram is not None) == (N >= K)
+    groups = np.array([f"g{i % 6}" for i in range(K)])
+    predicted, chosen = prediction.cross_validated_predictions(system, Y, groups, "group", 1, settings)
+    for fold, (train, test) in enumerate(prediction.outer_splitter("group", 5, 1, groups).split(X, Y, groups)):
+        for t, grid in enumerate(settings.alphas):
+            reference = RidgeCV(alphas=grid, cv=5).fit(X[train], Y[train, t])
+            assert chosen[fold, t] == pytest.approx(reference.alpha_)
+            expected = reference.predict(X[test])
+            expected = np.clip(expected, 0, 100) if settings.clipped[t] else expected
+            np.testing.assert_allclose(predicted[test, t], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_centred_gram_in_blocks_equals_the_direct_product():
+    X = np.random.default_rng(8).normal(size=(37, 11)) + 5.0
+    centred = X - X.mean(axis=0)
+    np.testing.assert_allclose(prediction.centred_gram(X, block=8), centred @ centred.T, rtol=1e-12, atol=1e-10)
+
+
+def test_pca_from_the_gram_matrix_gives_the_svd_curve_and_counts():
+    """Above the size threshold the variances come from the eigenvalues of the smaller Gram matrix:
+    the same curve as scikit-learn's PCA, hence the same component counts, in both shapes."""
+    from lmmap.embedding import components_needed, pca_cumulative_variance
+
+    variances = np.array([50, 25, 10, 6, 4, 3, 2], dtype=float)
+    for Q in (planted_rank(variances) + 1e-3 * np.random.default_rng(9).normal(size=(60, 300)),
+              planted_rank(variances, n_rows=300, n_cols=60)):
+        exact, fast = pca_cumulative_variance(Q), pca_cumulative_variance(Q, gram_above=10)
+        np.testing.assert_allclose(fast, exact, atol=1e-12)
+        for level in (0.5, 0.9, 0.95, 0.99):
+            assert components_needed(fast, level) == components_needed(exact, level)

@@ -62,3 +62,21 @@ def test_tsne_separates_two_planted_clusters():
     cluster = np.repeat([0, 1], 10)
     assert (cluster[d.argmin(axis=1)] == cluster).all()  # every nearest neighbour is in its own cluster
     assert np.array_equal(xy, tsne_embedding(Q, perplexity=30, max_iter=500, seed=42))  # seeded
+
+
+def test_farthest_point_subset_reaches_every_far_cluster_and_heatmap_draws_it():
+    from lmmap import figures
+    from lmmap.coords import kl_estimate
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(6, 40)) * 50
+    Q = np.repeat(centres, [200, 100, 50, 20, 5, 1], axis=0) + rng.normal(size=(376, 40))
+    kl = kl_estimate(Q)
+    cluster = np.repeat(np.arange(6), [200, 100, 50, 20, 5, 1])
+    shown = figures.farthest_point_subset(kl, 12)
+    assert len(set(shown)) == 12 and set(cluster[shown]) == set(range(6))
+    assert (figures.farthest_point_subset(kl, 500) == np.arange(376)).all()
+    labels = [f"m{i}" for i in range(376)]
+    fig = figures.plot_kl_heatmap(kl, labels, [str(c) for c in cluster], max_models=100, subset=30)
+    assert "30 of 376 models" in fig._suptitle.get_text()
+    figures.plt.close(fig)

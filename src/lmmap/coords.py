@@ -38,21 +38,27 @@ def append_clip(L_new: np.ndarray, clip_value: float) -> np.ndarray:
 
 def double_centre(L: np.ndarray) -> np.ndarray:
     """Subtract each row's mean, then each column's mean."""
-    rows_centred = L - L.mean(axis=1, keepdims=True)
-    return rows_centred - rows_centred.mean(axis=0, keepdims=True)
+    centred = L - L.mean(axis=1, keepdims=True)
+    centred -= centred.mean(axis=0, keepdims=True)   # in place: one copy of L, not two
+    return centred
 
 
 def squared_distances(Q: np.ndarray) -> np.ndarray:
     """Pairwise ||q_i - q_j||^2, computed via the Gram matrix and clamped at zero."""
     sq = np.einsum("ij,ij->i", Q, Q)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (Q @ Q.T)
+    d2 = Q @ Q.T
+    for start in range(0, len(d2), 1024):   # in place, block by block: one K x K matrix, not four
+        rows = slice(start, start + 1024)
+        d2[rows] = sq[rows, None] + sq[None, :] - 2.0 * d2[rows]
     np.fill_diagonal(d2, 0.0)
-    return np.maximum(d2, 0.0)
+    return np.maximum(d2, 0.0, out=d2)
 
 
 def kl_estimate(Q: np.ndarray) -> np.ndarray:
     """The symmetric KL estimate KL(p_i, p_j) ≈ ||q_i - q_j||^2 / (2N), per text."""
-    return squared_distances(Q) / (2.0 * Q.shape[1])
+    d2 = squared_distances(Q)
+    d2 /= 2.0 * Q.shape[1]
+    return d2
 
 
 def nats_to_bits_per_byte(kl_nats_per_text, mean_text_bytes: float):

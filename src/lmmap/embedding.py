@@ -20,9 +20,35 @@ def tsne_embedding(Q: np.ndarray, perplexity: float = 30.0, max_iter: int = 1000
     return tsne.fit_transform(np.asarray(Q, dtype=np.float64))
 
 
-def pca_cumulative_variance(Q: np.ndarray) -> np.ndarray:
-    """Cumulative explained-variance ratio of PCA on the rows of Q (one value per component)."""
-    return np.cumsum(PCA().fit(Q).explained_variance_ratio_)
+GRAM_PCA_ABOVE = 2000   # min(K, N) above which the variances come from the smaller Gram matrix
+
+
+def pca_cumulative_variance(Q: np.ndarray, gram_above: int = GRAM_PCA_ABOVE) -> np.ndarray:
+    """Cumulative explained-variance ratio of PCA on the rows of Q (one value per component).
+
+    Up to `gram_above` models (or texts) this is scikit-learn's PCA (a full SVD). Above, the same
+    variances are the eigenvalues of the centred Gram matrix in the smaller dimension (K x K, or N x N
+    when there are more models than texts), computed without eigenvectors: exact (not randomized),
+    equal to the SVD's up to rounding, and at K = N = 10,000 minutes faster and a third of the memory.
+    """
+    Q = np.asarray(Q)
+    if min(Q.shape) <= gram_above:
+        return np.cumsum(PCA().fit(Q).explained_variance_ratio_)
+    from scipy.linalg import eigvalsh
+
+    from lmmap.analysis.prediction import centred_gram
+
+    if Q.shape[0] <= Q.shape[1]:
+        gram = centred_gram(Q)
+    else:   # more models than texts: the N x N scatter matrix of the centred rows, block by block
+        mean = Q.mean(axis=0, dtype=np.float64)
+        gram = np.zeros((Q.shape[1], Q.shape[1]))
+        for start in range(0, len(Q), 2048):
+            block = Q[start:start + 2048] - mean
+            gram += block.T @ block
+    variances = np.clip(eigvalsh(gram, overwrite_a=True, check_finite=False), 0.0, None)[::-1]
+    del gram
+    return np.cumsum(variances) / variances.sum()
 
 
 def components_needed(cumulative: np.ndarray, level: float) -> int:

@@ -105,11 +105,39 @@ def plot_pca_variance(cumulative: np.ndarray, marks: dict[float, int]) -> plt.Fi
     return fig
 
 
+HEATMAP_MAX_MODELS = 1500   # up to this many the heatmap shows every model (the paper's 1,018 included)
+HEATMAP_SUBSET = 300        # above, it shows this many, chosen by farthest-point sampling
+
+
+def farthest_point_subset(distances: np.ndarray, count: int) -> np.ndarray:
+    """Indices of `count` rows spread over the whole map: the medoid (least mean distance to the others),
+    then repeatedly the row farthest from all those chosen (greedy farthest-point sampling), sorted.
+    Every far family gets a representative; `count` >= the number of rows returns them all."""
+    K = len(distances)
+    if count >= K:
+        return np.arange(K)
+    chosen = [int(np.argmin(distances.mean(axis=1)))]
+    nearest = np.array(distances[chosen[0]], dtype=float)
+    for _ in range(count - 1):
+        nearest[chosen] = -np.inf
+        chosen.append(int(np.argmax(nearest)))
+        np.minimum(nearest, distances[chosen[-1]], out=nearest)
+    return np.sort(np.array(chosen))
+
+
 def plot_kl_heatmap(kl: np.ndarray, labels: list[str], groups: list[str], group: str = "type",
-                    colours: Mapping[str, str] | None = None) -> plt.Figure:
+                    colours: Mapping[str, str] | None = None,
+                    max_models: int = HEATMAP_MAX_MODELS, subset: int = HEATMAP_SUBSET) -> plt.Figure:
     """Clustered heatmap of the KL estimate, with a colour strip (and its legend) for each model's group.
     The colour scale stops at the 98th percentile of the pairs, so that one far model does not wash
-    out the rest (larger values show in the darkest colour)."""
+    out the rest (larger values show in the darkest colour). Above `max_models` models the heatmap
+    shows `subset` of them chosen by farthest-point sampling (`farthest_point_subset`; the title says
+    so): a 10,000 x 10,000 heatmap is unreadable, the full matrix stays in the KL data file."""
+    total = len(labels)
+    if total > max_models:
+        shown = farthest_point_subset(np.asarray(kl), subset)
+        kl = np.asarray(kl)[np.ix_(shown, shown)]
+        labels, groups = [labels[i] for i in shown], [groups[i] for i in shown]
     import seaborn as sns
     from matplotlib.patches import Patch
     from scipy.cluster.hierarchy import linkage
@@ -133,4 +161,7 @@ def plot_kl_heatmap(kl: np.ndarray, labels: list[str], groups: list[str], group:
     grid.figure.legend(handles=handles, title=group, loc="upper right", fontsize=7, frameon=False)
     grid.cax.yaxis.set_label_position("left")
     grid.cax.yaxis.set_ticks_position("left")
+    if total > max_models:
+        grid.figure.suptitle(f"KL estimate: {len(labels)} of {total} models, chosen by farthest-point sampling",
+                             y=1.01)
     return grid.figure

@@ -9,14 +9,15 @@ the score range; the model's mean log-likelihood (`mean_logp`) has its own alpha
 Pearson and Spearman correlations of the pooled out-of-fold predictions are summarised as mean ± std
 (ddof 0) over seeds, and also computed once for the predictions averaged over the seeds.
 
-Two exact shortcuts keep the paper-sized run (K = 1,018, N = 10,000) fast:
-- the features are centred and replaced by their coordinates in the row space of X (a K x K
-  matrix): ridge with an intercept gives identical predictions, because its solution always lies in
-  the span of the (centred) training rows;
-- all alphas and targets share one inner CV: each inner fold needs one eigendecomposition, and each
-  target keeps the alpha of its own grid with the best mean R², which is what
-  `RidgeCV(alphas, cv=KFold(5))` chooses for it (a test checks this); the outer-fold model itself is
-  sklearn's `Ridge` with those per-target alphas.
+Exact shortcuts keep the run fast up to K = 10,000:
+- each feature matrix is prepared once (`RidgeSystem`): its centred Gram matrix (K x K) when there are
+  at least as many features as models (the dual form: ridge with an intercept depends on the features
+  only through it), else the centred features themselves (the primal form); every fold slices it and
+  re-centres on its own training rows, so no fold touches the N texts again;
+- all alphas and targets share one inner CV: each inner fold needs one eigendecomposition, in the
+  smaller of the fold's two dimensions, and each target keeps the alpha of its own grid with the best
+  mean R², which is what `RidgeCV(alphas, cv=KFold(5))` chooses for it (tests check this against
+  scikit-learn in both shapes); the outer-fold fit is one Cholesky solve per distinct chosen alpha.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy.stats import pearsonr, spearmanr
-from sklearn.linear_model import Ridge
+from scipy.linalg import LinAlgError, eigh, lstsq, solve
 from sklearn.model_selection import GroupKFold, KFold
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ CV_KINDS = ("group", "kfold")
 MEAN_LOGP = "mean_logp"
 TASK_ALPHAS = (1, 9, 9)         # log10 min, log10 max, number: 1e1 ... 1e9 (the paper's task targets)
 MEAN_LOGP_ALPHAS = (-4, 4, 9)   # 1e-4 ... 1e4 (the paper's mean log-likelihood target)
+NULL_RTOL = 1e-12               # eigenvalues below this fraction of the largest are zero variance
 
 
 def alpha_grid(log10_min: float, log10_max: float, num: int) -> np.ndarray:
@@ -58,7 +60,7 @@ class TargetSettings:
         return cls([np.asarray(mean_logp_alphas, float) if m else task_alphas for m in is_mean_logp], ~is_mean_logp)
 
 
-def ridge_basis(X: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
+def ridge_basis(X: np.ndarray, rtol: float = NULL_RTOL) -> np.ndarray:
     """Coordinates of the column-centred rows of X in their own span (K x rank): ridge-equivalent."""
     X = np.asarray(X, dtype=np.float64)
     centred = X - X.mean(axis=0)
@@ -67,23 +69,98 @@ def ridge_basis(X: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
     return vectors[:, keep] * np.sqrt(eigenvalues[keep])
 
 
-def select_alphas(X: np.ndarray, Y: np.ndarray, alphas: list[np.ndarray], inner_cv) -> np.ndarray:
+def centred_gram(X: np.ndarray, block: int = 2048) -> np.ndarray:
+    """(X - mean) (X - mean)^T in float64, centred block by block (no centred copy of X is held)."""
+    X = np.asarray(X)
+    mean = X.mean(axis=0, dtype=np.float64)
+    K = len(X)
+    gram = np.empty((K, K))
+    starts = range(0, K, block)
+    for i in starts:
+        left = X[i:i + block] - mean
+        for j in starts:
+            if j < i:
+                continue
+            right = left if j == i else X[j:j + block] - mean
+            gram[i:i + block, j:j + block] = left @ right.T
+            if j != i:
+                gram[j:j + block, i:i + block] = gram[i:i + block, j:j + block].T
+    return gram
+
+
+@dataclasses.dataclass(frozen=True)
+class RidgeSystem:
+    """A feature matrix prepared once for every fold: its centred Gram matrix (K x K, the dual form, used
+    when there are at least as many features as models) or the centred features themselves (K x p, the
+    primal form, when p < K). Either gives ridge with an intercept exactly on any subset of rows: each
+    fold is re-centred on its own training rows, in the smaller of its two dimensions."""
+    gram: np.ndarray | None = None
+    features: np.ndarray | None = None
+
+    @classmethod
+    def from_features(cls, X: np.ndarray) -> "RidgeSystem":
+        X = np.asarray(X)
+        if X.shape[1] >= X.shape[0]:
+            return cls(gram=centred_gram(X))
+        return cls(features=np.asarray(X - X.mean(axis=0), dtype=np.float64))
+
+    def __len__(self) -> int:
+        return len(self.gram if self.gram is not None else self.features)
+
+    def fold(self, train: np.ndarray, other: np.ndarray) -> tuple:
+        """For training rows `train` (centred on their own mean) and rows `other`: the eigenvalues and
+        eigenvectors of the training rows' Gram matrix in the smaller dimension, `other`'s coordinates
+        in that eigenbasis and (primal form only; None in the dual) the training rows' coordinates."""
+        if self.gram is not None:
+            block = self.gram[np.ix_(train, train)]
+            row_means = block.mean(axis=1)
+            total = row_means.mean()
+            block -= row_means[:, None]
+            block -= row_means[None, :]
+            block += total
+            cross = self.gram[np.ix_(other, train)]
+            cross -= cross.mean(axis=1, keepdims=True)
+            cross -= row_means[None, :]
+            cross += total
+            eigenvalues, vectors = eigh(block, overwrite_a=True, check_finite=False, driver="evd")
+            return eigenvalues, vectors, cross @ vectors, None
+        mean = self.features[train].mean(axis=0)
+        X_train = self.features[train] - mean
+        eigenvalues, vectors = eigh(X_train.T @ X_train, overwrite_a=True, check_finite=False, driver="evd")
+        return eigenvalues, vectors, (self.features[other] - mean) @ vectors, X_train @ vectors
+
+    def solve_fold(self, train, other, Y_train: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+        """Predictions for rows `other` [alphas, rows, targets] of ridge fitted on `train` for every
+        alpha of `alphas` and every column of `Y_train`, from one eigendecomposition."""
+        eigenvalues, vectors, coords, train_coords = self.fold(train, other)
+        y_mean = Y_train.mean(axis=0)
+        centred = Y_train - y_mean
+        projected = vectors.T @ centred if train_coords is None else train_coords.T @ centred
+        shrink = 1.0 / (np.clip(eigenvalues, 0.0, None)[None, :] + np.asarray(alphas, float)[:, None])
+        # directions of (numerically) zero variance carry nothing but rounding: drop them, as ridge_basis does
+        shrink[:, eigenvalues <= NULL_RTOL * max(eigenvalues.max(), 0.0)] = 0.0
+        return coords @ (shrink[:, :, None] * projected[None]) + y_mean
+
+
+def select_alphas(X, Y: np.ndarray, alphas: list[np.ndarray], inner_cv) -> np.ndarray:
     """Per target (column of Y), the alpha of its grid `alphas[t]` with the best mean inner-CV R².
 
-    Each inner fit is ridge with an intercept in its dual form: one eigendecomposition of the centred
-    training Gram matrix serves every alpha of every grid and every target (sklearn refits per alpha).
-    Ties go to the first alpha of the grid, as in `RidgeCV`.
+    `X` is a feature matrix or a `RidgeSystem` of these rows. Each inner fit is ridge with an
+    intercept: one eigendecomposition per inner fold (of the centred training rows' Gram matrix, in
+    the smaller of its two dimensions) serves every alpha of every grid and every target (sklearn
+    refits per alpha and target). Ties go to the first alpha of the grid, as in `RidgeCV`.
     """
+    system = X if isinstance(X, RidgeSystem) else RidgeSystem.from_features(X)
+    return _select_alphas(system, np.arange(len(system)), Y, alphas, inner_cv)
+
+
+def _select_alphas(system: RidgeSystem, rows: np.ndarray, Y: np.ndarray, alphas: list[np.ndarray],
+                   inner_cv) -> np.ndarray:
+    """`select_alphas` on the rows `rows` of `system` (Y holds those rows' targets, in that order)."""
     union = np.unique(np.concatenate(alphas))
     r2_sum, n_folds = np.zeros((len(union), Y.shape[1])), 0
-    for train, valid in inner_cv.split(X):
-        x_mean, y_mean = X[train].mean(axis=0), Y[train].mean(axis=0)
-        X_train, X_valid = X[train] - x_mean, X[valid] - x_mean
-        eigenvalues, vectors = np.linalg.eigh(X_train @ X_train.T)
-        projected = vectors.T @ (Y[train] - y_mean)                   # [n, targets]
-        kernel = (X_valid @ X_train.T) @ vectors                       # [valid, n]
-        shrink = 1.0 / (np.clip(eigenvalues, 0.0, None)[None, :] + union[:, None])   # [alphas, n]
-        predicted = kernel @ (shrink[:, :, None] * projected[None]) + y_mean   # [alphas, valid, targets]
+    for train, valid in inner_cv.split(rows):
+        predicted = system.solve_fold(rows[train], rows[valid], Y[train], union)   # [alphas, valid, targets]
         residual = ((predicted - Y[valid]) ** 2).sum(axis=1)
         total = ((Y[valid] - Y[valid].mean(axis=0)) ** 2).sum(axis=0)
         r2_sum += 1.0 - residual / np.where(total > 0, total, np.nan)
@@ -93,6 +170,44 @@ def select_alphas(X: np.ndarray, Y: np.ndarray, alphas: list[np.ndarray], inner_
         scores = r2_sum[np.searchsorted(union, grid), t] / n_folds
         chosen[t] = grid[np.nanargmax(scores) if np.isfinite(scores).any() else 0]
     return chosen
+
+
+def fit_predict(system: RidgeSystem, train: np.ndarray, test: np.ndarray, Y_train: np.ndarray,
+                alphas: np.ndarray) -> np.ndarray:
+    """Ridge with an intercept fitted on `train` with alpha `alphas[t]` for target t, predicted for `test`
+    (what sklearn's `Ridge(alpha=alphas)` predicts): one Cholesky solve per distinct alpha."""
+    y_mean = Y_train.mean(axis=0)
+    centred = Y_train - y_mean
+    predicted = np.empty((len(test), Y_train.shape[1]))
+    if system.gram is not None:
+        block = system.gram[np.ix_(train, train)]
+        row_means = block.mean(axis=1)
+        total = row_means.mean()
+        block -= row_means[:, None]
+        block -= row_means[None, :]
+        block += total
+        cross = system.gram[np.ix_(test, train)]
+        cross -= cross.mean(axis=1, keepdims=True)
+        cross -= row_means[None, :]
+        cross += total
+        # the centred Gram matrix has the constant vector in its null space, and the dual coefficients
+        # are orthogonal to it: adding it back with unit weight changes no solution, only the conditioning
+        block += np.trace(block) / len(block) / len(block)
+        left, right = cross, None
+    else:
+        mean = system.features[train].mean(axis=0)
+        X_train = system.features[train] - mean
+        block, left, right = X_train.T @ X_train, system.features[test] - mean, X_train.T
+    for alpha in np.unique(alphas):
+        targets = np.flatnonzero(alphas == alpha)
+        rhs = centred[:, targets] if right is None else right @ centred[:, targets]
+        system_matrix = block + alpha * np.eye(len(block))
+        try:
+            coef = solve(system_matrix, rhs, assume_a="pos", overwrite_a=True, check_finite=False)
+        except LinAlgError:   # not numerically positive definite: least squares, as sklearn falls back to
+            coef = lstsq(block + alpha * np.eye(len(block)), rhs, check_finite=False)[0]
+        predicted[:, targets] = left @ coef
+    return predicted + y_mean
 
 
 def outer_splitter(kind: str, n_splits: int, seed: int, groups: np.ndarray):
@@ -106,18 +221,21 @@ def outer_splitter(kind: str, n_splits: int, seed: int, groups: np.ndarray):
     raise ValueError(f"unknown cross-validation '{kind}' (expected one of {CV_KINDS})")
 
 
-def cross_validated_predictions(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, kind: str, seed: int,
+def cross_validated_predictions(X, Y: np.ndarray, groups: np.ndarray, kind: str, seed: int,
                                 settings: TargetSettings, n_splits: int = 5, inner_splits: int = 5,
                                 score_range: tuple[float, float] = (0.0, 100.0)
                                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold predictions [K, targets] and the alphas chosen in each outer fold [folds, targets]."""
+    """Out-of-fold predictions [K, targets] and the alphas chosen in each outer fold [folds, targets].
+    `X` is the feature matrix or its `RidgeSystem` (prepared once, shared by all configurations)."""
+    system = X if isinstance(X, RidgeSystem) else RidgeSystem.from_features(X)
     predicted = np.empty_like(Y, dtype=np.float64)
     chosen = []
     splitter = outer_splitter(kind, n_splits, seed, groups)
-    for train, test in splitter.split(X, Y, groups if kind == "group" else None):
+    rows = np.arange(len(system))
+    for train, test in splitter.split(rows, Y, groups if kind == "group" else None):
         inner = KFold(n_splits=min(inner_splits, len(train)))   # unshuffled, training rows in order
-        best = select_alphas(X[train], Y[train], settings.alphas, inner)
-        fold = Ridge(alpha=best).fit(X[train], Y[train]).predict(X[test]).reshape(len(test), -1)
+        best = _select_alphas(system, train, Y[train], settings.alphas, inner)
+        fold = fit_predict(system, train, test, Y[train], best)
         predicted[test] = np.where(settings.clipped, np.clip(fold, *score_range), fold)
         chosen.append(best)
     return predicted, np.asarray(chosen)
@@ -160,7 +278,7 @@ def run_prediction(features: dict[str, np.ndarray], targets: pd.DataFrame, group
     Y = targets.to_numpy(dtype=np.float64)
     names, model_ids = list(targets.columns), targets.index.to_numpy()
     settings = TargetSettings.for_targets(names, alphas, mean_logp_alphas)
-    bases = {name: ridge_basis(X) for name, X in features.items()}
+    bases = {name: RidgeSystem.from_features(X) for name, X in features.items()}
     runs = Parallel(n_jobs=n_jobs)(
         delayed(_one_run)(name, bases[name], Y, np.asarray(groups), kind, int(seed), settings, n_splits,
                           inner_splits, score_range, names, model_ids)

@@ -50,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--models-table", required=True, help="results/matrix/models.csv")
     p.add_argument("--group", default="type", help="models-table column for the colour strip")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
+    p.add_argument("--max-models", type=int, default=figures.HEATMAP_MAX_MODELS,
+                   help="above this many models, draw --subset of them chosen by farthest-point sampling")
+    p.add_argument("--subset", type=int, default=figures.HEATMAP_SUBSET,
+                   help="how many models the heatmap draws above --max-models")
     p.add_argument("--out-stem", required=True, help="writes <stem>.png and <stem>.pdf")
     p.set_defaults(func=run_plot_kl)
 
@@ -117,8 +121,11 @@ def run_plot_kl(args: argparse.Namespace) -> int:
     table = read_table(args.models_table, labels).set_index("model_id")
     groups = table.loc[labels, args.group].astype(str).tolist()
     fixed = read_colour_table(args.type_colours) if args.group == "type" else None
-    fig = figures.plot_kl_heatmap(kl["KL"], labels, groups, args.group, fixed)
+    fig = figures.plot_kl_heatmap(kl["KL"], labels, groups, args.group, fixed, args.max_models, args.subset)
+    shown = (labels if len(labels) <= args.max_models else
+             [labels[i] for i in figures.farthest_point_subset(kl["KL"], args.subset)])
     for path in figures.save_figure(fig, args.out_stem):
         write_provenance(path, "plot-kl", inputs={"kl": args.kl, "models": args.models_table},
-                         params=command_params(args), started=started)
+                         params=command_params(args), started=started,
+                         extra={"n_models": len(labels), "models_shown": shown})
     return 0
