@@ -90,4 +90,5 @@ def test_numeric_variables_get_a_colour_bar(models, variable, ticks):
 def test_human_size_and_ticks():
     assert [palette.human_size(n) for n in (124e6, 1.5e9, 7e10, 350e3)] == ["124M", "1.5B", "70B", "350K"]
     assert palette.size_ticks(8.0, 10.0)[1] == ["100M", "300M", "1B", "3B", "10B"]
+    assert palette.size_ticks(5.1, 5.9)[1] == ["126K", "300K", "794K"]  # within a decade: its ends too
     assert palette.date_ticks(2023.0, 2023.5)[1][:2] == ["2023-01", "2023-02"]

@@ -91,7 +91,9 @@ def size_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     """Ticks for log10(parameters) in [lo, hi]: powers of ten, and 3x steps when the range is narrow."""
     factors = (1, 3) if hi - lo < 2.5 else (1,)
     ticks = [math.log10(f) + e for e in range(math.floor(lo), math.ceil(hi) + 1) for f in factors]
-    ticks = [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9] or [lo, hi]
+    ticks = [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]
+    if len(ticks) < 3:  # a range within a decade or so: name its ends too, unless a tick is close
+        ticks = sorted([*ticks, *(end for end in (lo, hi) if all(abs(end - t) > 0.15 for t in ticks))])
     return ticks, [human_size(10 ** t) for t in ticks]
 
 
