@@ -153,17 +153,19 @@ def test_spread_is_population_std_and_seed_mean_is_correlated(planted_benchmark)
     assert row["pearson_of_mean"] == pytest.approx(expected)
 
 
-def test_prediction_scatter_puts_seed_mean_on_x_and_truth_on_y(planted_benchmark):
+def test_prediction_scatter_puts_seed_mean_on_x_and_truth_on_y_and_states_the_tables_r(planted_benchmark):
     _, Q, targets, groups = planted_benchmark
-    _, _, predictions = prediction.run_prediction({"Q": Q}, targets[["t1"]], groups, cv_kinds=["kfold"],
-                                                  seeds=range(2))
+    summary, _, predictions = prediction.run_prediction({"Q": Q}, targets[["t1"]], groups, cv_kinds=["kfold"],
+                                                        seeds=range(2))
     averaged = prediction.seed_mean_predictions(predictions)
     colour = pd.Series(np.arange(len(targets), dtype=float), index=targets.index)
-    fig = plots.prediction_scatter(averaged, colour, "t")
+    fig = plots.prediction_scatter(averaged, colour, "t", summary=summary)
     points = fig.axes[0].collections[0]
     np.testing.assert_allclose(points.get_offsets()[:, 0], averaged["predicted"])
     np.testing.assert_allclose(points.get_offsets()[:, 1], averaged["true"])
     assert points.get_cmap().name == "gnuplot_r"
+    row = summary.set_index("target").loc["t1"]
+    assert f"r = {row['pearson_mean']:.3f} ± {row['pearson_std']:.3f}" in fig.axes[0].get_title()
 
 
 def test_predictions_are_clipped_to_the_score_range(planted_benchmark):
@@ -317,17 +319,6 @@ def test_kl_scatter_is_log_log_with_the_identity_on_the_diagonal():
     assert len(token.collections[0].get_offsets()) == 12
     assert len(text.collections[0].get_offsets()) == 11 and "1 pair(s) with KL <= 0" in text.get_title()
     assert "12 pairs" in text.get_title()  # the correlations use every pair
-
-
-def test_prediction_scatter_states_the_tables_r(planted_benchmark):
-    _, Q, targets, groups = planted_benchmark
-    summary, _, predictions = prediction.run_prediction({"Q": Q}, targets[["t1"]], groups, cv_kinds=["kfold"],
-                                                        seeds=range(2))
-    averaged = prediction.seed_mean_predictions(predictions)
-    colour = pd.Series(np.arange(len(targets), dtype=float), index=targets.index)
-    fig = plots.prediction_scatter(averaged, colour, "t", summary=summary)
-    row = summary.set_index("target").loc["t1"]
-    assert f"r = {row['pearson_mean']:.3f} ± {row['pearson_std']:.3f}" in fig.axes[0].get_title()
 
 
 def test_model_list_reads_as_people_write_sizes(tmp_path):

@@ -107,21 +107,27 @@ class RidgeSystem:
     def __len__(self) -> int:
         return len(self.gram if self.gram is not None else self.features)
 
+    def centred_blocks(self, train: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The Gram matrix of the training rows and of `other` against them, as if the features had
+        been centred on the training rows' mean (copies: the stored Gram matrix stays as it is)."""
+        block = self.gram[np.ix_(train, train)]
+        row_means = block.mean(axis=1)
+        total = row_means.mean()
+        block -= row_means[:, None]
+        block -= row_means[None, :]
+        block += total
+        cross = self.gram[np.ix_(other, train)]
+        cross -= cross.mean(axis=1, keepdims=True)
+        cross -= row_means[None, :]
+        cross += total
+        return block, cross
+
     def fold(self, train: np.ndarray, other: np.ndarray) -> tuple:
         """For training rows `train` (centred on their own mean) and rows `other`: the eigenvalues and
         eigenvectors of the training rows' Gram matrix in the smaller dimension, `other`'s coordinates
         in that eigenbasis and (primal form only; None in the dual) the training rows' coordinates."""
         if self.gram is not None:
-            block = self.gram[np.ix_(train, train)]
-            row_means = block.mean(axis=1)
-            total = row_means.mean()
-            block -= row_means[:, None]
-            block -= row_means[None, :]
-            block += total
-            cross = self.gram[np.ix_(other, train)]
-            cross -= cross.mean(axis=1, keepdims=True)
-            cross -= row_means[None, :]
-            cross += total
+            block, cross = self.centred_blocks(train, other)
             eigenvalues, vectors = eigh(block, overwrite_a=True, check_finite=False, driver="evd")
             return eigenvalues, vectors, cross @ vectors, None
         mean = self.features[train].mean(axis=0)
@@ -180,16 +186,7 @@ def fit_predict(system: RidgeSystem, train: np.ndarray, test: np.ndarray, Y_trai
     centred = Y_train - y_mean
     predicted = np.empty((len(test), Y_train.shape[1]))
     if system.gram is not None:
-        block = system.gram[np.ix_(train, train)]
-        row_means = block.mean(axis=1)
-        total = row_means.mean()
-        block -= row_means[:, None]
-        block -= row_means[None, :]
-        block += total
-        cross = system.gram[np.ix_(test, train)]
-        cross -= cross.mean(axis=1, keepdims=True)
-        cross -= row_means[None, :]
-        cross += total
+        block, cross = system.centred_blocks(train, test)
         # the centred Gram matrix has the constant vector in its null space, and the dual coefficients
         # are orthogonal to it: adding it back with unit weight changes no solution, only the conditioning
         block += np.trace(block) / len(block) / len(block)
