@@ -1,6 +1,11 @@
 """The SLURM checks of lmmap.cluster on canned `scontrol`/`squeue` output (no cluster needed): partition
 limits, job requests against them, the choice of status command, and the watchdog's decisions."""
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 
 from lmmap.cluster import (ClusterError, Request, Watchdog, choose_status_command, gres_gpus, misfits,
@@ -24,6 +29,9 @@ NodeName=o1 CPUTot=8 Gres=gpu:2 RealMemory=64000 State=IDLE Partitions=old
 @pytest.fixture
 def partitions():
     return parse_partitions(PARTITIONS, NODES)
+
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_partition_limits_are_read(partitions):
@@ -159,3 +167,30 @@ def test_cluster_check_builds_the_planned_run_on_the_slurm_executor():
     assert snakemake_command(["--profile", "slurm"]).count("--profile") == 1  # the user's profile is kept
     with pytest.raises(ClusterError, match="leave out -n"):
         snakemake_command(["-n"])
+
+
+def test_a_run_deaf_to_the_watchdogs_interrupt_is_ended_anyway(tmp_path):
+    """Snakemake does not always act on SIGINT while its executor waits for job states: after a grace
+    period the watchdog cancels the run's jobs itself and ends the process with status 1."""
+    script = tmp_path / "deaf.py"
+    script.write_text(textwrap.dedent(f"""
+        import logging, signal, sys, time, types
+        sys.path.insert(0, {str(ROOT / "src")!r})
+        from lmmap import slurm_run
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # deaf, as a stuck executor is
+        slurm_run.GRACE_SECONDS, slurm_run.WATCH_SECONDS = 0.2, 0.05
+        slurm_run.read_queue = lambda: {{}}
+        slurm_run._cancel = lambda ids: print("cancelled", ids, flush=True)
+        watchdog = types.SimpleNamespace(status_command=None, observe=lambda *args: "stalled")
+        submissions = types.SimpleNamespace(slurm_ids={{"a": "81"}})
+        workflow = types.SimpleNamespace(executor_settings=types.SimpleNamespace(status_command="sacct"),
+                                         scheduler=types.SimpleNamespace(running=[]))
+        logging.basicConfig(stream=sys.stdout)
+        slurm_run._watch(workflow, watchdog, submissions, logging.getLogger("test"))
+        time.sleep(5)
+        print("still running")
+        """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "cancelled ['81']" in done.stdout and "still running" not in done.stdout
+    assert "did not stop on the interrupt" in done.stdout + done.stderr

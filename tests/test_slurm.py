@@ -110,7 +110,11 @@ def _snakemake(workdir: Path, *args: str, timeout: int, env: dict | None = None,
             log, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGINT)
-            log, _ = proc.communicate(timeout=60)
+            try:
+                log, _ = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:  # deaf to the interrupt: a test must never hang
+                proc.kill()
+                log, _ = proc.communicate()
             pytest.fail(f"snakemake ran over {timeout} s:\n{log[-5000:]}")
     assert (proc.returncode == 0) == ok, f"{' '.join(cmd)}\nexit status {proc.returncode}\n{log[-8000:]}"
     return log

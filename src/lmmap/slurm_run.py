@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ from lmmap.cluster import (ClusterError, Request, Watchdog, misfits, read_partit
                            status_command)
 
 WATCH_SECONDS = 10  # between two looks at the queue
+GRACE_SECONDS = 30  # for Snakemake to cancel its jobs and exit after the watchdog interrupts it
 SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+)")
 PREFLIGHT_OK = "lmmap pre-flight: ok"
 
@@ -114,7 +116,19 @@ def _watch(workflow, watchdog: Watchdog, submissions: _Submissions, logger) -> N
         if reason:
             logger.error(f"lmmap watchdog: stopping the run: {reason}")
             os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: Snakemake cancels its jobs and fails
-            return
+            time.sleep(GRACE_SECONDS)
+            # Still running: the executor did not act on the interrupt (seen while it polls with sacct).
+            # Cancel this run's jobs and end the process: a stalled run must never hang.
+            _cancel(list(submissions.slurm_ids.values()))
+            logger.error("lmmap watchdog: the run did not stop on the interrupt: ending it")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+
+
+def _cancel(slurm_ids: list[str]) -> None:
+    if slurm_ids:
+        subprocess.run(["scancel", *slurm_ids], capture_output=True, timeout=60, check=False)
 
 
 def start_watchdog(workflow) -> None:
