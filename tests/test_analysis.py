@@ -4,7 +4,7 @@ leakage, interpolation, the model list and the published output files."""
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import Ridge, RidgeCV
+from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold
 
 from lmmap.analysis import interpolation, leakage, model_list, plots, prediction, tsne_map
@@ -54,19 +54,6 @@ def test_map_order_sorts_by_date_then_name_with_undated_last():
     assert [ids[i] for i in tsne_map.map_order(ids, created)] == ["d", "a", "b", "c"]
 
 
-def test_ridge_basis_gives_identical_ridge_predictions():
-    rng = np.random.default_rng(2)
-    X = rng.normal(size=(40, 500)) + 7.0
-    y = X[:, :5].sum(axis=1) + rng.normal(size=40)
-    Z = prediction.ridge_basis(X)
-    assert Z.shape[1] <= 40
-    train, test = np.arange(30), np.arange(30, 40)
-    for alpha in (0.1, 10.0, 1e3):
-        direct = Ridge(alpha=alpha).fit(X[train], y[train]).predict(X[test])
-        reduced = Ridge(alpha=alpha).fit(Z[train], y[train]).predict(Z[test])
-        np.testing.assert_allclose(reduced, direct, rtol=1e-6, atol=1e-6)
-
-
 def test_shared_inner_cv_chooses_what_ridgecv_chooses():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(50, 20))
@@ -84,7 +71,7 @@ def test_out_of_fold_predictions_are_ridgecv_on_the_training_rows_in_order(plant
     L, _, targets, groups = planted_benchmark
     Y = targets.assign(mean_logp=L.mean(axis=1)).to_numpy()
     settings = prediction.TargetSettings.for_targets([*targets.columns, "mean_logp"], np.logspace(1, 9, 9))
-    predicted, chosen = prediction.cross_validated_predictions(prediction.ridge_basis(L), Y, groups, "group", 3,
+    predicted, chosen = prediction.cross_validated_predictions(L, Y, groups, "group", 3,
                                                                settings)
     splitter = prediction.outer_splitter("group", 5, 3, groups)
     for fold, (train, test) in enumerate(splitter.split(L, Y, groups)):

@@ -60,15 +60,6 @@ class TargetSettings:
         return cls([np.asarray(mean_logp_alphas, float) if m else task_alphas for m in is_mean_logp], ~is_mean_logp)
 
 
-def ridge_basis(X: np.ndarray, rtol: float = NULL_RTOL) -> np.ndarray:
-    """Coordinates of the column-centred rows of X in their own span (K x rank): ridge-equivalent."""
-    X = np.asarray(X, dtype=np.float64)
-    centred = X - X.mean(axis=0)
-    eigenvalues, vectors = np.linalg.eigh(centred @ centred.T)
-    keep = eigenvalues > rtol * max(eigenvalues.max(), 0.0)
-    return vectors[:, keep] * np.sqrt(eigenvalues[keep])
-
-
 def centred_gram(X: np.ndarray, block: int = 2048) -> np.ndarray:
     """(X - mean) (X - mean)^T in float64, centred block by block (no centred copy of X is held)."""
     X = np.asarray(X)
@@ -143,7 +134,7 @@ class RidgeSystem:
         centred = Y_train - y_mean
         projected = vectors.T @ centred if train_coords is None else train_coords.T @ centred
         shrink = 1.0 / (np.clip(eigenvalues, 0.0, None)[None, :] + np.asarray(alphas, float)[:, None])
-        # directions of (numerically) zero variance carry nothing but rounding: drop them, as ridge_basis does
+        # directions of (numerically) zero variance carry nothing but rounding: drop them
         shrink[:, eigenvalues <= NULL_RTOL * max(eigenvalues.max(), 0.0)] = 0.0
         return coords @ (shrink[:, :, None] * projected[None]) + y_mean
 
