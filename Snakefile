@@ -36,8 +36,8 @@ include: "rules/cluster.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
         analysis_outputs(),
         ZOO_OUTPUTS,
-    default_target: True

@@ -50,8 +50,14 @@ def synthetic(K: int, N: int, seed: int = 0):
     scores["mean"] = scores[TASKS].mean(axis=1)
     ids = [f"org/model-{i:04d}" for i in range(K)]
     scores.index = ids
-    models = pd.DataFrame({"model_id": ids, "type": types, "n_params": 10 ** rng.uniform(8, 11, K),
-                           "created": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, K), "D")})
+    models = pd.DataFrame(
+        {
+            "model_id": ids,
+            "type": types,
+            "n_params": 10 ** rng.uniform(8, 11, K),
+            "created": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, K), "D"),
+        }
+    )
     return L, ids, models, scores, np.array(DOMAINS)[np.arange(N) % len(DOMAINS)]
 
 
@@ -106,7 +112,7 @@ class WorkerMonitor:
             self._sample()
 
     def __enter__(self):
-        for pid in _descendants():   # workers left from an earlier step: count only their new CPU time
+        for pid in _descendants():  # workers left from an earlier step: count only their new CPU time
             cpu, _ = _cpu_and_rss(pid)
             self.cpu[pid] = (cpu, cpu)
         self._thread.start()
@@ -145,18 +151,34 @@ def timed(rows: list, step: str, func, *args, **kwargs):
     started, cpu_started = time.perf_counter(), time.process_time()
     with WorkerMonitor() as workers:
         value = func(*args, **kwargs)
-    rows.append({"step": step, "wall_s": round(time.perf_counter() - started, 1),
-                 "cpu_s": round(time.process_time() - cpu_started + workers.cpu_s, 1),
-                 "peak_rss_mb": round(peak_rss_mb()), "workers_peak_rss_mb": round(workers.peak / 2**20),
-                 "load_1min": round(os.getloadavg()[0], 1)})
+    rows.append(
+        {
+            "step": step,
+            "wall_s": round(time.perf_counter() - started, 1),
+            "cpu_s": round(time.process_time() - cpu_started + workers.cpu_s, 1),
+            "peak_rss_mb": round(peak_rss_mb()),
+            "workers_peak_rss_mb": round(workers.peak / 2**20),
+            "load_1min": round(os.getloadavg()[0], 1),
+        }
+    )
     row = rows[-1]
-    print(f"{step:<58} {row['wall_s']:>7.1f} s wall {row['cpu_s']:>7.1f} s cpu {row['peak_rss_mb']:>6} MB "
-          f"(workers {row['workers_peak_rss_mb']} MB) load {row['load_1min']}", flush=True)
+    print(
+        f"{step:<58} {row['wall_s']:>7.1f} s wall {row['cpu_s']:>7.1f} s cpu {row['peak_rss_mb']:>6} MB "
+        f"(workers {row['workers_peak_rss_mb']} MB) load {row['load_1min']}",
+        flush=True,
+    )
     return value
 
 
-def run(K: int, N: int, jobs: int, tsne_iter: int, out_dir: Path, ridge_seeds: int = 5,
-        ridge_features: tuple[str, ...] = ("Q", "L")) -> pd.DataFrame:
+def run(
+    K: int,
+    N: int,
+    jobs: int,
+    tsne_iter: int,
+    out_dir: Path,
+    ridge_seeds: int = 5,
+    ridge_features: tuple[str, ...] = ("Q", "L"),
+) -> pd.DataFrame:
     rows: list[dict] = []
     L, ids, models, scores, domains = timed(rows, f"synthetic data (K={K}, N={N})", synthetic, K, N)
     clipped = timed(rows, "coordinates: clip 2%", lambda: clip_matrix(L, 0.02)[0])
@@ -171,6 +193,7 @@ def run(K: int, N: int, jobs: int, tsne_iter: int, out_dir: Path, ridge_seeds: i
         save_figure(plot_kl_heatmap(estimate, ids, groups), out_dir / "kl_heatmap")
         chosen = kl_validation.spread_over_distances(pd.DataFrame(estimate, index=ids, columns=ids), ids, 8)
         return chosen
+
     timed(rows, "KL estimate, clustered heatmap (300 models above 1,500), KL validation choice", kl)
 
     def maps():
@@ -179,63 +202,113 @@ def run(K: int, N: int, jobs: int, tsne_iter: int, out_dir: Path, ridge_seeds: i
         for variable in tsne_map.VARIABLES:
             save_figure(tsne_map.plot_variable_map(points, variable), out_dir / f"map_{variable}")
         return points
+
     points = timed(rows, "map coloured by 7 variables (PNG + PDF)", maps)
 
     def ridge():
         targets = scores.assign(mean_logp=L.mean(axis=1))  # the paper's settings (1e1..1e9, mean_logp 1e-4..1e4)
         features = {name: {"Q": Q, "L": clipped}[name] for name in ridge_features}
         summary, _, predictions = prediction.run_prediction(
-            features, targets, models["type"].to_numpy(), seeds=range(ridge_seeds), n_jobs=jobs)
+            features, targets, models["type"].to_numpy(), seeds=range(ridge_seeds), n_jobs=jobs
+        )
         averaged = prediction.seed_mean_predictions(predictions)
         shown = averaged[(averaged["features"] == "Q") & (averaged["cv"] == "group")]
-        save_figure(plots.prediction_scatter(shown, pd.Series(L.mean(axis=1), index=ids), "ridge"),
-                    out_dir / "ridge_scatter")
+        save_figure(
+            plots.prediction_scatter(shown, pd.Series(L.mean(axis=1), index=ids), "ridge"), out_dir / "ridge_scatter"
+        )
         return summary
+
     summary = None
-    if not ridge_seeds:   # too long to run: time one of each piece and project the whole stage
+    if not ridge_seeds:  # too long to run: time one of each piece and project the whole stage
         Y = scores.assign(mean_logp=L.mean(axis=1)).to_numpy()
-        settings = prediction.TargetSettings.for_targets([*scores.columns, "mean_logp"],
-                                                         prediction.alpha_grid(*prediction.TASK_ALPHAS))
+        settings = prediction.TargetSettings.for_targets(
+            [*scores.columns, "mean_logp"], prediction.alpha_grid(*prediction.TASK_ALPHAS)
+        )
         union = np.unique(np.concatenate(settings.alphas))
         system = timed(rows, "ridge piece: prepare Q (centred Gram matrix)", prediction.RidgeSystem.from_features, Q)
         groups = models["type"].to_numpy()
         train, test = next(prediction.outer_splitter("group", 5, 0, groups).split(Q, Y, groups))
         inner_train, inner_valid = next(KFold(5).split(train))
-        timed(rows, f"ridge piece: one inner fold ({len(inner_train)} rows, 14 alphas)", system.solve_fold,
-              train[inner_train], train[inner_valid], Y[train][inner_train], union)
-        chosen = np.array([1e3, 1e3, 1e4, 1e4, 1e5, 1e5, 1e6, 1e6, 1e-4])   # 5 distinct alphas, a typical fold
-        timed(rows, f"ridge piece: one outer fit ({len(train)} rows, 5 distinct alphas)", prediction.fit_predict,
-              system, train, test, Y[train], chosen)
+        timed(
+            rows,
+            f"ridge piece: one inner fold ({len(inner_train)} rows, 14 alphas)",
+            system.solve_fold,
+            train[inner_train],
+            train[inner_valid],
+            Y[train][inner_train],
+            union,
+        )
+        chosen = np.array([1e3, 1e3, 1e4, 1e4, 1e5, 1e5, 1e6, 1e6, 1e-4])  # 5 distinct alphas, a typical fold
+        timed(
+            rows,
+            f"ridge piece: one outer fit ({len(train)} rows, 5 distinct alphas)",
+            prediction.fit_predict,
+            system,
+            train,
+            test,
+            Y[train],
+            chosen,
+        )
         del system
         prepare, inner, outer = (rows[-3]["cpu_s"], rows[-2]["cpu_s"], rows[-1]["cpu_s"])
         projected = 2 * prepare + 2 * 2 * 5 * 5 * (5 * inner + outer)
-        rows.append({"step": "ridge projected: 2 x prepare + 20 runs x 5 outer folds x (5 inner + 1 outer)",
-                     "wall_s": round(projected / 2, 1), "cpu_s": round(projected, 1), "peak_rss_mb": None,
-                     "workers_peak_rss_mb": None, "load_1min": None, "projected": True})
+        rows.append(
+            {
+                "step": "ridge projected: 2 x prepare + 20 runs x 5 outer folds x (5 inner + 1 outer)",
+                "wall_s": round(projected / 2, 1),
+                "cpu_s": round(projected, 1),
+                "peak_rss_mb": None,
+                "workers_peak_rss_mb": None,
+                "load_1min": None,
+                "projected": True,
+            }
+        )
         print(f"{rows[-1]['step']:<58} {projected / 2:>7.1f} s wall (2 processes) {projected:>7.1f} s cpu, projected")
     if ridge_seeds:
-        summary = timed(rows, f"ridge: {{{', '.join(ridge_features)}}} x {{group, kfold}} x {ridge_seeds} seeds "
-                        "x 9 targets", ridge)
+        summary = timed(
+            rows, f"ridge: {{{', '.join(ridge_features)}}} x {{group, kfold}} x {ridge_seeds} seeds x 9 targets", ridge
+        )
 
     def baseline():
         table = prediction.baseline_correlations(pd.Series(L.mean(axis=1), index=ids), scores)
-        save_figure(plots.baseline_scatter(pd.Series(L.mean(axis=1), index=ids), scores,
-                                           models.set_index("model_id")["type"], table), out_dir / "baseline")
+        save_figure(
+            plots.baseline_scatter(
+                pd.Series(L.mean(axis=1), index=ids), scores, models.set_index("model_id")["type"], table
+            ),
+            out_dir / "baseline",
+        )
+
     timed(rows, "perplexity baseline (table + scatter grid)", baseline)
 
     def screen():
-        frame = pd.DataFrame({"model_id": ids, "type": models["type"], "group": models["type"],
-                              "mean_loglik": L.mean(axis=1), "benchmark_mean": scores["mean"].to_numpy()})
-        table, fit = leakage.leakage_screen(frame, tsne_map.domain_means(L, domains), 3.0, method="within",
-                                            predictors=scores[TASKS].reset_index(drop=True))
-        save_figure(tsne_map.plot_variable_map(points, "type", highlight=table.loc[table["flagged"], "model_id"]
-                                               .tolist()), out_dir / "leakage_map")
+        frame = pd.DataFrame(
+            {
+                "model_id": ids,
+                "type": models["type"],
+                "group": models["type"],
+                "mean_loglik": L.mean(axis=1),
+                "benchmark_mean": scores["mean"].to_numpy(),
+            }
+        )
+        table, fit = leakage.leakage_screen(
+            frame,
+            tsne_map.domain_means(L, domains),
+            3.0,
+            method="within",
+            predictors=scores[TASKS].reset_index(drop=True),
+        )
+        save_figure(
+            tsne_map.plot_variable_map(points, "type", highlight=table.loc[table["flagged"], "model_id"].tolist()),
+            out_dir / "leakage_map",
+        )
+
     timed(rows, "leakage screen (within types, 7 tasks, 22 domains, map)", screen)
 
     def grid():
         alphas, betas = np.array([(a, b) for a in np.linspace(0, 1, 6) for b in np.linspace(0, 1, 6)]).T
         table = interpolation.interpolation_table(L[:36], [f"g{i}" for i in range(36)], alphas, betas)
         save_figure(plots.interpolation_figure(table, "synthetic"), out_dir / "interpolation")
+
     timed(rows, "weight interpolation (36 models)", grid)
     timed(rows, "model list", model_list.model_list, ids, L, models, scores)
     measured = [r for r in rows[1:] if not r.get("projected") and not r["step"].startswith("ridge piece")]
@@ -250,8 +323,9 @@ def run(K: int, N: int, jobs: int, tsne_iter: int, out_dir: Path, ridge_seeds: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=1, help="BLAS/OpenMP threads per process")
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="ridge worker processes (1 keeps all work in this process's CPU time)")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="ridge worker processes (1 keeps all work in this process's CPU time)"
+    )
     parser.add_argument("--models", type=int, default=1018)
     parser.add_argument("--texts", type=int, default=10000)
     parser.add_argument("--tsne-iter", type=int, default=10000)
@@ -259,19 +333,23 @@ def main() -> None:
     parser.add_argument("--ridge-features", nargs="+", default=["Q", "L"], choices=["Q", "L"])
     parser.add_argument("--out", help="default: benchmarks/results/analysis.md (K = 1,018), else analysis_K<models>.md")
     args = parser.parse_args()
-    args.out = args.out or str(Path(__file__).parent / "results" /
-                               ("analysis.md" if args.models == 1018 else f"analysis_K{args.models}.md"))
+    args.out = args.out or str(
+        Path(__file__).parent / "results" / ("analysis.md" if args.models == 1018 else f"analysis_K{args.models}.md")
+    )
     with threadpool_limits(args.cores), tempfile.TemporaryDirectory() as tmp:
-        table = run(args.models, args.texts, args.jobs, args.tsne_iter, Path(tmp), args.ridge_seeds,
-                    tuple(args.ridge_features))
-    header = (f"# Analysis benchmark\n\nSynthetic K = {args.models}, N = {args.texts}; {args.cores} BLAS/OpenMP "
-              f"thread(s) per process, {args.jobs} ridge process(es); {os.cpu_count()} cores visible "
-              f"({platform.machine()}); `python benchmarks/bench_analysis.py --cores {args.cores} "
-              f"--jobs {args.jobs} --models {args.models} --texts {args.texts} --tsne-iter {args.tsne_iter} "
-              f"--ridge-seeds {args.ridge_seeds} --ridge-features {' '.join(args.ridge_features)}`. "
-              "cpu_s includes the ridge worker processes; peak_rss_mb is this process's peak during the step, "
-              "workers_peak_rss_mb the workers' summed peak (memory-mapped inputs counted in each); load_1min "
-              "is the machine's load average at the end of the step.\n\n")
+        table = run(
+            args.models, args.texts, args.jobs, args.tsne_iter, Path(tmp), args.ridge_seeds, tuple(args.ridge_features)
+        )
+    header = (
+        f"# Analysis benchmark\n\nSynthetic K = {args.models}, N = {args.texts}; {args.cores} BLAS/OpenMP "
+        f"thread(s) per process, {args.jobs} ridge process(es); {os.cpu_count()} cores visible "
+        f"({platform.machine()}); `python benchmarks/bench_analysis.py --cores {args.cores} "
+        f"--jobs {args.jobs} --models {args.models} --texts {args.texts} --tsne-iter {args.tsne_iter} "
+        f"--ridge-seeds {args.ridge_seeds} --ridge-features {' '.join(args.ridge_features)}`. "
+        "cpu_s includes the ridge worker processes; peak_rss_mb is this process's peak during the step, "
+        "workers_peak_rss_mb the workers' summed peak (memory-mapped inputs counted in each); load_1min "
+        "is the machine's load average at the end of the step.\n\n"
+    )
     Path(args.out).write_text(header + table.to_markdown(index=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
 

@@ -29,8 +29,7 @@ def wall_times(src: Path, argv: list[str], repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "lmmap", *argv, "--help"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "lmmap", *argv, "--help"], env=env, check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - started)
     return times
 
@@ -49,15 +48,18 @@ def main() -> int:
             times = wall_times(src, argv, args.repeats)
             command = " ".join(["lmmap", *argv, "--help"])
             ok = "yes" if min(times) < TARGET_S else "NO"
-            rows.append(f"| {label} | `{command}` | {min(times):.2f} | {statistics.median(times):.2f} | "
-                        f"{ok if not argv else '(no target)'} |")
+            rows.append(
+                f"| {label} | `{command}` | {min(times):.2f} | {statistics.median(times):.2f} | "
+                f"{ok if not argv else '(no target)'} |"
+            )
             print(rows[-1], flush=True)
     load = os.getloadavg()[0]
-    text = (f"# Command-line start-up\n\n`python benchmarks/bench_cli.py --repeats {args.repeats}` on "
-            f"{dt.date.today()}, {platform.node()} ({os.cpu_count()} CPUs, load average {load:.1f}, Python "
-            f"{platform.python_version()}); target: `lmmap --help` under {TARGET_S:.0f} s. A step's own help "
-            "imports that step's module (and what it needs), nothing else.\n\n" + header + "\n"
-            + "\n".join(rows) + "\n")
+    text = (
+        f"# Command-line start-up\n\n`python benchmarks/bench_cli.py --repeats {args.repeats}` on "
+        f"{dt.date.today()}, {platform.node()} ({os.cpu_count()} CPUs, load average {load:.1f}, Python "
+        f"{platform.python_version()}); target: `lmmap --help` under {TARGET_S:.0f} s. A step's own help "
+        "imports that step's module (and what it needs), nothing else.\n\n" + header + "\n" + "\n".join(rows) + "\n"
+    )
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")
     return 0

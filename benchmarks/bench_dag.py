@@ -34,9 +34,12 @@ def write_workdir(workdir: Path, n_texts: int) -> None:
     with open(texts, "w", encoding="utf-8") as fh:
         for i in range(n_texts):
             fh.write(json.dumps({"text": f"reference text {i} " * 20, "pile_set_name": "Pile-CC"}) + "\n")
-    overrides = {"models": str(PAPER / "models.tsv"), "paper": {"enabled": False},
-                 "texts": {"source": "jsonl", "path": str(texts), "n": None},
-                 "analysis": {"prediction": {"group_by": "family"}}}  # the sheet's 29-class model_type
+    overrides = {
+        "models": str(PAPER / "models.tsv"),
+        "paper": {"enabled": False},
+        "texts": {"source": "jsonl", "path": str(texts), "n": None},
+        "analysis": {"prediction": {"group_by": "family"}},
+    }  # the sheet's 29-class model_type
     (workdir / "scoring.yaml").write_text(json.dumps(overrides))
 
 
@@ -47,17 +50,30 @@ def child_cpu_s() -> float:
 
 def dry_run(workdir: Path, extra: list[str]) -> tuple[float, float, dict[str, int]]:
     """Wall and CPU time of one dry run, and its job counts per rule."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-n", "--quiet", "rules",
-           "--directory", str(workdir), "--configfile", str(ROOT / "config" / "config.yaml"), str(PAPER / "config.yaml"),
-           str(workdir / "scoring.yaml"), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-n",
+        "--quiet",
+        "rules",
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(ROOT / "config" / "config.yaml"),
+        str(PAPER / "config.yaml"),
+        str(workdir / "scoring.yaml"),
+        *extra,
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LMMAP_")}
     started, cpu_started = time.perf_counter(), child_cpu_s()
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     elapsed, cpu = time.perf_counter() - started, child_cpu_s() - cpu_started
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    counts = dict((rule, int(n)) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", result.stdout + result.stderr,
-                                                             re.MULTILINE))
+    counts = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", result.stdout + result.stderr, re.MULTILINE)}
     return elapsed, cpu, counts
 
 
@@ -75,10 +91,12 @@ def report(rows: list[dict], repeats: int) -> str:
     ]
     for row in rows:
         counts = row["counts"]
-        lines.append(f"| {row['scenario']} | {counts.get('total', 0)} | {counts.get('score_model', 0)} | "
-                     f"{counts.get('download_model', 0)} | {min(row['times']):.1f} | {min(row['cpu']):.1f} | "
-                     f"{', '.join(f'{t:.1f}' for t in row['times'])} | "
-                     f"{'yes' if min(row['times']) < TARGET_S else 'NO'} |")
+        lines.append(
+            f"| {row['scenario']} | {counts.get('total', 0)} | {counts.get('score_model', 0)} | "
+            f"{counts.get('download_model', 0)} | {min(row['times']):.1f} | {min(row['cpu']):.1f} | "
+            f"{', '.join(f'{t:.1f}' for t in row['times'])} | "
+            f"{'yes' if min(row['times']) < TARGET_S else 'NO'} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -31,24 +31,36 @@ def measure(models: int, excess: float, seeds: int) -> pd.DataFrame:
             z[method].append(screen.set_index("model_id").loc[frame["model_id"], "residual_z"].to_numpy())
         leaked.append(data.leaked)
     leaked = np.concatenate(leaked)
-    return pd.concat([screen_metrics(np.concatenate(z[m]), leaked, THRESHOLDS).assign(method=m, excess=excess)
-                      for m in leakage.METHODS], ignore_index=True)
+    return pd.concat(
+        [
+            screen_metrics(np.concatenate(z[m]), leaked, THRESHOLDS).assign(method=m, excess=excess)
+            for m in leakage.METHODS
+        ],
+        ignore_index=True,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=1018)
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--excess", type=float, nargs="+", default=[10.0, 20.0, 25.0, 30.0],
-                        help="nats per text added to the planted models (model noise SD: 5)")
+    parser.add_argument(
+        "--excess",
+        type=float,
+        nargs="+",
+        default=[10.0, 20.0, 25.0, 30.0],
+        help="nats per text added to the planted models (model noise SD: 5)",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "leakage.md"))
     args = parser.parse_args()
     table = pd.concat([measure(args.models, e, args.seeds) for e in args.excess], ignore_index=True)
     table = table[["excess", "method", "threshold", "recall", "false_flag_rate", "auc"]].round(4)
     print(table.to_string(index=False))
-    Path(args.out).write_text(f"# Leakage screen on planted data\n\nK = {args.models}, {args.seeds} seeds pooled; "
-                              f"`python benchmarks/bench_leakage.py`.\n\n" + table.to_markdown(index=False) + "\n",
-                              encoding="utf-8")
+    Path(args.out).write_text(
+        f"# Leakage screen on planted data\n\nK = {args.models}, {args.seeds} seeds pooled; "
+        f"`python benchmarks/bench_leakage.py`.\n\n" + table.to_markdown(index=False) + "\n",
+        encoding="utf-8",
+    )
     print(f"wrote {args.out}")
 
 

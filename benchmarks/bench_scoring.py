@@ -37,8 +37,7 @@ from lmmap.scoring import ScoreOptions, score_texts  # noqa: E402
 from lmmap.sheet import ModelSpec  # noqa: E402
 from tiny_models import build_model, train_tokenizer  # noqa: E402
 
-TEXT_SOURCES = (ROOT.parent / "shared" / "data" / "pile10k-first500.jsonl",
-                ROOT / "results" / "texts" / "texts.jsonl")
+TEXT_SOURCES = (ROOT.parent / "shared" / "data" / "pile10k-first500.jsonl", ROOT / "results" / "texts" / "texts.jsonl")
 RANDOM_MODELS = {  # name: (style, hidden, layers, heads, vocab)
     "llama-1m": ("llama", 64, 2, 4, 8192),
     "gpt2-1m": ("gpt2", 64, 2, 4, 8192),
@@ -49,6 +48,7 @@ RANDOM_MODELS = {  # name: (style, hidden, layers, heads, vocab)
 
 # --------------------------------------------------------------------------- inputs
 
+
 def load_texts(n: int, path: str | None) -> tuple[list[str], str]:
     candidates = [Path(path)] if path else list(TEXT_SOURCES)
     for candidate in candidates:
@@ -57,6 +57,7 @@ def load_texts(n: int, path: str | None) -> tuple[list[str], str]:
                 texts = [json.loads(line)["text"] for line, _ in zip(fh, range(n))]
             return texts, candidate.name
     from tiny_models import sample_texts
+
     return sample_texts(n, seed=0, min_words=150, max_words=200), "generated"
 
 
@@ -71,12 +72,14 @@ def smollm2_path() -> Path | None:
 def random_model(name: str, texts: list[str]):
     style, hidden, layers, heads, vocab = RANDOM_MODELS[name]
     tokenizer = train_tokenizer(style, vocab_size=vocab, corpus=texts)
-    model = build_model(style, vocab_size=len(tokenizer), max_positions=2048, hidden=hidden, layers=layers,
-                        heads=heads, init_scale=0.02)
+    model = build_model(
+        style, vocab_size=len(tokenizer), max_positions=2048, hidden=hidden, layers=layers, heads=heads, init_scale=0.02
+    )
     return model, tokenizer
 
 
 # --------------------------------------------------------------------------- memory
+
 
 def reset_peak_rss() -> int:
     """Reset the kernel's peak-RSS counter of this process; return the current RSS (bytes)."""
@@ -100,6 +103,7 @@ def _status_kb(field: str) -> int:
 
 # --------------------------------------------------------------------------- the three methods
 
+
 def authors_method(model, tokenizer, texts: list[str]) -> np.ndarray:
     """(a) One text per forward pass, full log-softmax, a Python loop over positions."""
     limit = min(getattr(model.config, "max_position_embeddings", None) or model.config.n_positions, 10**6)
@@ -118,8 +122,9 @@ def harness_method(model, tokenizer, texts: list[str]) -> np.ndarray:
     from lm_eval.models.huggingface import HFLM
 
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=16, device="cpu")
-    requests = [Instance(request_type="loglikelihood_rolling", doc={}, arguments=(t,), idx=i)
-                for i, t in enumerate(texts)]
+    requests = [
+        Instance(request_type="loglikelihood_rolling", doc={}, arguments=(t,), idx=i) for i, t in enumerate(texts)
+    ]
     return np.array(lm.loglikelihood_rolling(requests, disable_tqdm=True))
 
 
@@ -133,6 +138,7 @@ def have_harness() -> bool:
 
 
 # --------------------------------------------------------------------------- measuring
+
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
     a, b = torch.randn(size, size), torch.randn(size, size)
@@ -160,12 +166,16 @@ def measure_once(fn, model, tokenizer, texts) -> dict:
 
 
 def best_of(runs: list[dict]) -> dict:
-    return {"seconds": min(r["seconds"] for r in runs), "loglik": runs[-1]["loglik"],
-            "peak_extra_bytes": max(r["peak_extra_bytes"] for r in runs)}
+    return {
+        "seconds": min(r["seconds"] for r in runs),
+        "loglik": runs[-1]["loglik"],
+        "peak_extra_bytes": max(r["peak_extra_bytes"] for r in runs),
+    }
 
 
-def bench_model(name: str, model, tokenizer, texts: list[str], methods: list[str], repeats: int,
-                matmul_rate: float) -> list[dict]:
+def bench_model(
+    name: str, model, tokenizer, texts: list[str], methods: list[str], repeats: int, matmul_rate: float
+) -> list[dict]:
     model.eval()
     n_params = sum(p.numel() for p in model.parameters())
     tokens = sum(len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"])
@@ -181,24 +191,34 @@ def bench_model(name: str, model, tokenizer, texts: list[str], methods: list[str
     for method in methods:
         m = best_of(runs[method])
         gflops = 2 * n_params * tokens / m["seconds"] / 1e9
-        rows.append({"model": name, "params": n_params, "method": method, "tokens": tokens,
-                     "tokens_per_s": tokens / m["seconds"], "peak_extra_mb": m["peak_extra_bytes"] / 2**20,
-                     "gflops": gflops, "matmul_fraction": gflops / matmul_rate, "loglik": m["loglik"]})
+        rows.append(
+            {
+                "model": name,
+                "params": n_params,
+                "method": method,
+                "tokens": tokens,
+                "tokens_per_s": tokens / m["seconds"],
+                "peak_extra_mb": m["peak_extra_bytes"] / 2**20,
+                "gflops": gflops,
+                "matmul_fraction": gflops / matmul_rate,
+                "loglik": m["loglik"],
+            }
+        )
         print(f"  {name:10s} ({method}) {rows[-1]['tokens_per_s']:9.0f} tokens/s", flush=True)
     reference = next((r for r in rows if r["method"] == "a"), None)
     for row in rows:
         row["ratio_to_a"] = row["tokens_per_s"] / reference["tokens_per_s"] if reference else float("nan")
         if reference is not None and row["method"] == "c":  # same convention as (a): must agree
-            row["max_rel_diff_to_a"] = float(np.max(np.abs(row["loglik"] - reference["loglik"])
-                                                    / np.abs(reference["loglik"])))
+            row["max_rel_diff_to_a"] = float(
+                np.max(np.abs(row["loglik"] - reference["loglik"]) / np.abs(reference["loglik"]))
+            )
     return rows
 
 
 def vocab_memory_demo(texts: list[str], vocab: int = 128_256) -> list[dict]:
     """Peak memory above the weights for a 128k-vocabulary model: naive full logits vs chunked head."""
     tokenizer = train_tokenizer("llama", vocab_size=4096, corpus=texts)
-    model = build_model("llama", vocab_size=vocab, max_positions=2048, hidden=128, layers=2, heads=4,
-                        init_scale=0.02)
+    model = build_model("llama", vocab_size=vocab, max_positions=2048, hidden=128, layers=2, heads=4, init_scale=0.02)
     ids = tokenizer(texts, verbose=False)["input_ids"]
     width, batch = max(map(len, ids)), len(ids)
 
@@ -212,13 +232,25 @@ def vocab_memory_demo(texts: list[str], vocab: int = 128_256) -> list[dict]:
     def extra_mb(fn) -> float:
         return measure(fn, model, tokenizer, texts, 1)["peak_extra_bytes"] / 2**20
 
-    rows = [{"method": "naive batch (full logits)", "peak_extra_mb": extra_mb(naive),
-             "bound_mb": batch * width * vocab * 4 / 2**20}]
+    rows = [
+        {
+            "method": "naive batch (full logits)",
+            "peak_extra_mb": extra_mb(naive),
+            "bound_mb": batch * width * vocab * 4 / 2**20,
+        }
+    ]
     for chunk_mb in (32, 128):
+
         def chunked(m, t, x, mb=chunk_mb):
             return lmmap_method(m, t, x, head_chunk_mb=mb, batch_tokens=batch * width)
-        rows.append({"method": f"lmmap, head chunk {chunk_mb} MB", "peak_extra_mb": extra_mb(chunked),
-                     "bound_mb": float(chunk_mb)})
+
+        rows.append(
+            {
+                "method": f"lmmap, head chunk {chunk_mb} MB",
+                "peak_extra_mb": extra_mb(chunked),
+                "bound_mb": float(chunk_mb),
+            }
+        )
     for row in rows:
         row.update(batch=batch, width=width, vocab=vocab)
     return rows
@@ -226,30 +258,41 @@ def vocab_memory_demo(texts: list[str], vocab: int = 128_256) -> list[dict]:
 
 # --------------------------------------------------------------------------- report
 
+
 def markdown(rows: list[dict], memory_rows: list[dict], meta: dict) -> str:
-    lines = [f"# Scoring benchmark ({meta['date']})", "",
-             f"Command: `{meta['command']}`  ",
-             f"Machine: {meta['machine']}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-             f"% matmul against the higher of the fp32 matmul rates measured at the start, "
-             f"{meta['matmul_gflops']:.1f} GFLOP/s, "
-             f"{meta['matmul_gflops_end']:.1f} at the end  ",
-             f"Texts: {meta['n_texts']} from {meta['texts_source']}; "
-             f"best of {meta['repeats']} interleaved repeats. "
-             "(a) authors' method, (b) lm-evaluation-harness loglikelihood_rolling batch 16, (c) lmmap.", "",
-             "| model | params | method | tokens | tokens/s | × (a) | GFLOP/s | % matmul "
-             "| peak MB above weights | max rel. diff to (a) |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"# Scoring benchmark ({meta['date']})",
+        "",
+        f"Command: `{meta['command']}`  ",
+        f"Machine: {meta['machine']}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"% matmul against the higher of the fp32 matmul rates measured at the start, "
+        f"{meta['matmul_gflops']:.1f} GFLOP/s, "
+        f"{meta['matmul_gflops_end']:.1f} at the end  ",
+        f"Texts: {meta['n_texts']} from {meta['texts_source']}; "
+        f"best of {meta['repeats']} interleaved repeats. "
+        "(a) authors' method, (b) lm-evaluation-harness loglikelihood_rolling batch 16, (c) lmmap.",
+        "",
+        "| model | params | method | tokens | tokens/s | × (a) | GFLOP/s | % matmul "
+        "| peak MB above weights | max rel. diff to (a) |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
         diff = f"{r['max_rel_diff_to_a']:.1e}" if "max_rel_diff_to_a" in r else ""
-        lines.append(f"| {r['model']} | {r['params'] / 1e6:.1f}M | {r['method']} | {r['tokens']} | "
-                     f"{r['tokens_per_s']:.0f} | {r['ratio_to_a']:.2f} | {r['gflops']:.1f} | "
-                     f"{100 * r['matmul_fraction']:.0f}% | {r['peak_extra_mb']:.0f} | {diff} |")
+        lines.append(
+            f"| {r['model']} | {r['params'] / 1e6:.1f}M | {r['method']} | {r['tokens']} | "
+            f"{r['tokens_per_s']:.0f} | {r['ratio_to_a']:.2f} | {r['gflops']:.1f} | "
+            f"{100 * r['matmul_fraction']:.0f}% | {r['peak_extra_mb']:.0f} | {diff} |"
+        )
     if memory_rows:
         m = memory_rows[0]
-        lines += ["", "## 128k vocabulary: memory above the weights "
-                      f"(batch {m['batch']} × {m['width']} tokens, V = {m['vocab']})", "",
-                  "| method | peak MB above weights | B×T×V×4 or chunk bound (MB) |",
-                  "| --- | ---: | ---: |"]
+        lines += [
+            "",
+            "## 128k vocabulary: memory above the weights "
+            f"(batch {m['batch']} × {m['width']} tokens, V = {m['vocab']})",
+            "",
+            "| method | peak MB above weights | B×T×V×4 or chunk bound (MB) |",
+            "| --- | ---: | ---: |",
+        ]
         lines += [f"| {r['method']} | {r['peak_extra_mb']:.0f} | {r['bound_mb']:.0f} |" for r in memory_rows]
     return "\n".join(lines) + "\n"
 
@@ -284,11 +327,16 @@ def main(argv: list[str] | None = None) -> int:
     end_rate = matmul_gflops()
     for row in rows:  # against the best rate the machine showed: a busy start must not flatter anyone
         row["matmul_fraction"] = row["gflops"] / max(rate, end_rate)
-    meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": " ".join(["python benchmarks/bench_scoring.py", *(argv or sys.argv[1:])]),
-            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "matmul_gflops": rate,
-            "matmul_gflops_end": end_rate,
-            "n_texts": len(texts), "texts_source": source, "repeats": args.repeats}
+    meta = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join(["python benchmarks/bench_scoring.py", *(argv or sys.argv[1:])]),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "matmul_gflops": rate,
+        "matmul_gflops_end": end_rate,
+        "n_texts": len(texts),
+        "texts_source": source,
+        "repeats": args.repeats,
+    }
     report = markdown(rows, memory_rows, meta)
     print(report)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

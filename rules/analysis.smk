@@ -22,18 +22,26 @@ rule plot_map_variables:
         table="results/matrix/models.csv",
         embedding="results/coords/tsne.csv",
     output:
-        maps=[report(f"results/analysis/maps/map_{v}.png", caption="../report/analysis_maps.rst",
-                     category="Analysis", subcategory="Maps", labels={"colour": v}) for v in MAP_VARIABLES],
+        maps=[
+            report(
+                f"results/analysis/maps/map_{v}.png",
+                caption="../report/analysis_maps.rst",
+                category="Analysis",
+                subcategory="Maps",
+                labels={"colour": v},
+            )
+            for v in MAP_VARIABLES
+        ],
         pdfs=expand("results/analysis/maps/map_{v}.pdf", v=MAP_VARIABLES),
         variables="results/analysis/maps/variables.csv",
     log:
         "logs/plot_map_variables/plot_map_variables.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         variables=MAP_VARIABLES,
         annotate=["--annotate"] if ANALYSIS["annotate"] else [],
         type_colours=type_colours_option(),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --embedding {input.embedding:q} --variables {params.variables:q}"
@@ -48,18 +56,25 @@ rule plot_benchmark_maps:
         embedding="results/coords/tsne.csv",
         benchmarks=BENCHMARKS,
     output:
-        maps=[report(f"results/analysis/maps/map_{v}.png", caption="../report/analysis_maps.rst",
-                     category="Analysis", subcategory="Maps", labels={"colour": v})
-              for v in BENCHMARK_MAP_VARIABLES],
+        maps=[
+            report(
+                f"results/analysis/maps/map_{v}.png",
+                caption="../report/analysis_maps.rst",
+                category="Analysis",
+                subcategory="Maps",
+                labels={"colour": v},
+            )
+            for v in BENCHMARK_MAP_VARIABLES
+        ],
         pdfs=expand("results/analysis/maps/map_{v}.pdf", v=BENCHMARK_MAP_VARIABLES),
     log:
         "logs/plot_benchmark_maps/plot_benchmark_maps.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         variables=BENCHMARK_MAP_VARIABLES,
         annotate=["--annotate"] if ANALYSIS["annotate"] else [],
         type_colours=type_colours_option(),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --embedding {input.embedding:q} --benchmarks {input.benchmarks:q}"
@@ -70,15 +85,19 @@ rule tabulate_dimensionality:
     input:
         "results/coords/coordinates.npz",
     output:
-        html=report("results/analysis/dimensionality.html", caption="../report/analysis_dimensionality.rst",
-                   category="Analysis", subcategory="Dimensionality"),
+        html=report(
+            "results/analysis/dimensionality.html",
+            caption="../report/analysis_dimensionality.rst",
+            category="Analysis",
+            subcategory="Dimensionality",
+        ),
         other=multiext("results/analysis/dimensionality", ".csv", ".md", ".tex"),
     log:
         "logs/tabulate_dimensionality/tabulate_dimensionality.log",
-    params:
-        levels=ANALYSIS["dimensionality_levels"],
     conda:
         "../envs/analysis.yaml"
+    params:
+        levels=ANALYSIS["dimensionality_levels"],
     shell:
         "python -m lmmap analyze dimensionality --coordinates {input:q} --levels {params.levels}"
         " --out-stem results/analysis/dimensionality > {log:q} 2>&1"
@@ -91,29 +110,40 @@ rule validate_kl:
         models="results/models/models.json",
     output:
         pairs=multiext("results/analysis/kl_validation/pairs", ".csv", ".md", ".tex", ".html"),
-        summary=report("results/analysis/kl_validation/summary.html", caption="../report/analysis_kl.rst",
-                       category="Analysis", subcategory="KL validation"),
+        summary=report(
+            "results/analysis/kl_validation/summary.html",
+            caption="../report/analysis_kl.rst",
+            category="Analysis",
+            subcategory="KL validation",
+        ),
         summary_other=multiext("results/analysis/kl_validation/summary", ".csv", ".md", ".tex"),
-        scatter=report("results/analysis/kl_validation/scatter.png", caption="../report/analysis_kl.rst",
-                       category="Analysis", subcategory="KL validation"),
+        scatter=report(
+            "results/analysis/kl_validation/scatter.png",
+            caption="../report/analysis_kl.rst",
+            category="Analysis",
+            subcategory="KL validation",
+        ),
         scatter_pdf="results/analysis/kl_validation/scatter.pdf",
-    priority: 1  # the longest analyses: started first, not after the plots
     log:
         "logs/validate_kl/validate_kl.log",
     benchmark:
         "benchmarks/validate_kl/validate_kl.tsv"
+    priority: 1  # the longest analyses: started first, not after the plots
+    conda:
+        "../envs/scoring.yaml"
     params:
         model_ids=["--model-ids", *ANALYSIS["kl_validation"]["models"]] if ANALYSIS["kl_validation"]["models"] else [],
         max_models=ANALYSIS["kl_validation"]["max_models"],
         n_texts=ANALYSIS["kl_validation"]["n_texts"],
         n_samples=ANALYSIS["kl_validation"]["n_samples"],
-        sample_tokens=["--sample-tokens", ANALYSIS["kl_validation"]["sample_tokens"]]
-        if ANALYSIS["kl_validation"]["sample_tokens"] else [],
+        sample_tokens=(
+            ["--sample-tokens", ANALYSIS["kl_validation"]["sample_tokens"]]
+            if ANALYSIS["kl_validation"]["sample_tokens"]
+            else []
+        ),
         seed=ANALYSIS["kl_validation"]["seed"],
         device=ANALYSIS["kl_validation"]["device"],
         dtype=ANALYSIS["kl_validation"]["dtype"],
-    conda:
-        "../envs/scoring.yaml"
     shell:
         "python -m lmmap analyze kl-validation --coordinates {input.coords:q} --texts {input.texts:q}"
         " --models {input.models:q} {params.model_ids:q} --max-models {params.max_models}"
@@ -130,19 +160,28 @@ rule predict_benchmarks:
         table="results/matrix/models.csv",
         benchmarks=BENCHMARKS,
     output:
-        html=report("results/analysis/prediction/ridge.html", caption="../report/analysis_prediction.rst",
-                   category="Analysis", subcategory="Benchmark prediction"),
+        html=report(
+            "results/analysis/prediction/ridge.html",
+            caption="../report/analysis_prediction.rst",
+            category="Analysis",
+            subcategory="Benchmark prediction",
+        ),
         other=multiext("results/analysis/prediction/ridge", ".csv", ".md", ".tex"),
         predictions="results/analysis/prediction/predictions.csv",
-        scatter=report("results/analysis/prediction/ridge_scatter.png",
-                       caption="../report/analysis_prediction.rst", category="Analysis",
-                       subcategory="Benchmark prediction"),
+        scatter=report(
+            "results/analysis/prediction/ridge_scatter.png",
+            caption="../report/analysis_prediction.rst",
+            category="Analysis",
+            subcategory="Benchmark prediction",
+        ),
         scatter_pdf="results/analysis/prediction/ridge_scatter.pdf",
-    priority: 1  # the longest analyses: started first, not after the plots
     log:
         "logs/predict_benchmarks/predict_benchmarks.log",
     benchmark:
         "benchmarks/predict_benchmarks/predict_benchmarks.tsv"
+    priority: 1  # the longest analyses: started first, not after the plots
+    conda:
+        "../envs/analysis.yaml"
     threads: 2
     params:
         features=ANALYSIS["prediction"]["features"],
@@ -154,8 +193,6 @@ rule predict_benchmarks:
         alphas=ANALYSIS["prediction"]["alphas"],
         mean_logp_alphas=ANALYSIS["prediction"]["mean_logp_alphas"],
         score_range=ANALYSIS["prediction"]["score_range"],
-    conda:
-        "../envs/analysis.yaml"
     shell:
         "python -m lmmap analyze predict --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --benchmarks {input.benchmarks:q} --features {params.features:q}"
@@ -172,18 +209,26 @@ rule tabulate_perplexity_baseline:
         table="results/matrix/models.csv",
         benchmarks=BENCHMARKS,
     output:
-        html=report("results/analysis/baseline/loglik_correlation.html", caption="../report/analysis_baseline.rst",
-                   category="Analysis", subcategory="Perplexity baseline"),
+        html=report(
+            "results/analysis/baseline/loglik_correlation.html",
+            caption="../report/analysis_baseline.rst",
+            category="Analysis",
+            subcategory="Perplexity baseline",
+        ),
         other=multiext("results/analysis/baseline/loglik_correlation", ".csv", ".md", ".tex"),
-        scatter=report("results/analysis/baseline/loglik_scatter.png", caption="../report/analysis_baseline.rst",
-                       category="Analysis", subcategory="Perplexity baseline"),
+        scatter=report(
+            "results/analysis/baseline/loglik_scatter.png",
+            caption="../report/analysis_baseline.rst",
+            category="Analysis",
+            subcategory="Perplexity baseline",
+        ),
         scatter_pdf="results/analysis/baseline/loglik_scatter.pdf",
     log:
         "logs/tabulate_perplexity_baseline/tabulate_perplexity_baseline.log",
-    params:
-        type_colours=type_colours_option(),
     conda:
         "../envs/analysis.yaml"
+    params:
+        type_colours=type_colours_option(),
     shell:
         "python -m lmmap analyze perplexity-baseline --matrix {input.matrix:q} --models-table {input.table:q}"
         " --benchmarks {input.benchmarks:q} {params.type_colours:q} --out-stem results/analysis/baseline/loglik_correlation"
@@ -198,15 +243,25 @@ rule screen_leakage:
         embedding="results/coords/tsne.csv",
         known=["results/zoo/lineage.csv"] if (config.get("zoo") or {}).get("enabled") else [],
     output:
-        html=report("results/analysis/leakage/leakage.html", caption="../report/analysis_leakage.rst",
-                   category="Analysis", subcategory="Leakage screen"),
+        html=report(
+            "results/analysis/leakage/leakage.html",
+            caption="../report/analysis_leakage.rst",
+            category="Analysis",
+            subcategory="Leakage screen",
+        ),
         other=multiext("results/analysis/leakage/leakage", ".csv", ".md", ".tex"),
         scatter=multiext("results/analysis/leakage/leakage_scatter", ".png", ".pdf"),
-        map=report("results/analysis/leakage/leakage_map.png", caption="../report/analysis_leakage.rst",
-                   category="Analysis", subcategory="Leakage screen"),
+        map=report(
+            "results/analysis/leakage/leakage_map.png",
+            caption="../report/analysis_leakage.rst",
+            category="Analysis",
+            subcategory="Leakage screen",
+        ),
         map_pdf="results/analysis/leakage/leakage_map.pdf",
     log:
         "logs/screen_leakage/screen_leakage.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         method=ANALYSIS["leakage"]["method"],
         group_by=ANALYSIS["leakage"]["group_by"],
@@ -214,8 +269,6 @@ rule screen_leakage:
         show=ANALYSIS["leakage"]["show"],
         known=lambda w, input: ["--known", *input.known] if input.known else [],
         type_colours=type_colours_option(),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         "python -m lmmap analyze leakage --matrix {input.matrix:q} --models-table {input.table:q}"
         " --benchmarks {input.benchmarks:q} --embedding {input.embedding:q} --method {params.method}"
@@ -231,15 +284,19 @@ rule list_models:
         table="results/matrix/models.csv",
         benchmarks=lambda w: [BENCHMARKS] if targets.benchmarks_available(config, workflow) else [],
     output:
-        html=report("results/analysis/model_list.html", caption="../report/analysis_model_list.rst",
-                   category="Models", subcategory="Model list"),
+        html=report(
+            "results/analysis/model_list.html",
+            caption="../report/analysis_model_list.rst",
+            category="Models",
+            subcategory="Model list",
+        ),
         other=multiext("results/analysis/model_list", ".csv", ".md", ".tex"),
     log:
         "logs/list_models/list_models.log",
-    params:
-        benchmarks=lambda w, input: ["--benchmarks", *input.benchmarks] if input.benchmarks else [],
     conda:
         "../envs/analysis.yaml"
+    params:
+        benchmarks=lambda w, input: ["--benchmarks", *input.benchmarks] if input.benchmarks else [],
     shell:
         "python -m lmmap analyze model-list --matrix {input.matrix:q} --models-table {input.table:q}"
         " {params.benchmarks:q} --out-stem results/analysis/model_list > {log:q} 2>&1"
@@ -258,17 +315,21 @@ if GRIDS:
             matrix="results/interpolation/{grid}/loglik.npz",
             table=multiext("results/analysis/interpolation/{grid}", ".csv", ".md", ".tex", ".html"),
             summary=multiext("results/analysis/interpolation/{grid}_summary", ".csv", ".md", ".tex", ".html"),
-            figure=report("results/analysis/interpolation/{grid}.png",
-                          caption="../report/analysis_interpolation.rst", category="Analysis",
-                          subcategory="Weight interpolation", labels={"grid": "{grid}"}),
+            figure=report(
+                "results/analysis/interpolation/{grid}.png",
+                caption="../report/analysis_interpolation.rst",
+                category="Analysis",
+                subcategory="Weight interpolation",
+                labels={"grid": "{grid}"},
+            ),
             figure_pdf="results/analysis/interpolation/{grid}.pdf",
         log:
             "logs/plot_interpolation/{grid}.log",
+        conda:
+            "../envs/analysis.yaml"
         params:
             grid=lambda w: targets.grid_points_json(GRIDS[w.grid]),
             clip=interpolation_clip,
-        conda:
-            "../envs/analysis.yaml"
         shell:
             "python -m lmmap analyze interpolation --texts {input.texts:q} --grid {params.grid:q}"
             " --scores {input.scores:q} --name {wildcards.grid:q} {params.clip:q} --geometry {input.geometry:q}"
@@ -281,14 +342,18 @@ rule summarise_findings:
     input:
         unpack(lambda w: targets.findings_inputs(config, GRIDS, workflow)),
     output:
-        html=report("results/analysis/findings.html", caption="../report/analysis_findings.rst",
-                   category="Findings", subcategory="Checked on this run"),
+        html=report(
+            "results/analysis/findings.html",
+            caption="../report/analysis_findings.rst",
+            category="Findings",
+            subcategory="Checked on this run",
+        ),
         other=multiext("results/analysis/findings", ".csv", ".md", ".tex"),
     log:
         "logs/summarise_findings/summarise_findings.log",
-    params:
-        arguments=lambda w: targets.findings_arguments(targets.findings_inputs(config, GRIDS, workflow)),
     conda:
         "../envs/analysis.yaml"
+    params:
+        arguments=lambda w: targets.findings_arguments(targets.findings_inputs(config, GRIDS, workflow)),
     shell:
         "python -m lmmap analyze findings {params.arguments} --out-stem results/analysis/findings > {log:q} 2>&1"

@@ -42,8 +42,9 @@ from lmmap.analysis.targets import grid_definitions  # noqa: E402
 # The weight-interpolation grids (rules/interpolation.smk): {grid slug: lmmap.interpolate.Grid}, and
 # each grid model by slug: (grid slug, alpha, beta, spec). Grid models are scored, never mapped.
 GRID_DEFS = grid_definitions(config)
-GRID_POINTS = {spec.slug: (slug, alpha, beta, spec)
-               for slug, grid in GRID_DEFS.items() for alpha, beta, spec in grid.points}
+GRID_POINTS = {
+    spec.slug: (slug, alpha, beta, spec) for slug, grid in GRID_DEFS.items() for alpha, beta, spec in grid.points
+}
 
 
 def model_spec(wildcards):
@@ -75,14 +76,22 @@ def zoo_score_jobs():
     for members in zoo.build_groups(config["zoo"]).values():
         for member in members:
             jobs.setdefault(zoo.job_group(member.spec), []).append(
-                {"model_id": member.spec.model_id, "source": member.spec.source,
-                 "out": f"results/scores/{member.slug}.npz"})
+                {
+                    "model_id": member.spec.model_id,
+                    "source": member.spec.source,
+                    "out": f"results/scores/{member.slug}.npz",
+                }
+            )
     for slug, grid in GRID_DEFS.items():
         if grid.zoo:  # merged by rules/interpolation.smk, scored here
             for *_, spec in grid.points:
                 jobs.setdefault(zoo.job_group(spec), []).append(
-                    {"model_id": spec.model_id, "source": spec.source,
-                     "out": f"results/interpolation/{slug}/scores/{spec.slug}.npz"})
+                    {
+                        "model_id": spec.model_id,
+                        "source": spec.source,
+                        "out": f"results/interpolation/{slug}/scores/{spec.slug}.npz",
+                    }
+                )
     return jobs
 
 

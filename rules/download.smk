@@ -15,13 +15,13 @@ rule download_model:
         "results/downloads/{model}.json",
     log:
         "logs/download_model/{model}.log",
+    retries: 2
+    conda:
+        "../envs/scoring.yaml"
     params:
         model_id=lambda w: model_spec(w).model_id,
         source=lambda w: model_spec(w).source,
         options=lambda w: download_options(model_spec(w)),
-    retries: 2
-    conda:
-        "../envs/scoring.yaml"
     shell:
         "python -m lmmap download --model-id {params.model_id:q} --source {params.source:q}"
         " {params.options:q} --out {output:q} > {log:q} 2>&1"

@@ -11,18 +11,23 @@ rule write_interactive_map:
         benchmarks=lambda w: [BENCHMARKS] if targets.benchmarks_available(config, workflow) else [],
         type_colours=[TYPE_COLOURS] if TYPE_COLOURS else [],
     output:
-        report("results/map.html", caption="../report/interactive_map.rst", category="Map",
-               subcategory="Interactive map", labels={"figure": "interactive map"}),
+        report(
+            "results/map.html",
+            caption="../report/interactive_map.rst",
+            category="Map",
+            subcategory="Interactive map",
+            labels={"figure": "interactive map"},
+        ),
     log:
         "logs/write_interactive_map/write_interactive_map.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         benchmarks=lambda w, input: ["--benchmarks", *input.benchmarks] if input.benchmarks else [],
         type_colours=lambda w, input: ["--type-colours", *input.type_colours] if input.type_colours else [],
         landmarks=["--landmarks", *config["map"]["landmarks"]] if config["map"]["landmarks"] else [],
         max_landmarks=config["map"]["max_landmarks"],
         neighbours=config["map"]["neighbours"],
-    conda:
-        "../envs/analysis.yaml"
     shell:
         "python -m lmmap interactive-map --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --embedding {input.embedding:q} --texts {input.texts:q}"

@@ -11,12 +11,12 @@ rule embed_models:
         "logs/embed_models/embed_models.log",
     benchmark:
         "benchmarks/embed_models/embed_models.tsv"
+    conda:
+        "../envs/analysis.yaml"
     params:
         perplexity=config["map"]["perplexity"],
         max_iter=config["map"]["max_iter"],
         seed=config["map"]["seed"],
-    conda:
-        "../envs/analysis.yaml"
     shell:
         "python -m lmmap embed --coordinates {input.coords:q} --models-table {input.table:q}"
         " --perplexity {params.perplexity} --max-iter {params.max_iter} --seed {params.seed}"
@@ -27,16 +27,21 @@ rule plot_map:
     input:
         "results/coords/tsne.csv",
     output:
-        png=report("results/figures/map_{hue}.png", caption="../report/map.rst", category="Map",
-                   subcategory="t-SNE map", labels={"colour": "{hue}"}),
+        png=report(
+            "results/figures/map_{hue}.png",
+            caption="../report/map.rst",
+            category="Map",
+            subcategory="t-SNE map",
+            labels={"colour": "{hue}"},
+        ),
         pdf="results/figures/map_{hue}.pdf",
     log:
         "logs/plot_map/{hue}.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         annotate=["--annotate"] if config["map"]["annotate"] else [],
         type_colours=type_colours_option(),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         "python -m lmmap plot-map --embedding {input:q} --hue {wildcards.hue:q} {params.annotate}"
         " {params.type_colours:q}"
@@ -47,16 +52,15 @@ rule plot_pca:
     input:
         "results/coords/coordinates.npz",
     output:
-        png=report("results/figures/pca_variance.png", caption="../report/pca.rst", category="Map",
-                   subcategory="PCA"),
+        png=report("results/figures/pca_variance.png", caption="../report/pca.rst", category="Map", subcategory="PCA"),
         pdf="results/figures/pca_variance.pdf",
         table="results/tables/pca_components.csv",
     log:
         "logs/plot_pca/plot_pca.log",
-    params:
-        levels=config["pca"]["levels"],
     conda:
         "../envs/analysis.yaml"
+    params:
+        levels=config["pca"]["levels"],
     shell:
         "python -m lmmap plot-pca --coordinates {input:q} --levels {params.levels}"
         " --out-stem results/figures/pca_variance --out-table {output.table:q} > {log:q} 2>&1"
@@ -67,16 +71,20 @@ rule plot_kl_heatmap:
         kl="results/coords/kl_estimate.npz",
         table="results/matrix/models.csv",
     output:
-        png=report("results/figures/kl_heatmap.png", caption="../report/kl_heatmap.rst", category="Map",
-                   subcategory="KL heatmap"),
+        png=report(
+            "results/figures/kl_heatmap.png",
+            caption="../report/kl_heatmap.rst",
+            category="Map",
+            subcategory="KL heatmap",
+        ),
         pdf="results/figures/kl_heatmap.pdf",
     log:
         "logs/plot_kl_heatmap/plot_kl_heatmap.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         group=config["map"]["hues"][0],
         type_colours=type_colours_option(),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         "python -m lmmap plot-kl --kl {input.kl:q} --models-table {input.table:q} --group {params.group:q}"
         " {params.type_colours:q}"

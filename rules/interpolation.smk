@@ -12,9 +12,6 @@
 if GRID_DEFS:
 
     rule merge_grid_model:
-        wildcard_constraints:
-            grid=_alternatives(GRID_DEFS),
-            model=_alternatives(GRID_POINTS),
         input:
             parents=grid_parent_inputs,
         output:
@@ -24,6 +21,17 @@ if GRID_DEFS:
             "logs/merge_grid_model/{grid}/{model}.log",
         benchmark:
             "benchmarks/merge_grid_model/{grid}/{model}.tsv"
+        wildcard_constraints:
+            grid=_alternatives(GRID_DEFS),
+            model=_alternatives(GRID_POINTS),
+        priority: 2  # like the zoo's builds: before any scoring
+        conda:
+            "../envs/scoring.yaml"
+        threads: 1
+        resources:
+            disk_mb=merge_disk_mb,
+            mem_mb=merge_mem_mb,
+            runtime=merge_runtime,
         params:
             parents=grid_parents_json,
             alpha=lambda w: GRID_POINTS[w.model][1],
@@ -31,14 +39,6 @@ if GRID_DEFS:
             dtype=lambda w: _grid(w).dtype,
             shard_gb=lambda w: _grid(w).shard_gb,
             out_dir=lambda w: GRID_POINTS[w.model][3].source,
-        threads: 1
-        priority: 2  # like the zoo's builds: before any scoring
-        resources:
-            disk_mb=merge_disk_mb,
-            mem_mb=merge_mem_mb,
-            runtime=merge_runtime,
-        conda:
-            "../envs/scoring.yaml"
         shell:
             "python -m lmmap interpolate --parents {params.parents:q} --alpha {params.alpha} --beta {params.beta}"
             " --dtype {params.dtype} --shard-gb {params.shard_gb} --out-dir {params.out_dir:q} > {log:q} 2>&1"
@@ -49,9 +49,6 @@ SCORED_GRIDS = [slug for slug, grid in GRID_DEFS.items() if not grid.zoo]
 if SCORED_GRIDS:
 
     rule score_grid_model:
-        wildcard_constraints:
-            grid=_alternatives(SCORED_GRIDS),
-            model=_alternatives(GRID_POINTS),
         input:
             texts="results/texts/texts.jsonl",
             model="results/interpolation/{grid}/models/{model}/config.json",
@@ -61,6 +58,18 @@ if SCORED_GRIDS:
             "logs/score_grid_model/{grid}/{model}.log",
         benchmark:
             "benchmarks/score_grid_model/{grid}/{model}.tsv"
+        wildcard_constraints:
+            grid=_alternatives(SCORED_GRIDS),
+            model=_alternatives(GRID_POINTS),
+        group:
+            score_group
+        conda:
+            "../envs/scoring.yaml"
+        resources:
+            runtime=score_runtime,
+            mem_mb=score_mem_mb,
+            gpu=score_gpus,
+            gres=score_gres,
         params:
             model_id=lambda w: model_spec(w).model_id,
             source=lambda w: model_spec(w).source,
@@ -68,15 +77,6 @@ if SCORED_GRIDS:
             batch_tokens=batch_tokens_option(),
             device=config["scoring"]["device"],
             checkpoint_dir=lambda w: f"results/interpolation/{w.grid}/scores/.checkpoints/{w.model}",
-        group:
-            score_group
-        resources:
-            runtime=score_runtime,
-            mem_mb=score_mem_mb,
-            gpu=score_gpus,
-            gres=score_gres,
-        conda:
-            "../envs/scoring.yaml"
         shell:
             "python -m lmmap score --model-id {params.model_id:q} --source {params.source:q} {params.options:q}"
             " --texts {input.texts:q} --out {output:q} {params.batch_tokens}"

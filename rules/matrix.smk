@@ -12,11 +12,11 @@ rule export_models:
         "results/models/models.json",
     log:
         "logs/export_models/export_models.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         sheet=["--sheet", config["models"]] if config.get("models") else [],
         zoo=json.dumps(config["zoo"] if config.get("zoo", {}).get("enabled") else {}),
-    conda:
-        "../envs/analysis.yaml"
     shell:
         "python -m lmmap export-models --out {output:q} {params.sheet:q} --zoo {params.zoo:q} > {log:q} 2>&1"
 
@@ -28,16 +28,20 @@ rule merge_matrix:
         scores=merge_score_inputs(),
     output:
         matrix="results/matrix/loglik.npz",
-        table=report("results/matrix/models.csv", caption="../report/models.rst", category="Models",
-                     subcategory="Models table (matrix rows)"),
+        table=report(
+            "results/matrix/models.csv",
+            caption="../report/models.rst",
+            category="Models",
+            subcategory="Models table (matrix rows)",
+        ),
     log:
         "logs/merge_matrix/merge_matrix.log",
     benchmark:
         "benchmarks/merge_matrix/merge_matrix.tsv"
-    params:
-        allow_missing=["--allow-missing"] if config["merge"]["allow_missing"] else [],
     conda:
         "../envs/analysis.yaml"
+    params:
+        allow_missing=["--allow-missing"] if config["merge"]["allow_missing"] else [],
     shell:
         "python -m lmmap merge --texts {input.texts:q} --models {input.models:q} --scores {input.scores:q}"
         " --out {output.matrix:q} --out-table {output.table:q} {params.allow_missing} > {log:q} 2>&1"
@@ -53,10 +57,10 @@ rule compute_coordinates:
         "logs/compute_coordinates/compute_coordinates.log",
     benchmark:
         "benchmarks/compute_coordinates/compute_coordinates.tsv"
-    params:
-        clip_quantile=config["coordinates"]["clip_quantile"],
     conda:
         "../envs/analysis.yaml"
+    params:
+        clip_quantile=config["coordinates"]["clip_quantile"],
     shell:
         "python -m lmmap coordinates --matrix {input:q} --clip-quantile {params.clip_quantile}"
         " --out {output.coords:q} --out-kl {output.kl:q} > {log:q} 2>&1"

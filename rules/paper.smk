@@ -21,11 +21,11 @@ if PAPER["enabled"]:
             "logs/convert_paper_data/convert_paper_data.log",
         benchmark:
             "benchmarks/convert_paper_data/convert_paper_data.tsv"
+        conda:
+            "../envs/analysis.yaml"
         params:
             allow_pickle=["--allow-pickle"] if PAPER["allow_pickle"] else [],
             types=lambda w, input: ["--types", *input.types] if input.types else [],
-        conda:
-            "../envs/analysis.yaml"
         shell:
             "python -m lmmap paper-convert --loglik {input.loglik:q} --model-data {input.model_data:q}"
             " --texts {input.texts:q} {params.types:q} {params.allow_pickle} --out-matrix {output.matrix:q}"

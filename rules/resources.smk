@@ -149,8 +149,9 @@ def grid_parent_inputs(wildcards):
 
 
 def grid_parents_json(wildcards) -> str:
-    return json.dumps([{"model_id": s.model_id, "source": s.source, "revision": s.revision}
-                       for s in _grid(wildcards).parents])
+    return json.dumps(
+        [{"model_id": s.model_id, "source": s.source, "revision": s.revision} for s in _grid(wildcards).parents]
+    )
 
 
 def _alternatives(names) -> str:

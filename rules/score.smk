@@ -2,8 +2,6 @@
 
 
 rule score_model:
-    wildcard_constraints:
-        model=individually_scored(),
     input:
         texts="results/texts/texts.jsonl",
         model=zoo_model_input,
@@ -14,6 +12,17 @@ rule score_model:
         "logs/score_model/{model}.log",
     benchmark:
         "benchmarks/score_model/{model}.tsv"
+    wildcard_constraints:
+        model=individually_scored(),
+    group:
+        score_group
+    conda:
+        "../envs/scoring.yaml"
+    resources:
+        runtime=score_runtime,
+        mem_mb=score_mem_mb,
+        gpu=score_gpus,
+        gres=score_gres,
     params:
         model_id=lambda w: model_spec(w).model_id,
         source=lambda w: model_spec(w).source,
@@ -21,15 +30,6 @@ rule score_model:
         batch_tokens=batch_tokens_option(),
         device=config["scoring"]["device"],
         checkpoint_dir=lambda w: f"results/scores/.checkpoints/{w.model}",
-    group:
-        score_group
-    resources:
-        runtime=score_runtime,
-        mem_mb=score_mem_mb,
-        gpu=score_gpus,
-        gres=score_gres,
-    conda:
-        "../envs/scoring.yaml"
     shell:
         "python -m lmmap score --model-id {params.model_id:q} --source {params.source:q} {params.options:q}"
         " --texts {input.texts:q} --out {output:q} {params.batch_tokens}"
@@ -50,13 +50,13 @@ for _group, _jobs in ZOO_SCORE_JOBS.items():
             f"logs/score_zoo_group/{_group}.log",
         benchmark:
             f"benchmarks/score_zoo_group/{_group}.tsv"
+        priority: 1  # before the plots: the matrix and every analysis wait for it
+        conda:
+            "../envs/scoring.yaml"
         params:
             jobs=json.dumps(_jobs),
             batch_tokens=batch_tokens_option(),
             device=config["scoring"]["device"],
-        priority: 1  # before the plots: the matrix and every analysis wait for it
-        conda:
-            "../envs/scoring.yaml"
         shell:
             "python -m lmmap score-many --jobs {params.jobs:q} --texts {input.texts:q}"
             " {params.batch_tokens} --device {params.device:q} > {log:q} 2>&1"

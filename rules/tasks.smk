@@ -21,12 +21,14 @@ if TASKS:
             "results/corpus/documents.jsonl",
         output:
             "results/benchmarks/tasks/{task}.jsonl",
-        wildcard_constraints:
-            task="|".join(re.escape(name) for name in TASKS),
         log:
             "logs/build_task/{task}.log",
         benchmark:
             "benchmarks/build_task/{task}.tsv"
+        wildcard_constraints:
+            task="|".join(re.escape(name) for name in TASKS),
+        conda:
+            "../envs/analysis.yaml"
         params:
             kind=lambda w: TASKS[w.task]["kind"],
             domains=lambda w: ["--domains", *TASKS[w.task]["domains"]] if TASKS[w.task].get("domains") else [],
@@ -35,8 +37,6 @@ if TASKS:
             context_chars=TASKS_CONFIG["context_chars"],
             continuation_chars=lambda w: TASKS[w.task].get("continuation_chars", TASKS_CONFIG["continuation_chars"]),
             seed=TASKS_CONFIG["seed"],
-        conda:
-            "../envs/analysis.yaml"
         shell:
             "python -m lmmap build-task --corpus {input:q} --name {wildcards.task:q} --kind {params.kind:q}"
             " {params.domains:q} --n-items {params.n_items} --n-choices {params.n_choices}"
@@ -49,20 +49,20 @@ if TASKS:
             models=lambda w: zoo_config_files(EVALUATION_BATCHES[w.batch]),
         output:
             "results/benchmarks/evaluations/{batch}.csv",
-        wildcard_constraints:
-            batch="|".join(re.escape(name) for name in EVALUATION_BATCHES),
         log:
             "logs/evaluate_benchmarks/{batch}.log",
         benchmark:
             "benchmarks/evaluate_benchmarks/{batch}.tsv"
+        wildcard_constraints:
+            batch="|".join(re.escape(name) for name in EVALUATION_BATCHES),
+        priority: 1  # before the plots: every benchmark analysis waits for it
+        conda:
+            "../envs/scoring.yaml"
+        threads: 1
         params:
             models=lambda w: sheet_rows_json(EVALUATION_BATCHES[w.batch]),
             device=["--device", TASKS_CONFIG["device"]] if TASKS_CONFIG.get("device") else [],
             batch_tokens=TASKS_CONFIG.get("batch_tokens", 8192),
-        priority: 1  # before the plots: every benchmark analysis waits for it
-        threads: 1
-        conda:
-            "../envs/scoring.yaml"
         shell:
             "python -m lmmap evaluate-tasks --models {params.models:q} --tasks {input.tasks:q}"
             " {params.device:q} --batch-tokens {params.batch_tokens} --threads {threads}"
@@ -72,18 +72,26 @@ if TASKS:
         input:
             expand("results/benchmarks/evaluations/{batch}.csv", batch=EVALUATION_BATCHES),
         output:
-            scores=report("results/benchmarks/scores.csv", caption="../report/benchmarks.rst",
-                          category="Benchmarks", subcategory="Scores"),
-            metrics=report("results/benchmarks/metrics.csv", caption="../report/benchmarks_metrics.rst",
-                           category="Benchmarks", subcategory="Task metrics"),
+            scores=report(
+                "results/benchmarks/scores.csv",
+                caption="../report/benchmarks.rst",
+                category="Benchmarks",
+                subcategory="Scores",
+            ),
+            metrics=report(
+                "results/benchmarks/metrics.csv",
+                caption="../report/benchmarks_metrics.rst",
+                category="Benchmarks",
+                subcategory="Task metrics",
+            ),
         log:
             "logs/collect_benchmarks/collect_benchmarks.log",
         benchmark:
             "benchmarks/collect_benchmarks/collect_benchmarks.tsv"
-        params:
-            metrics=json.dumps({name: task.get("metric", "acc_norm") for name, task in TASKS.items()}),
         conda:
             "../envs/analysis.yaml"
+        params:
+            metrics=json.dumps({name: task.get("metric", "acc_norm") for name, task in TASKS.items()}),
         shell:
             "python -m lmmap collect-benchmarks --results {input:q} --metrics {params.metrics:q}"
             " --out {output.scores:q} --long-out {output.metrics:q} > {log:q} 2>&1"

@@ -8,13 +8,13 @@ rule build_demo_corpus:
         "logs/build_demo_corpus/build_demo_corpus.log",
     benchmark:
         "benchmarks/build_demo_corpus/build_demo_corpus.tsv"
+    conda:
+        "../envs/analysis.yaml"
     params:
         domains=config["demo_corpus"]["domains"],
         fractions=[config["demo_corpus"]["fractions"][s] for s in ("reference", "train", "heldout")],
         max_docs=config["demo_corpus"]["max_docs_per_domain"],
         max_bytes=config["demo_corpus"]["max_doc_bytes"],
-    conda:
-        "../envs/analysis.yaml"
     shell:
         "python -m lmmap demo-corpus --out {output:q} --domains {params.domains:q}"
         " --fractions {params.fractions} --max-docs-per-domain {params.max_docs}"
@@ -35,14 +35,14 @@ rule prepare_texts:
         "logs/prepare_texts/prepare_texts.log",
     benchmark:
         "benchmarks/prepare_texts/prepare_texts.tsv"
+    conda:
+        "../envs/analysis.yaml"
     params:
         chunk=["--chunk", "--split", "reference"] if config["texts"]["source"] == "demo" else [],
         n=["--n", config["texts"]["n"]] if config["texts"].get("n") else [],
         seed=config["texts"]["seed"],
         max_bytes=config["texts"]["max_bytes"],
         min_bytes=config["texts"]["min_bytes"],
-    conda:
-        "../envs/analysis.yaml"
     shell:
         "python -m lmmap prepare-texts --input {input:q} --out {output:q} {params.chunk} {params.n}"
         " --seed {params.seed} --max-bytes {params.max_bytes} --min-bytes {params.min_bytes} > {log:q} 2>&1"

@@ -25,12 +25,12 @@ if ZOO_GROUPS:
             "logs/prepare_zoo_data/prepare_zoo_data.log",
         benchmark:
             "benchmarks/prepare_zoo_data/prepare_zoo_data.tsv"
+        conda:
+            "../envs/scoring.yaml"
         params:
             vocab_size=ZOO_CONFIG["tokenizer"]["vocab_size"],
             sample=ZOO_CONFIG["tokenizer"].get("sample_every", 3),
             min_line_chars=ZOO_CONFIG.get("min_shared_line_chars", 32),
-        conda:
-            "../envs/scoring.yaml"
         shell:
             "python -m lmmap zoo-data --corpus {input.corpus:q} --texts {input.texts:q}"
             " --vocab-size {params.vocab_size} --tokenizer-sample {params.sample}"
@@ -39,13 +39,18 @@ if ZOO_GROUPS:
 
     rule tabulate_zoo:
         output:
-            report("results/zoo/lineage.csv", caption="../report/zoo.rst", category="Models", subcategory="Demo zoo lineage"),
+            report(
+                "results/zoo/lineage.csv",
+                caption="../report/zoo.rst",
+                category="Models",
+                subcategory="Demo zoo lineage",
+            ),
         log:
             "logs/tabulate_zoo/tabulate_zoo.log",
-        params:
-            zoo=json.dumps(ZOO_CONFIG),
         conda:
             "../envs/analysis.yaml"
+        params:
+            zoo=json.dumps(ZOO_CONFIG),
         shell:
             "python -m lmmap zoo-lineage --zoo-config {params.zoo:q} --out {output:q} > {log:q} 2>&1"
 
@@ -63,13 +68,13 @@ if ZOO_GROUPS:
                 f"logs/build_zoo_family/{_family}.log",
             benchmark:
                 f"benchmarks/build_zoo_family/{_family}.tsv"
-            params:
-                recipes=zoo.recipes_json(_models),
             # All builds before any scoring: the long builds then never end up alone on the last cores.
             priority: 2
-            threads: 1
             conda:
                 "../envs/scoring.yaml"
+            threads: 1
+            params:
+                recipes=zoo.recipes_json(_models),
             shell:
                 "python -m lmmap zoo-build --recipes {params.recipes:q} --tokenizer {input.tokenizer:q}"
                 " --data {input.data:q} --threads {threads} > {log:q} 2>&1"

@@ -71,8 +71,7 @@ def test_out_of_fold_predictions_are_ridgecv_on_the_training_rows_in_order(plant
     L, _, targets, groups = planted_benchmark
     Y = targets.assign(mean_logp=L.mean(axis=1)).to_numpy()
     settings = prediction.TargetSettings.for_targets([*targets.columns, "mean_logp"], np.logspace(1, 9, 9))
-    predicted, chosen = prediction.cross_validated_predictions(L, Y, groups, "group", 3,
-                                                               settings)
+    predicted, chosen = prediction.cross_validated_predictions(L, Y, groups, "group", 3, settings)
     splitter = prediction.outer_splitter("group", 5, 3, groups)
     for fold, (train, test) in enumerate(splitter.split(L, Y, groups)):
         for t, grid in enumerate(settings.alphas):
@@ -99,8 +98,10 @@ def planted_benchmark():
     L = -300 + latent @ rng.normal(size=(3, N)) * 4 + rng.normal(size=(K, N)) + rng.normal(size=(K, 1)) * 20
     Q = double_centre(L)
     weights = {"t1": [8, 0, 0], "t2": [0, 6, 3], "t3": [3, -3, 5]}
-    targets = pd.DataFrame({t: 50 + latent @ np.array(w, float) + rng.normal(size=K) for t, w in weights.items()},
-                           index=[f"m{i}" for i in range(K)])
+    targets = pd.DataFrame(
+        {t: 50 + latent @ np.array(w, float) + rng.normal(size=K) for t, w in weights.items()},
+        index=[f"m{i}" for i in range(K)],
+    )
     targets["mean"] = targets.mean(axis=1)
     groups = np.array([f"type{i % 8}" for i in range(K)])
     return L, Q, targets, groups
@@ -109,7 +110,8 @@ def planted_benchmark():
 def test_ridge_prediction_recovers_planted_scores(planted_benchmark):
     L, Q, targets, groups = planted_benchmark
     summary, per_seed, predictions = prediction.run_prediction(
-        {"Q": Q, "L": L}, targets, groups, seeds=range(2), alphas=np.logspace(0, 6, 4), score_range=(0, 100))
+        {"Q": Q, "L": L}, targets, groups, seeds=range(2), alphas=np.logspace(0, 6, 4), score_range=(0, 100)
+    )
     assert len(summary) == 2 * 2 * 4 and set(per_seed["seed"]) == {0, 1}
     assert (summary["pearson_mean"] > 0.95).all(), summary
     assert predictions["predicted"].between(0, 100).all()
@@ -130,8 +132,9 @@ def test_mean_logp_target_has_its_own_alphas_and_is_not_clipped(planted_benchmar
 
 def test_spread_is_population_std_and_seed_mean_is_correlated(planted_benchmark):
     _, Q, targets, groups = planted_benchmark
-    summary, per_seed, predictions = prediction.run_prediction({"Q": Q}, targets, groups, cv_kinds=["kfold"],
-                                                               seeds=range(3))
+    summary, per_seed, predictions = prediction.run_prediction(
+        {"Q": Q}, targets, groups, cv_kinds=["kfold"], seeds=range(3)
+    )
     row = summary.set_index("target").loc["t2"]
     values = per_seed.loc[per_seed["target"] == "t2", "pearson"]
     assert row["pearson_std"] == pytest.approx(np.std(values))  # ddof 0, as the paper's ±
@@ -142,8 +145,9 @@ def test_spread_is_population_std_and_seed_mean_is_correlated(planted_benchmark)
 
 def test_prediction_scatter_puts_seed_mean_on_x_and_truth_on_y_and_states_the_tables_r(planted_benchmark):
     _, Q, targets, groups = planted_benchmark
-    summary, _, predictions = prediction.run_prediction({"Q": Q}, targets[["t1"]], groups, cv_kinds=["kfold"],
-                                                        seeds=range(2))
+    summary, _, predictions = prediction.run_prediction(
+        {"Q": Q}, targets[["t1"]], groups, cv_kinds=["kfold"], seeds=range(2)
+    )
     averaged = prediction.seed_mean_predictions(predictions)
     colour = pd.Series(np.arange(len(targets), dtype=float), index=targets.index)
     fig = plots.prediction_scatter(averaged, colour, "t", summary=summary)
@@ -158,8 +162,9 @@ def test_prediction_scatter_puts_seed_mean_on_x_and_truth_on_y_and_states_the_ta
 def test_predictions_are_clipped_to_the_score_range(planted_benchmark):
     _, Q, targets, groups = planted_benchmark
     settings = prediction.TargetSettings.for_targets(targets.columns, [1.0])
-    predicted, _ = prediction.cross_validated_predictions(Q, targets.to_numpy(), groups, "kfold", 0,
-                                                          settings, score_range=(45.0, 55.0))
+    predicted, _ = prediction.cross_validated_predictions(
+        Q, targets.to_numpy(), groups, "kfold", 0, settings, score_range=(45.0, 55.0)
+    )
     assert predicted.min() >= 45.0 and predicted.max() <= 55.0 and (predicted == 55.0).any()
 
 
@@ -179,11 +184,19 @@ def test_leakage_screen_flags_planted_model_and_its_domain():
     domains = ["code", "law", "news", "wiki"]
     per_domain = pd.DataFrame({d: -500 + 3 * bench + rng.normal(scale=2.0, size=K) for d in domains})
     per_domain.loc[17, "news"] += 80.0  # model 17 saw the news texts
-    frame = pd.DataFrame({"model_id": [f"m{i}" for i in range(K)], "type": "t", "group": "t",
-                          "mean_loglik": per_domain.mean(axis=1), "benchmark_mean": bench})
+    frame = pd.DataFrame(
+        {
+            "model_id": [f"m{i}" for i in range(K)],
+            "type": "t",
+            "group": "t",
+            "mean_loglik": per_domain.mean(axis=1),
+            "benchmark_mean": bench,
+        }
+    )
     for method in leakage.METHODS:
-        screen, _ = leakage.leakage_screen(frame, per_domain, threshold=4.0, method=method,
-                                           predictors=frame[["benchmark_mean"]])
+        screen, _ = leakage.leakage_screen(
+            frame, per_domain, threshold=4.0, method=method, predictors=frame[["benchmark_mean"]]
+        )
         assert screen.loc[screen["flagged"], "model_id"].tolist() == ["m17"]
         assert screen.loc[0, "top_domains"].startswith("news")
         assert screen.loc[0, "z:news"] > 10
@@ -200,8 +213,9 @@ def test_default_leakage_screen_meets_its_targets_on_planted_data(seed):
     frame = data.frame()
     z = {}
     for method in leakage.METHODS:
-        screen, _ = leakage.leakage_screen(frame, data.domain_means().iloc[:, :1], 3.0, method=method,
-                                           predictors=data.tasks)
+        screen, _ = leakage.leakage_screen(
+            frame, data.domain_means().iloc[:, :1], 3.0, method=method, predictors=data.tasks
+        )
         z[method] = screen.set_index("model_id").loc[frame["model_id"], "residual_z"].to_numpy()
     default = screen_metrics(z["within"], data.leaked, [3.0]).iloc[0]
     assert default["recall"] >= 0.75 and default["false_flag_rate"] <= 0.01, default
@@ -242,11 +256,13 @@ def test_weight_geometry_and_plane_follow_the_measured_norms_and_angle():
     import torch
 
     base = {"w": torch.zeros(2, dtype=torch.bfloat16), "b": np.zeros(1)}
-    first = {"w": torch.tensor([3.0, 0.0]), "b": np.array([4.0])}      # |d1| = 5
-    second = {"w": torch.tensor([0.0, 2.0]), "b": np.array([0.0])}     # |d2| = 2, orthogonal to d1
+    first = {"w": torch.tensor([3.0, 0.0]), "b": np.array([4.0])}  # |d1| = 5
+    second = {"w": torch.tensor([0.0, 2.0]), "b": np.array([0.0])}  # |d2| = 2, orthogonal to d1
     geometry = interpolation.weight_geometry(base, first, second)
     assert geometry == pytest.approx({"norm1": 5.0, "norm2": 2.0, "angle_deg": 90.0})
-    plane = interpolation.weight_plane([1.0, 0.0, 0.6], [0.0, 1.0, 0.6], {"norm1": 5.0, "norm2": 2.0, "angle_deg": 60.0})
+    plane = interpolation.weight_plane(
+        [1.0, 0.0, 0.6], [0.0, 1.0, 0.6], {"norm1": 5.0, "norm2": 2.0, "angle_deg": 60.0}
+    )
     np.testing.assert_allclose(plane, [[5.0, 0.0], [1.0, np.sqrt(3)], [3.6, 0.6 * np.sqrt(3)]], atol=1e-12)
 
 
@@ -254,27 +270,45 @@ def test_interpolation_clips_the_grid_before_comparing():
     alphas, betas = np.array([(a, b) for a in (0, 0.5, 1, 2) for b in (0, 0.5, 1, 2)]).T
     L = -100.0 + np.random.default_rng(8).normal(size=(16, 4))
     L[(alphas + betas) > 3] = -5000.0  # a far extrapolation that broke down
-    table = interpolation.interpolation_table(L, [f"g{i}" for i in range(16)], alphas, betas, clip_value=-1400,
-                                              geometry={"norm1": 1.0, "norm2": 1.0, "angle_deg": 90.0})
+    table = interpolation.interpolation_table(
+        L,
+        [f"g{i}" for i in range(16)],
+        alphas,
+        betas,
+        clip_value=-1400,
+        geometry={"norm1": 1.0, "norm2": 1.0, "angle_deg": 90.0},
+    )
     assert table["mean_loglik"].min() == -1400.0
-    np.testing.assert_allclose(table[["weight_x", "weight_y"]].to_numpy(), np.column_stack([alphas, betas]),
-                               atol=1e-12)
+    np.testing.assert_allclose(table[["weight_x", "weight_y"]].to_numpy(), np.column_stack([alphas, betas]), atol=1e-12)
     fig = plots.interpolation_figure(table, "clipped")
     assert "measured" in fig.axes[0].get_title()
 
 
 def test_model_list_is_alphabetical_with_the_29_class_type_and_downloads():
-    models = pd.DataFrame({"type": ["fig1-a", "fig1-b", "fig1-a"], "model_type": ["llama", "qwen2", "llama"],
-                           "n_params": [7e9, 1.1e9, np.nan], "created": ["2024-02-01T10:00:00", "2023-01-01", None],
-                           "downloads": [120, 5, np.nan]})
+    models = pd.DataFrame(
+        {
+            "type": ["fig1-a", "fig1-b", "fig1-a"],
+            "model_type": ["llama", "qwen2", "llama"],
+            "n_params": [7e9, 1.1e9, np.nan],
+            "created": ["2024-02-01T10:00:00", "2023-01-01", None],
+            "downloads": [120, 5, np.nan],
+        }
+    )
     bench = pd.DataFrame({"mean": [60.0, 40.0, np.nan]})
     L = np.array([[-1.0, -3.0], [-2.0, -2.0], [-5.0, -5.0]])
     table = model_list.model_list(["big", "small", "Undated"], L, models, bench)
     assert table["name"].tolist() == ["Undated", "big", "small"]  # by model id, not by date
     assert table["id"].tolist() == [1, 2, 3]
-    assert table.loc[1].to_dict() == {"id": 2, "name": "big", "model_type": "llama", "size_billions": 7.0,
-                                      "date": "2024-02-01", "downloads": 120, "mean_loglik": -2.0,
-                                      "benchmark_mean": 60.0}
+    assert table.loc[1].to_dict() == {
+        "id": 2,
+        "name": "big",
+        "model_type": "llama",
+        "size_billions": 7.0,
+        "date": "2024-02-01",
+        "downloads": 120,
+        "mean_loglik": -2.0,
+        "benchmark_mean": 60.0,
+    }
     assert pd.isna(table.loc[0, "downloads"])
     sheet_only = models.drop(columns=["model_type", "downloads"]).assign(family=["x", "y", "x"])
     without = model_list.model_list(["b", "a", "c"], L, sheet_only, None)
@@ -309,9 +343,17 @@ def test_kl_scatter_is_log_log_with_the_identity_on_the_diagonal():
 
 
 def test_model_list_reads_as_people_write_sizes(tmp_path):
-    table = pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", "c"], "model_type": ["x"] * 3,
-                          "size_billions": [0.000135, 7.0, np.nan], "date": ["", "", ""],
-                          "mean_loglik": [-123.456, -7.0, -1.0], "benchmark_mean": [61.234, np.nan, 50.0]})
+    table = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "name": ["a", "b", "c"],
+            "model_type": ["x"] * 3,
+            "size_billions": [0.000135, 7.0, np.nan],
+            "date": ["", "", ""],
+            "mean_loglik": [-123.456, -7.0, -1.0],
+            "benchmark_mean": [61.234, np.nan, 50.0],
+        }
+    )
     shown = model_list.readable_model_list(table)
     assert shown["size"].tolist() == ["135K", "7B", "unknown"] and "size_billions" not in shown
     assert shown["mean_loglik"].tolist() == ["-123.46", "-7.00", "-1.00"]
@@ -327,8 +369,14 @@ def test_model_list_reads_as_people_write_sizes(tmp_path):
 def test_leakage_table_reads_as_people_read_it():
     from lmmap.analysis.leakage import readable
 
-    screen = pd.DataFrame({"model_id": ["a", "b"], "mean_loglik": [-2962.3333, -1.0], "residual_z": [36.06123, np.nan],
-                           "flagged": [True, False]})
+    screen = pd.DataFrame(
+        {
+            "model_id": ["a", "b"],
+            "mean_loglik": [-2962.3333, -1.0],
+            "residual_z": [36.06123, np.nan],
+            "flagged": [True, False],
+        }
+    )
     shown = readable(screen)
     assert shown["flagged"].tolist() == ["yes", ""] and shown["mean_loglik"].tolist() == ["-2962.33", "-1.00"]
     assert shown["residual_z"].tolist() == ["36.1", ""] and screen["flagged"].dtype == bool
@@ -342,8 +390,9 @@ def test_fast_ridge_cv_matches_ridgecv_in_both_shapes(shape):
     rng = np.random.default_rng(7)
     latent = rng.normal(size=(K, 4))
     X = -200 + latent @ rng.normal(size=(4, N)) * 3 + rng.normal(size=(K, N)) + rng.normal(size=(K, 1)) * 10
-    Y = np.column_stack([50 + latent @ rng.normal(size=4) * 5 + rng.normal(size=K) * s for s in (0.5, 5.0)]
-                        + [X.mean(axis=1)])
+    Y = np.column_stack(
+        [50 + latent @ rng.normal(size=4) * 5 + rng.normal(size=K) * s for s in (0.5, 5.0)] + [X.mean(axis=1)]
+    )
     settings = prediction.TargetSettings.for_targets(["a", "b", "mean_logp"], np.logspace(1, 9, 9))
     system = prediction.RidgeSystem.from_features(X)
     assert (system.gram is not None) == (N >= K)
@@ -370,8 +419,10 @@ def test_pca_from_the_gram_matrix_gives_the_svd_curve_and_counts():
     from lmmap.embedding import components_needed, pca_cumulative_variance
 
     variances = np.array([50, 25, 10, 6, 4, 3, 2], dtype=float)
-    for Q in (planted_rank(variances) + 1e-3 * np.random.default_rng(9).normal(size=(60, 300)),
-              planted_rank(variances, n_rows=300, n_cols=60)):
+    for Q in (
+        planted_rank(variances) + 1e-3 * np.random.default_rng(9).normal(size=(60, 300)),
+        planted_rank(variances, n_rows=300, n_cols=60),
+    ):
         exact, fast = pca_cumulative_variance(Q), pca_cumulative_variance(Q, gram_above=10)
         np.testing.assert_allclose(fast, exact, atol=1e-12)
         for level in (0.5, 0.9, 0.95, 0.99):

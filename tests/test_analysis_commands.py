@@ -1,7 +1,5 @@
 """Every `lmmap analyze` command on a small synthetic results directory: files, provenance, numbers."""
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,14 +24,31 @@ def results(tmp_path_factory):
     L = -400 + latent @ rng.normal(size=(2, N)) * 5 + rng.normal(size=(K, N)) + 10 * latent[:, :1]
     bench = pd.DataFrame({t: 50 + 10 * latent @ w for t, w in zip(TASKS, ([1, 0], [0.5, 0.5], [0, 1]))})
     L[7, domains == "news"] += 120.0
-    save_npz(root / "loglik.npz", L=L, model_ids=np.array(ids), text_ids=np.array([f"t{j}" for j in range(N)]),
-             domains=domains, text_set_sha256=np.array("x"))
+    save_npz(
+        root / "loglik.npz",
+        L=L,
+        model_ids=np.array(ids),
+        text_ids=np.array([f"t{j}" for j in range(N)]),
+        domains=domains,
+        text_set_sha256=np.array("x"),
+    )
     clipped, clip_value = clip_matrix(L, 0.02)
-    save_npz(root / "coordinates.npz", Q=double_centre(clipped), model_ids=np.array(ids),
-             text_ids=np.array([f"t{j}" for j in range(N)]), domains=domains, clip_value=np.array(clip_value))
-    models = pd.DataFrame({"model_id": ids, "type": [f"type{i % 5}" for i in range(K)],
-                           "n_params": rng.uniform(1e8, 1e10, K),
-                           "created": [f"2024-{1 + i % 12:02d}-01" for i in range(K)]})
+    save_npz(
+        root / "coordinates.npz",
+        Q=double_centre(clipped),
+        model_ids=np.array(ids),
+        text_ids=np.array([f"t{j}" for j in range(N)]),
+        domains=domains,
+        clip_value=np.array(clip_value),
+    )
+    models = pd.DataFrame(
+        {
+            "model_id": ids,
+            "type": [f"type{i % 5}" for i in range(K)],
+            "n_params": rng.uniform(1e8, 1e10, K),
+            "created": [f"2024-{1 + i % 12:02d}-01" for i in range(K)],
+        }
+    )
     models.to_csv(root / "models.csv", index=False)
     bench.insert(0, "model_id", ids)
     bench["mean"] = bench[TASKS].mean(axis=1)
@@ -48,9 +63,26 @@ def common(root):
 
 def test_maps_colour_by_every_variable(results):
     out = results / "maps"
-    assert main(["analyze", "maps", *common(results), "--coordinates", str(results / "coordinates.npz"),
-                 "--benchmarks", str(results / "scores.csv"), "--embedding", str(results / "tsne.csv"),
-                 "--out-dir", str(out), "--out-variables", str(out / "variables.csv")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "maps",
+                *common(results),
+                "--coordinates",
+                str(results / "coordinates.npz"),
+                "--benchmarks",
+                str(results / "scores.csv"),
+                "--embedding",
+                str(results / "tsne.csv"),
+                "--out-dir",
+                str(out),
+                "--out-variables",
+                str(out / "variables.csv"),
+            ]
+        )
+        == 0
+    )
     for variable in ("best_domain", "mean_loglik", "benchmark_mean", "best_task", "size", "created"):
         assert (out / f"map_{variable}.png").stat().st_size > 1000 and (out / f"map_{variable}.pdf").exists()
     variables = pd.read_csv(out / "variables.csv").set_index("model_id")
@@ -60,10 +92,32 @@ def test_maps_colour_by_every_variable(results):
 
 def test_predict_writes_summary_predictions_and_scatter(results):
     out = results / "predict"
-    assert main(["analyze", "predict", *common(results), "--coordinates", str(results / "coordinates.npz"),
-                 "--benchmarks", str(results / "scores.csv"), "--seeds", "2", "--alphas", "-2", "4", "7",
-                 "--out-stem", str(out / "ridge"), "--predictions", str(out / "predictions.csv"),
-                 "--figure-stem", str(out / "ridge_scatter")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "predict",
+                *common(results),
+                "--coordinates",
+                str(results / "coordinates.npz"),
+                "--benchmarks",
+                str(results / "scores.csv"),
+                "--seeds",
+                "2",
+                "--alphas",
+                "-2",
+                "4",
+                "7",
+                "--out-stem",
+                str(out / "ridge"),
+                "--predictions",
+                str(out / "predictions.csv"),
+                "--figure-stem",
+                str(out / "ridge_scatter"),
+            ]
+        )
+        == 0
+    )
     summary = pd.read_csv(out / "ridge.csv")
     assert len(summary) == 2 * 2 * (len(TASKS) + 2)  # tasks, their mean and mean_logp
     q_kfold = summary[(summary["features"] == "Q") & (summary["cv"] == "kfold") & (summary["target"] != "mean_logp")]
@@ -82,13 +136,36 @@ def test_predict_uses_the_clipped_matrix_for_features_l(results, monkeypatch):
 
     seen = {}
     real = prediction.run_prediction
-    monkeypatch.setattr(prediction, "run_prediction",
-                        lambda features, *a, **k: seen.update(features) or real(features, *a, **k))
+    monkeypatch.setattr(
+        prediction, "run_prediction", lambda features, *a, **k: seen.update(features) or real(features, *a, **k)
+    )
     out = results / "predict_clip"
-    assert main(["analyze", "predict", *common(results), "--coordinates", str(results / "coordinates.npz"),
-                 "--benchmarks", str(results / "scores.csv"), "--seeds", "1", "--cv", "kfold", "--features", "L",
-                 "--out-stem", str(out / "ridge"), "--predictions", str(out / "predictions.csv"),
-                 "--figure-stem", str(out / "ridge_scatter")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "predict",
+                *common(results),
+                "--coordinates",
+                str(results / "coordinates.npz"),
+                "--benchmarks",
+                str(results / "scores.csv"),
+                "--seeds",
+                "1",
+                "--cv",
+                "kfold",
+                "--features",
+                "L",
+                "--out-stem",
+                str(out / "ridge"),
+                "--predictions",
+                str(out / "predictions.csv"),
+                "--figure-stem",
+                str(out / "ridge_scatter"),
+            ]
+        )
+        == 0
+    )
     clip_value = float(np.load(results / "coordinates.npz")["clip_value"])
     assert seen["L"].min() == pytest.approx(clip_value)
 
@@ -96,39 +173,117 @@ def test_predict_uses_the_clipped_matrix_for_features_l(results, monkeypatch):
 def test_baseline_leakage_model_list_and_dimensionality(results):
     out = results / "misc"
     args = [*common(results), "--benchmarks", str(results / "scores.csv")]
-    assert main(["analyze", "perplexity-baseline", *args, "--out-stem", str(out / "baseline"),
-                 "--figure-stem", str(out / "baseline_scatter")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "perplexity-baseline",
+                *args,
+                "--out-stem",
+                str(out / "baseline"),
+                "--figure-stem",
+                str(out / "baseline_scatter"),
+            ]
+        )
+        == 0
+    )
     assert set(pd.read_csv(out / "baseline.csv")["target"]) == {*TASKS, "mean"}
     pd.DataFrame({"model_id": ["org/m07"], "kind": ["contaminated"], "reference_fraction": [0.5]}).to_csv(
-        results / "lineage.csv", index=False)
-    assert main(["analyze", "leakage", *args, "--embedding", str(results / "tsne.csv"), "--threshold", "4",
-                 "--known", str(results / "lineage.csv"),
-                 "--out-stem", str(out / "leakage"), "--figure-stem", str(out / "leakage_scatter"),
-                 "--map-stem", str(out / "leakage_map")]) == 0
+        results / "lineage.csv", index=False
+    )
+    assert (
+        main(
+            [
+                "analyze",
+                "leakage",
+                *args,
+                "--embedding",
+                str(results / "tsne.csv"),
+                "--threshold",
+                "4",
+                "--known",
+                str(results / "lineage.csv"),
+                "--out-stem",
+                str(out / "leakage"),
+                "--figure-stem",
+                str(out / "leakage_scatter"),
+                "--map-stem",
+                str(out / "leakage_map"),
+            ]
+        )
+        == 0
+    )
     screen = pd.read_csv(out / "leakage.csv")
     assert screen.loc[screen["flagged"], "model_id"].tolist() == ["org/m07"]
     assert screen.loc[0, "top_domains"].startswith("news") and screen.loc[0, "kind"] == "contaminated"
     assert read_provenance(out / "leakage_map.png")["flagged"] == ["org/m07"]
     assert main(["analyze", "model-list", *args, "--out-stem", str(out / "models")]) == 0
     assert pd.read_csv(out / "models.csv")["name"].tolist()[:3] == ["org/m00", "org/m01", "org/m02"]
-    assert main(["analyze", "dimensionality", "--coordinates", str(results / "coordinates.npz"),
-                 "--levels", "0.9", "0.95", "--out-stem", str(out / "dims")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "dimensionality",
+                "--coordinates",
+                str(results / "coordinates.npz"),
+                "--levels",
+                "0.9",
+                "0.95",
+                "--out-stem",
+                str(out / "dims"),
+            ]
+        )
+        == 0
+    )
     dims = pd.read_csv(out / "dims.csv")
     assert dims["components"].is_monotonic_increasing and dims["components"].iloc[0] >= 2
 
 
 def test_leakage_global_method_draws_the_robust_line(results):
     out = results / "misc_global"
-    assert main(["analyze", "leakage", *common(results), "--benchmarks", str(results / "scores.csv"),
-                 "--embedding", str(results / "tsne.csv"), "--method", "global", "--threshold", "4",
-                 "--out-stem", str(out / "leakage"), "--figure-stem", str(out / "leakage_scatter"),
-                 "--map-stem", str(out / "leakage_map")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "leakage",
+                *common(results),
+                "--benchmarks",
+                str(results / "scores.csv"),
+                "--embedding",
+                str(results / "tsne.csv"),
+                "--method",
+                "global",
+                "--threshold",
+                "4",
+                "--out-stem",
+                str(out / "leakage"),
+                "--figure-stem",
+                str(out / "leakage_scatter"),
+                "--map-stem",
+                str(out / "leakage_map"),
+            ]
+        )
+        == 0
+    )
     assert read_provenance(out / "leakage.csv")["flagged"] == ["org/m07"]
     assert read_provenance(out / "leakage.csv")["method"] == "global"
 
 
 def test_missing_model_in_a_table_is_named(results, tmp_path, capsys):
     pd.read_csv(results / "models.csv").iloc[1:].to_csv(tmp_path / "models.csv", index=False)
-    assert main(["analyze", "model-list", "--matrix", str(results / "loglik.npz"),
-                 "--models-table", str(tmp_path / "models.csv"), "--out-stem", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "analyze",
+                "model-list",
+                "--matrix",
+                str(results / "loglik.npz"),
+                "--models-table",
+                str(tmp_path / "models.csv"),
+                "--out-stem",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert "org/m00" in capsys.readouterr().err

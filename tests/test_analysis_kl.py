@@ -22,8 +22,16 @@ from tiny_models import build_model, sample_texts, save_tiny_model  # noqa: E402
 
 def tiny_gpt2(vocab: int, seed: int) -> GPT2LMHeadModel:
     torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=vocab, n_positions=16, n_embd=16, n_layer=1, n_head=2, initializer_range=0.5,
-                        bos_token_id=None, eos_token_id=None)
+    config = GPT2Config(
+        vocab_size=vocab,
+        n_positions=16,
+        n_embd=16,
+        n_layer=1,
+        n_head=2,
+        initializer_range=0.5,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
     return GPT2LMHeadModel(config).eval()
 
 
@@ -46,8 +54,10 @@ def exact_sequence_kl(p, q, prompt, length, vocab):
     """KL(p || q) over all continuations of `prompt` of `length` tokens, by enumeration."""
     ids = torch.tensor([[*prompt, *c] for c in itertools.product(range(vocab), repeat=length)])
     with torch.no_grad():
-        logp, logq = (torch.log_softmax(m(ids).logits[:, :-1].double(), -1).gather(2, ids[:, 1:, None]).sum((1, 2))
-                      for m in (p, q))
+        logp, logq = (
+            torch.log_softmax(m(ids).logits[:, :-1].double(), -1).gather(2, ids[:, 1:, None]).sum((1, 2))
+            for m in (p, q)
+        )
     assert logp.exp().sum().item() == pytest.approx(1.0)  # the enumeration covers every sequence
     return float((logp.exp() * (logp - logq)).sum())
 
@@ -97,19 +107,49 @@ def test_kl_validation_command_pairs_only_models_sharing_a_tokenizer(tmp_path):
         for i, text in enumerate(texts):
             fh.write(json.dumps({"id": f"t{i}", "domain": "d", "text": text}) + "\n")
     rng = np.random.default_rng(0)
-    save_npz(tmp_path / "coords.npz", Q=rng.normal(size=(4, 12)), model_ids=np.array(["a", "b", "c", "l"]),
-             text_ids=np.array([f"t{i}" for i in range(12)]), domains=np.array(["d"] * 12))
+    save_npz(
+        tmp_path / "coords.npz",
+        Q=rng.normal(size=(4, 12)),
+        model_ids=np.array(["a", "b", "c", "l"]),
+        text_ids=np.array([f"t{i}" for i in range(12)]),
+        domains=np.array(["d"] * 12),
+    )
     out = tmp_path / "out"
-    assert main(["analyze", "kl-validation", "--coordinates", str(tmp_path / "coords.npz"),
-                 "--texts", str(tmp_path / "texts.jsonl"), "--models", str(tmp_path / "models.json"),
-                 "--n-texts", "6", "--n-samples", "6", "--sample-tokens", "10", "--device", "cpu",
-                 "--out-stem", str(out / "pairs"), "--summary-stem", str(out / "summary"),
-                 "--figure-stem", str(out / "scatter")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "kl-validation",
+                "--coordinates",
+                str(tmp_path / "coords.npz"),
+                "--texts",
+                str(tmp_path / "texts.jsonl"),
+                "--models",
+                str(tmp_path / "models.json"),
+                "--n-texts",
+                "6",
+                "--n-samples",
+                "6",
+                "--sample-tokens",
+                "10",
+                "--device",
+                "cpu",
+                "--out-stem",
+                str(out / "pairs"),
+                "--summary-stem",
+                str(out / "summary"),
+                "--figure-stem",
+                str(out / "scatter"),
+            ]
+        )
+        == 0
+    )
     pairs = pd.read_csv(out / "pairs.csv")
     assert sorted(zip(pairs["model_p"], pairs["model_q"])) == [(p, q) for p in "abc" for q in "abc" if p != q]
     assert (pairs["kl_token"] > 0).all() and (pairs["kl_text"].abs() < 1e4).all()
     assert pairs["kl_token_bpb"].iloc[0] == pytest.approx(
-        pairs["kl_token"].iloc[0] / (np.mean([len(t.encode()) for t in texts]) * np.log(2)))
+        pairs["kl_token"].iloc[0] / (np.mean([len(t.encode()) for t in texts]) * np.log(2))
+    )
     summary = pd.read_csv(out / "summary.csv")
     assert summary["measure"].tolist() == ["kl_token", "kl_text"] and (summary["n_pairs"] == 6).all()
     assert (out / "scatter.png").exists()

@@ -27,22 +27,63 @@ def built(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         Path("data").mkdir()
-        Path("data/source.jsonl").write_text("".join(
-            json.dumps({"text": t, "pile_set_name": "demo"}) + "\n" for t in sample_texts(6, seed=4, min_words=3)))
+        Path("data/source.jsonl").write_text(
+            "".join(
+                json.dumps({"text": t, "pile_set_name": "demo"}) + "\n" for t in sample_texts(6, seed=4, min_words=3)
+            )
+        )
         rows = ["model_id\tsource\ttype"]
         for i, style in enumerate(["gpt2", "llama"]):
             save_tiny_model(root / "models" / f"m{i}", style=style, seed=i)
             rows.append(f"org/m{i}\tmodels/m{i}\t{style}")
         Path("data/models.tsv").write_text("\n".join(rows) + "\n")
-        run = [["prepare-texts", "--input", "data/source.jsonl", "--out", "results/texts/texts.jsonl", "--seed", "3"],
-               ["export-models", "--sheet", "data/models.tsv", "--out", "results/models/models.json"]]
-        run += [["score", "--model-id", f"org/m{i}", "--source", f"models/m{i}", "--texts", "results/texts/texts.jsonl",
-                 "--out", f"results/scores/org--m{i}.npz", "--device", "cpu"] for i in range(2)]
-        run += [["merge", "--texts", "results/texts/texts.jsonl", "--models", "results/models/models.json",
-                 "--scores", "results/scores/org--m0.npz", "results/scores/org--m1.npz",
-                 "--out", "results/matrix/loglik.npz", "--out-table", "results/matrix/models.csv"],
-                ["coordinates", "--matrix", "results/matrix/loglik.npz", "--clip-quantile", "0.02",
-                 "--out", COORDS, "--out-kl", "results/coords/kl_estimate.npz"]]
+        run = [
+            ["prepare-texts", "--input", "data/source.jsonl", "--out", "results/texts/texts.jsonl", "--seed", "3"],
+            ["export-models", "--sheet", "data/models.tsv", "--out", "results/models/models.json"],
+        ]
+        run += [
+            [
+                "score",
+                "--model-id",
+                f"org/m{i}",
+                "--source",
+                f"models/m{i}",
+                "--texts",
+                "results/texts/texts.jsonl",
+                "--out",
+                f"results/scores/org--m{i}.npz",
+                "--device",
+                "cpu",
+            ]
+            for i in range(2)
+        ]
+        run += [
+            [
+                "merge",
+                "--texts",
+                "results/texts/texts.jsonl",
+                "--models",
+                "results/models/models.json",
+                "--scores",
+                "results/scores/org--m0.npz",
+                "results/scores/org--m1.npz",
+                "--out",
+                "results/matrix/loglik.npz",
+                "--out-table",
+                "results/matrix/models.csv",
+            ],
+            [
+                "coordinates",
+                "--matrix",
+                "results/matrix/loglik.npz",
+                "--clip-quantile",
+                "0.02",
+                "--out",
+                COORDS,
+                "--out-kl",
+                "results/coords/kl_estimate.npz",
+            ],
+        ]
         for argv in run:
             assert main(argv) == 0, argv
         Path("config.yaml").write_text(CONFIG.format(q=0.02))
@@ -69,7 +110,9 @@ def test_untouched_chain_passes_and_reaches_the_raw_inputs(work, capsys):
     assert raw == {"data/source.jsonl", "data/models.tsv"}
     assert report["results"][0]["files_in_chain"] == 6  # coords, matrix, texts, models.json, 2 scores
     assert [(m["model_id"], m["source"], m["source_kind"]) for m in report["models"]] == [
-        ("org/m0", "models/m0", "local"), ("org/m1", "models/m1", "local")]
+        ("org/m0", "models/m0", "local"),
+        ("org/m1", "models/m1", "local"),
+    ]
     assert report["trust_remote_code"] == [] and len(report["text_sets"]) == 1
     assert report["config_files"][0]["path"] == "config.yaml" and len(report["config_files"][0]["sha256"]) == 64
     assert Path("audit.json.prov.json").is_file()
@@ -84,8 +127,12 @@ def test_a_tampered_text_is_caught_everywhere_it_was_used(work, capsys):
     changed = errors(report, "changed")
     assert {f["path"] for f in changed} == {"results/texts/texts.jsonl"}
     # made (prepare-texts' own record) and used by both score files and the merge
-    assert {f["recorded_by"] for f in changed} == {"results/texts/texts.jsonl", "results/scores/org--m0.npz",
-                                                  "results/scores/org--m1.npz", "results/matrix/loglik.npz"}
+    assert {f["recorded_by"] for f in changed} == {
+        "results/texts/texts.jsonl",
+        "results/scores/org--m0.npz",
+        "results/scores/org--m1.npz",
+        "results/matrix/loglik.npz",
+    }
     assert not report["ok"] and report["results"][0]["ok"] is False
     assert "results/texts/texts.jsonl" in capsys.readouterr().err
 
@@ -147,8 +194,9 @@ def test_mixed_code_versions_are_an_error_and_commits_a_warning(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     real = provenance.environment()
     old = synthetic("old.txt", {})
-    monkeypatch.setattr(provenance, "environment", lambda: {**real, "code": {"lmmap": "0.0.1", "git_commit": "abc",
-                                                                          "git_dirty": True}})
+    monkeypatch.setattr(
+        provenance, "environment", lambda: {**real, "code": {"lmmap": "0.0.1", "git_commit": "abc", "git_dirty": True}}
+    )
     report = audit([synthetic("new.txt", {"old": old})])
     assert "0.0.1" in errors(report, "code-version")[0]["message"]
     warnings = [f["message"] for f in report["findings"] if f["severity"] == "warning"]
@@ -183,8 +231,10 @@ def test_weights_replaced_after_scoring_are_caught(work):
     assert changed[0]["recorded_by"] == "results/scores/org--m0.npz" and not report["ok"]
 
 
-@pytest.mark.parametrize("target, used_by", [("results/scores/org--m1.npz.prov.json", "results/matrix/loglik.npz"),
-                                             (COORDS + ".prov.json", None)])
+@pytest.mark.parametrize(
+    "target, used_by",
+    [("results/scores/org--m1.npz.prov.json", "results/matrix/loglik.npz"), (COORDS + ".prov.json", None)],
+)
 def test_a_sidecar_edited_after_the_fact_is_caught(work, target, used_by):
     record = json.loads(Path(target).read_text())
     if "model" in record:
@@ -199,13 +249,16 @@ def test_a_sidecar_edited_after_the_fact_is_caught(work, target, used_by):
         assert any(f"edited since {used_by} used" in m for m in messages)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{ not json", "invalid JSON"),
-    ("[1, 2]", "not a JSON object"),
-    ('{"inputs": ["a"]}', "'output' and 'inputs' must be objects"),
-    ('{"inputs": {"a": {"sha256": "x"}}}', "every input must be an object with a 'path'"),
-    ('{"model": "org/x"}', "'params' and 'model' must be objects"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{ not json", "invalid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"inputs": ["a"]}', "'output' and 'inputs' must be objects"),
+        ('{"inputs": {"a": {"sha256": "x"}}}', "every input must be an object with a 'path'"),
+        ('{"model": "org/x"}', "'params' and 'model' must be objects"),
+    ],
+)
 def test_a_malformed_sidecar_is_one_line_and_exit_2(work, capsys, content, message):
     Path("results/matrix/loglik.npz.prov.json").write_text(content)
     assert main(["audit", COORDS]) == 2
@@ -213,8 +266,14 @@ def test_a_malformed_sidecar_is_one_line_and_exit_2(work, capsys, content, messa
     assert len(err) == 1 and "loglik.npz.prov.json" in err[0] and message in err[0], err
 
 
-@pytest.mark.parametrize("value, message", [("{oops", "not valid JSON"), ("[1]", "must be a JSON object"),
-                                            ('{"coordinates": 3}', "field 'coordinates': must be a mapping")])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("{oops", "not valid JSON"),
+        ("[1]", "must be a JSON object"),
+        ('{"coordinates": 3}', "field 'coordinates': must be a mapping"),
+    ],
+)
 def test_a_malformed_config_json_is_one_line_and_exit_2(work, capsys, value, message):
     assert main(["audit", COORDS, "--config-json", value]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -234,11 +293,27 @@ def test_a_sidecar_without_its_own_digest_is_a_warning(work):
 def test_audit_summary_page_lists_findings_as_tables():
     from lmmap.commands.audit import summary_html
 
-    report = {"ok": False, "n_errors": 1, "n_warnings": 0, "results": [{"path": "r.csv", "files_in_chain": 3, "ok": False}],
-              "findings": [{"severity": "error", "kind": "changed", "path": "x<y>.npz", "message": "sha differs",
-                            "recorded_by": "r.csv"}],
-              "raw_inputs": [{"path": "texts.jsonl", "sha256": "ab"}], "models": [], "trust_remote_code": [],
-              "text_sets": ["t"], "code_versions": [{"version": "1"}], "config_files": []}
+    report = {
+        "ok": False,
+        "n_errors": 1,
+        "n_warnings": 0,
+        "results": [{"path": "r.csv", "files_in_chain": 3, "ok": False}],
+        "findings": [
+            {
+                "severity": "error",
+                "kind": "changed",
+                "path": "x<y>.npz",
+                "message": "sha differs",
+                "recorded_by": "r.csv",
+            }
+        ],
+        "raw_inputs": [{"path": "texts.jsonl", "sha256": "ab"}],
+        "models": [],
+        "trust_remote_code": [],
+        "text_sets": ["t"],
+        "code_versions": [{"version": "1"}],
+        "config_files": [],
+    }
     page = summary_html(report, failed=True)
     assert "Audit FAILED: 1 error(s)" in page and page.count("<table") == 3
     assert "x&lt;y&gt;.npz" in page and "<h3>Models</h3>" in page

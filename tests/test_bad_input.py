@@ -28,13 +28,16 @@ def write(path: Path, content: str | bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("line, record, field, message", [
-    ('{"domain": "d", "text": "a"}', "line 2", "id", "missing or not a string"),
-    ('{"id": "b", "domain": 3, "text": "a"}', "line 2", "domain", "missing or not a string"),
-    ('{"id": "b", "domain": "d", "text": ["a"]}', "line 2", "text", "missing or not a string"),
-    ('["not", "an", "object"]', "line 2", None, "expected a JSON object"),
-    ('{"id": "a", "domain": "d", "text": "again"}', 1, "id", "duplicate text id 'a'"),
-])
+@pytest.mark.parametrize(
+    "line, record, field, message",
+    [
+        ('{"domain": "d", "text": "a"}', "line 2", "id", "missing or not a string"),
+        ('{"id": "b", "domain": 3, "text": "a"}', "line 2", "domain", "missing or not a string"),
+        ('{"id": "b", "domain": "d", "text": ["a"]}', "line 2", "text", "missing or not a string"),
+        ('["not", "an", "object"]', "line 2", None, "expected a JSON object"),
+        ('{"id": "a", "domain": "d", "text": "again"}', 1, "id", "duplicate text id 'a'"),
+    ],
+)
 def test_text_set_records_are_checked_when_loaded(tmp_path, line, record, field, message):
     path = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "first"}\n' + line + "\n")
     with pytest.raises(InputError) as info:
@@ -68,10 +71,13 @@ def test_unsafe_model_ids_become_single_harmless_path_components(model_id):
     assert all(c.isalnum() or c in "._-" for c in slug)
 
 
-@pytest.mark.parametrize("value, field, message", [
-    ("x", "hellaswag", "'x' is not a number"),
-    ("", None, None),  # an empty cell is a missing score, not an error
-])
+@pytest.mark.parametrize(
+    "value, field, message",
+    [
+        ("x", "hellaswag", "'x' is not a number"),
+        ("", None, None),  # an empty cell is a missing score, not an error
+    ],
+)
 def test_benchmark_table_with_a_non_numeric_score(tmp_path, value, field, message):
     path = write(tmp_path / "bench.csv", f"model_id,hellaswag,mean\norg/a,50,50\norg/b,{value},40\n")
     if message is None:
@@ -106,12 +112,31 @@ def test_merge_command_names_the_bad_file_and_exits_2(tmp_path, capsys):
     texts = tmp_path / "texts.jsonl"
     write_text_set(texts, [{"id": str(i), "domain": "d", "text": f"t{i}"} for i in range(3)])
     write_json(tmp_path / "models.json", {"models": [{"model_id": "org/inf"}]})
-    save_npz(tmp_path / "inf.npz", loglik=np.array([-1.0, np.inf, -2.0]), n_tokens=np.ones(3, int),
-             truncated=np.zeros(3, bool), text_ids=np.array(["0", "1", "2"]),
-             text_set_sha256=np.array(load_text_set(texts).sha256), model_id=np.array("org/inf"))
+    save_npz(
+        tmp_path / "inf.npz",
+        loglik=np.array([-1.0, np.inf, -2.0]),
+        n_tokens=np.ones(3, int),
+        truncated=np.zeros(3, bool),
+        text_ids=np.array(["0", "1", "2"]),
+        text_set_sha256=np.array(load_text_set(texts).sha256),
+        model_id=np.array("org/inf"),
+    )
     write_provenance(tmp_path / "inf.npz", "score", inputs={"texts": texts})
-    status = main(["merge", "--texts", str(texts), "--models", str(tmp_path / "models.json"), "--scores",
-                   str(tmp_path / "inf.npz"), "--out", str(tmp_path / "L.npz"), "--out-table", str(tmp_path / "m.csv")])
+    status = main(
+        [
+            "merge",
+            "--texts",
+            str(texts),
+            "--models",
+            str(tmp_path / "models.json"),
+            "--scores",
+            str(tmp_path / "inf.npz"),
+            "--out",
+            str(tmp_path / "L.npz"),
+            "--out-table",
+            str(tmp_path / "m.csv"),
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 2 and "inf.npz: record 1: field 'loglik': model 'org/inf' has 1 non-finite" in err
     assert not (tmp_path / "L.npz").exists() and not list(tmp_path.glob(".L.npz*"))  # nothing half-written
@@ -119,27 +144,43 @@ def test_merge_command_names_the_bad_file_and_exits_2(tmp_path, capsys):
 
 def snakemake_dry_run(tmp_path: Path, config: str) -> subprocess.CompletedProcess:
     (tmp_path / "bad.yaml").write_text(config)
-    cmd = [sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", str(ROOT / "config/test/config.yaml"), str(tmp_path / "bad.yaml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-n",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(ROOT / "config/test/config.yaml"),
+        str(tmp_path / "bad.yaml"),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("config, message", [
-    ("coordinates: {clip_quantile: 0.9}\n", "0.9 is greater than the maximum of 0.5"),
-    ("texts: {source: demo, n: many}\n", "'many' is not of type 'integer', 'null'"),
-    ("merge: {allow_missing: 'yes'}\n", "'yes' is not of type 'boolean'"),
-    ("texts: {source: jsonl}\n", "On instance['texts']['path']:\n    None"),
-    ("models: no-such-sheet.tsv\n", "no-such-sheet.tsv: model sheet does not exist"),
-    # typos: every object of the schema refuses keys it does not know
-    ("coordinates: {clip_quantil: 0.3}\n", "Additional properties are not allowed ('clip_quantil' was unexpected)"),
-    ("scoring: {batch_token: 64}\n", "Additional properties are not allowed ('batch_token' was unexpected)"),
-    ("zoo: {training: {batch_sise: 4}}\n", "Additional properties are not allowed ('batch_sise' was unexpected)"),
-    ("scorng: {device: cpu}\n", "Additional properties are not allowed ('scorng' was unexpected)"),
-    # a column the map is coloured by must exist before anything is scored
-    ("map: {hues: [typo]}\n", "config: field 'map.hues': 'typo' is not a models-table column"),
-    ("analysis: {prediction: {group_by: famly}}\n",
-     "config: field 'analysis.prediction.group_by': 'famly' is not a models-table column"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ("coordinates: {clip_quantile: 0.9}\n", "0.9 is greater than the maximum of 0.5"),
+        ("texts: {source: demo, n: many}\n", "'many' is not of type 'integer', 'null'"),
+        ("merge: {allow_missing: 'yes'}\n", "'yes' is not of type 'boolean'"),
+        ("texts: {source: jsonl}\n", "On instance['texts']['path']:\n    None"),
+        ("models: no-such-sheet.tsv\n", "no-such-sheet.tsv: model sheet does not exist"),
+        # typos: every object of the schema refuses keys it does not know
+        ("coordinates: {clip_quantil: 0.3}\n", "Additional properties are not allowed ('clip_quantil' was unexpected)"),
+        ("scoring: {batch_token: 64}\n", "Additional properties are not allowed ('batch_token' was unexpected)"),
+        ("zoo: {training: {batch_sise: 4}}\n", "Additional properties are not allowed ('batch_sise' was unexpected)"),
+        ("scorng: {device: cpu}\n", "Additional properties are not allowed ('scorng' was unexpected)"),
+        # a column the map is coloured by must exist before anything is scored
+        ("map: {hues: [typo]}\n", "config: field 'map.hues': 'typo' is not a models-table column"),
+        (
+            "analysis: {prediction: {group_by: famly}}\n",
+            "config: field 'analysis.prediction.group_by': 'famly' is not a models-table column",
+        ),
+    ],
+)
 def test_bad_config_fails_at_start_up_with_a_clear_message(tmp_path, config, message):
     result = snakemake_dry_run(tmp_path, config)
     assert result.returncode != 0 and message in result.stdout + result.stderr, result.stderr[-2000:]
@@ -147,6 +188,7 @@ def test_bad_config_fails_at_start_up_with_a_clear_message(tmp_path, config, mes
 
 
 # --------------------------------------------------------------------------- models that cannot score
+
 
 def _damaged_model(tmp_path: Path, damage: str) -> Path:
     """A copy of a tiny model directory with one kind of damage; returns the source to score."""
@@ -172,11 +214,13 @@ def _damaged_model(tmp_path: Path, damage: str) -> Path:
         return gguf
     elif damage == "custom-code":
         config = json.loads((directory / "config.json").read_text())
-        config.update(model_type="my-custom", auto_map={"AutoConfig": "custom.Config",
-                                                        "AutoModelForCausalLM": "custom.Model"})
+        config.update(
+            model_type="my-custom", auto_map={"AutoConfig": "custom.Config", "AutoModelForCausalLM": "custom.Model"}
+        )
         (directory / "config.json").write_text(json.dumps(config))
-        (directory / "custom.py").write_text("from transformers import GPT2Config as Config, "
-                                             "GPT2LMHeadModel as Model\n")
+        (directory / "custom.py").write_text(
+            "from transformers import GPT2Config as Config, GPT2LMHeadModel as Model\n"
+        )
     elif damage == "nan-weights":
         from safetensors.torch import load_file, save_file
 
@@ -204,25 +248,40 @@ def _damaged_model(tmp_path: Path, damage: str) -> Path:
     return directory
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("no-tokenizer", "tokenizer cannot be loaded"),
-    ("truncated-weights", "cannot load model: SafetensorError"),
-    ("empty-weights", "cannot load model: SafetensorError"),
-    ("truncated-gguf", "cannot load model"),
-    ("upper-case-GGUF", "cannot load model"),  # taken as a GGUF file, not as a directory's config.json
-    ("custom-code", "ships its own code"),
-    ("nan-weights", "weights contain NaN or infinity (parameter transformer.h.0.mlp.c_fc.weight)"),
-    ("small-vocab", "the model's vocabulary has only 50 entries"),
-    ("missing-tensors", "the weight files lack or mis-shape 12 parameter(s), e.g. ['transformer.h.1.attn"),
-    ("config-mismatch", "cannot load model: RuntimeError"),
-])
-def test_a_model_that_cannot_score_is_one_line_naming_it_and_exit_2(tmp_path, capsys, monkeypatch, damage,
-                                                                     message):
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("no-tokenizer", "tokenizer cannot be loaded"),
+        ("truncated-weights", "cannot load model: SafetensorError"),
+        ("empty-weights", "cannot load model: SafetensorError"),
+        ("truncated-gguf", "cannot load model"),
+        ("upper-case-GGUF", "cannot load model"),  # taken as a GGUF file, not as a directory's config.json
+        ("custom-code", "ships its own code"),
+        ("nan-weights", "weights contain NaN or infinity (parameter transformer.h.0.mlp.c_fc.weight)"),
+        ("small-vocab", "the model's vocabulary has only 50 entries"),
+        ("missing-tensors", "the weight files lack or mis-shape 12 parameter(s), e.g. ['transformer.h.1.attn"),
+        ("config-mismatch", "cannot load model: RuntimeError"),
+    ],
+)
+def test_a_model_that_cannot_score_is_one_line_naming_it_and_exit_2(tmp_path, capsys, monkeypatch, damage, message):
     monkeypatch.setenv("LMMAP_GGUF_CACHE", "off")
     source = _damaged_model(tmp_path, damage)
     texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "the model maps language"}\n')
-    status = main(["score", "--model-id", f"org/{damage}", "--source", str(source), "--texts", str(texts),
-                   "--out", str(tmp_path / "out.npz"), "--device", "cpu"])
+    status = main(
+        [
+            "score",
+            "--model-id",
+            f"org/{damage}",
+            "--source",
+            str(source),
+            "--texts",
+            str(texts),
+            "--out",
+            str(tmp_path / "out.npz"),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert status == 2 and message in err and (f"org/{damage}" in err or str(source) in err), err
     assert not (tmp_path / "out.npz").exists()
@@ -233,20 +292,22 @@ def test_a_text_set_without_any_scored_token_is_an_error_and_single_token_texts_
     from tiny_models import save_tiny_model
 
     directory = save_tiny_model(tmp_path / "m", "gpt2")
-    one_token = write(tmp_path / "one.jsonl", '{"id": "a", "domain": "d", "text": "a"}\n'
-                                              '{"id": "b", "domain": "d", "text": "e"}\n')
+    one_token = write(
+        tmp_path / "one.jsonl", '{"id": "a", "domain": "d", "text": "a"}\n{"id": "b", "domain": "d", "text": "e"}\n'
+    )
     args = ["score", "--model-id", "org/m", "--source", str(directory), "--device", "cpu", "--out"]
     assert main([*args, str(tmp_path / "one.npz"), "--texts", str(one_token)]) == 2
     assert "org/m" in capsys.readouterr().err and not (tmp_path / "one.npz").exists()
-    mixed = write(tmp_path / "mixed.jsonl", '{"id": "a", "domain": "d", "text": "a"}\n'
-                                            '{"id": "b", "domain": "d", "text": "the model maps language"}\n')
+    mixed = write(
+        tmp_path / "mixed.jsonl",
+        '{"id": "a", "domain": "d", "text": "a"}\n{"id": "b", "domain": "d", "text": "the model maps language"}\n',
+    )
     assert main([*args, str(tmp_path / "mixed.npz"), "--texts", str(mixed)]) == 0
     scoring = read_provenance(tmp_path / "mixed.npz")["scoring"]
     assert scoring["n_texts_without_scored_tokens"] == 1 and scoring["texts_without_scored_tokens"] == [0]
 
 
-@pytest.mark.parametrize("option, value", [("--max-length", "-5"), ("--max-length", "0"),
-                                           ("--batch-tokens", "-1")])
+@pytest.mark.parametrize("option, value", [("--max-length", "-5"), ("--max-length", "0"), ("--batch-tokens", "-1")])
 def test_negative_lengths_are_refused_by_the_command_line(tmp_path, capsys, option, value):
     with pytest.raises(SystemExit) as info:
         main(["score", "--source", "x", "--texts", "t.jsonl", "--out", "o.npz", option, value])
@@ -259,22 +320,40 @@ def test_cuda_device_without_a_gpu_is_a_clear_error(tmp_path, capsys):
 
     directory = save_tiny_model(tmp_path / "m", "gpt2")
     texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "the model maps"}\n')
-    assert main(["score", "--source", str(directory), "--texts", str(texts), "--out", str(tmp_path / "o.npz"),
-                 "--device", "cuda"]) == 2
+    assert (
+        main(
+            [
+                "score",
+                "--source",
+                str(directory),
+                "--texts",
+                str(texts),
+                "--out",
+                str(tmp_path / "o.npz"),
+                "--device",
+                "cuda",
+            ]
+        )
+        == 2
+    )
     assert "--device: 'cuda' requested but this machine has no CUDA GPU(s)" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- texts quietly accepted
 
-@pytest.mark.parametrize("line, field, message", [
-    ('{"id": null, "text": "some text"}', "id", "must be a string or an integer, not null"),
-    ('{"index": {"a": 1}, "text": "some text"}', "index", "must be a string or an integer"),
-    ('{"id": true, "text": "some text"}', "id", "must be a string or an integer, not true"),
-    ('{"id": "b", "domain": {"name": "web"}, "text": "some text"}', "domain", "must be a string, not {"),
-    ('{"id": "b", "pile_set_name": 3, "text": "some text"}', "pile_set_name", "must be a string, not 3"),
-    ('{"id": "b", "text": "lone \\ud800 surrogate"}', "text", "lone surrogate '\\ud800' at character 5"),
-    ('{"id": "b\\udfff", "text": "fine"}', "id", "lone surrogate"),
-])
+
+@pytest.mark.parametrize(
+    "line, field, message",
+    [
+        ('{"id": null, "text": "some text"}', "id", "must be a string or an integer, not null"),
+        ('{"index": {"a": 1}, "text": "some text"}', "index", "must be a string or an integer"),
+        ('{"id": true, "text": "some text"}', "id", "must be a string or an integer, not true"),
+        ('{"id": "b", "domain": {"name": "web"}, "text": "some text"}', "domain", "must be a string, not {"),
+        ('{"id": "b", "pile_set_name": 3, "text": "some text"}', "pile_set_name", "must be a string, not 3"),
+        ('{"id": "b", "text": "lone \\ud800 surrogate"}', "text", "lone surrogate '\\ud800' at character 5"),
+        ('{"id": "b\\udfff", "text": "fine"}', "id", "lone surrogate"),
+    ],
+)
 def test_prepare_texts_refuses_values_it_would_have_made_up_or_crashed_on(tmp_path, capsys, line, field, message):
     source = write(tmp_path / "source.jsonl", '{"id": "a", "text": "first"}\n' + line + "\n")
     assert main(["prepare-texts", "--input", str(source), "--out", str(tmp_path / "t.jsonl")]) == 2
@@ -300,6 +379,7 @@ def test_prepare_texts_with_a_non_positive_n_is_refused(tmp_path, capsys, n):
 
 # --------------------------------------------------------------------------- numeric model ids
 
+
 def test_numeric_model_ids_stay_strings_through_embed_and_plot_kl(tmp_path):
     """Ids `1`, `2`, `3` must not become numbers when the models table is read back (KeyError)."""
     from lmmap.storage import save_npz
@@ -309,38 +389,103 @@ def test_numeric_model_ids_stay_strings_through_embed_and_plot_kl(tmp_path):
     Q = rng.normal(size=(4, 6))
     save_npz(tmp_path / "coords.npz", Q=Q, model_ids=ids)
     save_npz(tmp_path / "kl.npz", KL=np.abs(rng.normal(size=(4, 4))), model_ids=ids)
-    write(tmp_path / "models.csv", "model_id,type,created,family\n1,a,2024-01-01,f\n2,b,2024-02-01,f\n"
-                                   "3,a,2024-03-01,g\n10,b,2024-04-01,g\n")
-    assert main(["embed", "--coordinates", str(tmp_path / "coords.npz"), "--models-table",
-                 str(tmp_path / "models.csv"), "--out", str(tmp_path / "embedding.csv"), "--perplexity", "2",
-                 "--max-iter", "250"]) == 0
-    assert main(["plot-map", "--embedding", str(tmp_path / "embedding.csv"), "--hue", "type",
-                 "--out-stem", str(tmp_path / "map"), "--annotate"]) == 0
-    assert main(["plot-kl", "--kl", str(tmp_path / "kl.npz"), "--models-table", str(tmp_path / "models.csv"),
-                 "--out-stem", str(tmp_path / "kl")]) == 0
+    write(
+        tmp_path / "models.csv",
+        "model_id,type,created,family\n1,a,2024-01-01,f\n2,b,2024-02-01,f\n3,a,2024-03-01,g\n10,b,2024-04-01,g\n",
+    )
+    assert (
+        main(
+            [
+                "embed",
+                "--coordinates",
+                str(tmp_path / "coords.npz"),
+                "--models-table",
+                str(tmp_path / "models.csv"),
+                "--out",
+                str(tmp_path / "embedding.csv"),
+                "--perplexity",
+                "2",
+                "--max-iter",
+                "250",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "plot-map",
+                "--embedding",
+                str(tmp_path / "embedding.csv"),
+                "--hue",
+                "type",
+                "--out-stem",
+                str(tmp_path / "map"),
+                "--annotate",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "plot-kl",
+                "--kl",
+                str(tmp_path / "kl.npz"),
+                "--models-table",
+                str(tmp_path / "models.csv"),
+                "--out-stem",
+                str(tmp_path / "kl"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "kl.png").is_file() and (tmp_path / "map.png").is_file()
 
 
 def test_an_unreadable_input_path_is_one_line_not_a_traceback(tmp_path, capsys):
     (tmp_path / "models.json").mkdir()  # a directory where a file is expected
     texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "t"}\n')
-    assert main(["merge", "--texts", str(texts), "--models", str(tmp_path / "models.json"), "--scores", "x.npz",
-                 "--out", str(tmp_path / "L.npz"), "--out-table", str(tmp_path / "m.csv")]) == 2
+    assert (
+        main(
+            [
+                "merge",
+                "--texts",
+                str(texts),
+                "--models",
+                str(tmp_path / "models.json"),
+                "--scores",
+                "x.npz",
+                "--out",
+                str(tmp_path / "L.npz"),
+                "--out-table",
+                str(tmp_path / "m.csv"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "models.json: Is a directory" in err[0], err
     write(tmp_path / "bin.json", b"\xff\xfe{}")
     from lmmap.storage import read_json
+
     with pytest.raises(InputError, match="bin.json: invalid UTF-8 at byte 0"):
         read_json(tmp_path / "bin.json")
 
 
-@pytest.mark.parametrize("jobs, message", [
-    ("[{oops", "--jobs: not valid JSON"),
-    ('{"model_id": "a"}', "--jobs: must be a JSON list of objects"),
-    ('[{"model_id": 1, "source": "m", "out": "o.npz"}]', "--jobs: record 0: field 'model_id': missing or not a string"),
-    ('[{"model_id": null, "source": "m", "out": "o.npz"}]', "field 'model_id': missing or not a string"),
-    ('[{"model_id": "a", "source": "m", "out": "o.npz", "revison": "x"}]', "unknown field(s) ['revison']"),
-])
+@pytest.mark.parametrize(
+    "jobs, message",
+    [
+        ("[{oops", "--jobs: not valid JSON"),
+        ('{"model_id": "a"}', "--jobs: must be a JSON list of objects"),
+        (
+            '[{"model_id": 1, "source": "m", "out": "o.npz"}]',
+            "--jobs: record 0: field 'model_id': missing or not a string",
+        ),
+        ('[{"model_id": null, "source": "m", "out": "o.npz"}]', "field 'model_id': missing or not a string"),
+        ('[{"model_id": "a", "source": "m", "out": "o.npz", "revison": "x"}]', "unknown field(s) ['revison']"),
+    ],
+)
 def test_score_many_checks_its_jobs_before_loading_anything(tmp_path, capsys, jobs, message):
     texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "t"}\n')
     assert main(["score-many", "--jobs", jobs, "--texts", str(texts), "--device", "cpu"]) == 2
@@ -353,11 +498,39 @@ def test_a_models_list_or_table_that_lacks_a_model_is_named(tmp_path, capsys):
 
     save_npz(tmp_path / "kl.npz", KL=np.zeros((2, 2)), model_ids=np.array(["org/a", "org/b"]))
     write(tmp_path / "models.csv", "model_id,type\norg/a,x\n")
-    assert main(["plot-kl", "--kl", str(tmp_path / "kl.npz"), "--models-table", str(tmp_path / "models.csv"),
-                 "--out-stem", str(tmp_path / "kl")]) == 2
+    assert (
+        main(
+            [
+                "plot-kl",
+                "--kl",
+                str(tmp_path / "kl.npz"),
+                "--models-table",
+                str(tmp_path / "models.csv"),
+                "--out-stem",
+                str(tmp_path / "kl"),
+            ]
+        )
+        == 2
+    )
     assert "models.csv: field 'model_id': 1 model(s) have no row: ['org/b']" in capsys.readouterr().err
     texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "t"}\n')
     write(tmp_path / "models.json", '{"models": [{"model_id": 3}]}')
-    assert main(["merge", "--texts", str(texts), "--models", str(tmp_path / "models.json"), "--scores", "x.npz",
-                 "--out", str(tmp_path / "L.npz"), "--out-table", str(tmp_path / "m.csv")]) == 2
+    assert (
+        main(
+            [
+                "merge",
+                "--texts",
+                str(texts),
+                "--models",
+                str(tmp_path / "models.json"),
+                "--scores",
+                "x.npz",
+                "--out",
+                str(tmp_path / "L.npz"),
+                "--out-table",
+                str(tmp_path / "m.csv"),
+            ]
+        )
+        == 2
+    )
     assert "models.json: record 0: field 'model_id': model_id missing or not a string" in capsys.readouterr().err

@@ -25,12 +25,19 @@ def test_summaries_are_the_steps_own_help():
 
 
 def test_help_imports_no_command_module():
-    code = ("import sys, json; from lmmap.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('lmmap.commands.') "
-            f"or m.split('.')[0] in {HEAVY!r})))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
+    code = (
+        "import sys, json; from lmmap.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('lmmap.commands.') "
+        f"or m.split('.')[0] in {HEAVY!r})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+    )
     assert json.loads(result.stdout.splitlines()[-1]) == []
     assert "neighbours" in result.stdout and SUMMARIES["neighbours"].split()[0] in result.stdout
 

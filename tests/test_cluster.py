@@ -8,8 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from lmmap.cluster import (ClusterError, Request, Watchdog, choose_status_command, gres_gpus, misfits,
-                           parse_min_job_age, parse_minutes, parse_partitions, parse_queue, request)
+from lmmap.cluster import (
+    ClusterError,
+    Request,
+    Watchdog,
+    choose_status_command,
+    gres_gpus,
+    misfits,
+    parse_min_job_age,
+    parse_minutes,
+    parse_partitions,
+    parse_queue,
+    request,
+)
 
 # `scontrol show partition -o` / `scontrol show node -o` of a cluster with a CPU and a GPU partition
 # (shortened; the test cluster of tests/slurm prints the same fields)
@@ -43,8 +54,10 @@ def test_partition_limits_are_read(partitions):
     assert "largest node 2 CPUs, 22899 MB, 0 GPUs, time limit 1440 min" in cpu.describe()
 
 
-@pytest.mark.parametrize(("text", "minutes"), [("1-00:00:00", 1440), ("04:00:00", 240), ("30", 30),
-                                               ("10:30", 11), ("UNLIMITED", None), ("INFINITE", None)])
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [("1-00:00:00", 1440), ("04:00:00", 240), ("30", 30), ("10:30", 11), ("UNLIMITED", None), ("INFINITE", None)],
+)
 def test_time_limits(text, minutes):
     assert parse_minutes(text) == minutes
 
@@ -54,35 +67,54 @@ def test_gpus_in_gres():
 
 
 def test_requests_follow_the_executor_plugins_translation():
-    assert request("rule r", None, {"mem_mb": 4000, "runtime": 60, "gres": "gpu:2"}, 1) == \
-        Request("rule r", None, None, 1, 4000, 2, 60)
-    assert request("rule r", "m", {"cpus_per_task": 4, "mem_mb_per_cpu": 1000, "gpu": 1, "slurm_partition": "gpu"},
-                   1) == Request("rule r", "m", "gpu", 4, 4000, 1, None)
-    assert request("rule r", None, {"mem_mb": "<TBD>", "runtime": "<TBD>"}, 2) == Request("rule r", None, None, 2, 0, 0, None)
+    assert request("rule r", None, {"mem_mb": 4000, "runtime": 60, "gres": "gpu:2"}, 1) == Request(
+        "rule r", None, None, 1, 4000, 2, 60
+    )
+    assert request(
+        "rule r", "m", {"cpus_per_task": 4, "mem_mb_per_cpu": 1000, "gpu": 1, "slurm_partition": "gpu"}, 1
+    ) == Request("rule r", "m", "gpu", 4, 4000, 1, None)
+    assert request("rule r", None, {"mem_mb": "<TBD>", "runtime": "<TBD>"}, 2) == Request(
+        "rule r", None, None, 2, 0, 0, None
+    )
 
 
 def test_jobs_that_fit_pass(partitions):
-    assert misfits([request("rule a", None, {"mem_mb": 20000, "runtime": 60}, 2),
-                    request("rule s", "m", {"mem_mb": 90000, "runtime": 200, "gpu": 4, "slurm_partition": "gpu"},
-                            8)], partitions) == []
+    assert (
+        misfits(
+            [
+                request("rule a", None, {"mem_mb": 20000, "runtime": 60}, 2),
+                request("rule s", "m", {"mem_mb": 90000, "runtime": 200, "gpu": 4, "slurm_partition": "gpu"}, 8),
+            ],
+            partitions,
+        )
+        == []
+    )
 
 
 def test_a_group_asking_more_cpus_than_a_node_has_fails_in_one_line(partitions):
     """The case of the analysis group: three CPUs on a partition of 2-CPU nodes."""
     group = request("group analysis (plot_map, plot_pca)", None, {"mem_mb": 12000, "runtime": 300}, 3)
     [line] = misfits([group], partitions)
-    assert line == ("group analysis (plot_map, plot_pca) asks for 3 CPUs, 12000 MB, 0 GPUs, 300 min on partition "
-                    "cpu: its largest node has 2 CPUs, 22899 MB, 0 GPUs")
+    assert line == (
+        "group analysis (plot_map, plot_pca) asks for 3 CPUs, 12000 MB, 0 GPUs, 300 min on partition "
+        "cpu: its largest node has 2 CPUs, 22899 MB, 0 GPUs"
+    )
 
 
-@pytest.mark.parametrize(("resources", "why"), [
-    ({"mem_mb": 4000, "runtime": 300, "gpu": 1, "slurm_partition": "gpu"}, "its time limit is 240 min"),
-    ({"mem_mb": 120000, "runtime": 60, "gpu": 1, "slurm_partition": "gpu"}, "it allows 100000 MB per node"),
-    ({"mem_mb": 4000, "runtime": 60, "gpu": 8, "slurm_partition": "gpu"}, "its largest node has 32 CPUs, 256000 MB, 4 GPUs"),
-    ({"mem_mb": 4000, "gpu": 1}, "its largest node has 2 CPUs, 22899 MB, 0 GPUs"),  # GPUs on the CPU partition
-    ({"mem_mb": 4000, "slurm_partition": "old"}, "the partition is DOWN"),
-    ({"mem_mb": 4000, "slurm_partition": "gpuq"}, "partition 'gpuq' does not exist (partitions: cpu, gpu, old)"),
-])
+@pytest.mark.parametrize(
+    ("resources", "why"),
+    [
+        ({"mem_mb": 4000, "runtime": 300, "gpu": 1, "slurm_partition": "gpu"}, "its time limit is 240 min"),
+        ({"mem_mb": 120000, "runtime": 60, "gpu": 1, "slurm_partition": "gpu"}, "it allows 100000 MB per node"),
+        (
+            {"mem_mb": 4000, "runtime": 60, "gpu": 8, "slurm_partition": "gpu"},
+            "its largest node has 32 CPUs, 256000 MB, 4 GPUs",
+        ),
+        ({"mem_mb": 4000, "gpu": 1}, "its largest node has 2 CPUs, 22899 MB, 0 GPUs"),  # GPUs on the CPU partition
+        ({"mem_mb": 4000, "slurm_partition": "old"}, "the partition is DOWN"),
+        ({"mem_mb": 4000, "slurm_partition": "gpuq"}, "partition 'gpuq' does not exist (partitions: cpu, gpu, old)"),
+    ],
+)
 def test_each_limit_is_named(partitions, resources, why):
     [line] = misfits([request("rule score_model", "org/big", resources, 1)], partitions)
     assert line.startswith("rule score_model (model org/big) asks for ") and line.endswith(why)
@@ -104,8 +136,10 @@ def test_status_command_is_decided():
     assert choose_status_command(None, None) == ("", None)  # no SLURM client: nothing to decide
 
 
-@pytest.mark.parametrize(("accounting", "age", "hint"), [(False, 60, "slurm-init-seconds-before-status-checks"),
-                                                          (False, None, "LMMAP_SLURM_STATUS_COMMAND=squeue")])
+@pytest.mark.parametrize(
+    ("accounting", "age", "hint"),
+    [(False, 60, "slurm-init-seconds-before-status-checks"), (False, None, "LMMAP_SLURM_STATUS_COMMAND=squeue")],
+)
 def test_no_way_to_follow_jobs_stops_with_what_to_set(accounting, age, hint):
     with pytest.raises(ClusterError, match=hint) as err:
         choose_status_command(accounting, age)
@@ -142,15 +176,18 @@ def test_watchdog_stops_a_job_pending_for_a_hopeless_reason(partitions):
     assert stop.startswith("SLURM job 7 (group analysis) is pending with reason PartitionConfig")
 
 
-@pytest.mark.parametrize(("reason", "partition", "others", "hopeless"), [
-    ("Resources", "cpu", "", False),
-    ("Priority", "cpu", "", False),
-    ("QOSMaxCpuPerJobLimit", "cpu", "", True),
-    ("ReqNodeNotAvail, UnavailableNodes:o1", "cpu", "", False),  # the partition has a usable node
-    ("PartitionDown", "old", "", True),
-    ("AssocMaxJobsLimit", "cpu", "", True),  # nothing of the user's runs: no slot will free up
-    ("AssocMaxJobsLimit", "cpu", "9|RUNNING|None|cpu", False),
-])
+@pytest.mark.parametrize(
+    ("reason", "partition", "others", "hopeless"),
+    [
+        ("Resources", "cpu", "", False),
+        ("Priority", "cpu", "", False),
+        ("QOSMaxCpuPerJobLimit", "cpu", "", True),
+        ("ReqNodeNotAvail, UnavailableNodes:o1", "cpu", "", False),  # the partition has a usable node
+        ("PartitionDown", "old", "", True),
+        ("AssocMaxJobsLimit", "cpu", "", True),  # nothing of the user's runs: no slot will free up
+        ("AssocMaxJobsLimit", "cpu", "9|RUNNING|None|cpu", False),
+    ],
+)
 def test_which_pending_reasons_are_hopeless(partitions, reason, partition, others, hopeless):
     dog = Watchdog("squeue", stall_seconds=600, partitions=partitions)
     rows = [f"7|PENDING|{reason}|{partition}"] + ([others] if others else [])
@@ -173,7 +210,8 @@ def test_a_run_deaf_to_the_watchdogs_interrupt_is_ended_anyway(tmp_path):
     """Snakemake does not always act on SIGINT while its executor waits for job states: after a grace
     period the watchdog cancels the run's jobs itself and ends the process with status 1."""
     script = tmp_path / "deaf.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import logging, signal, sys, time, types
         sys.path.insert(0, {str(ROOT / "src")!r})
         from lmmap import slurm_run
@@ -189,7 +227,8 @@ def test_a_run_deaf_to_the_watchdogs_interrupt_is_ended_anyway(tmp_path):
         slurm_run._watch(workflow, watchdog, submissions, logging.getLogger("test"))
         time.sleep(5)
         print("still running")
-        """))
+        """)
+    )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "cancelled ['81']" in done.stdout and "still running" not in done.stdout

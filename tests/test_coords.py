@@ -33,8 +33,8 @@ def test_clipping_raises_only_the_bottom_quantile():
     clipped, value = clip_matrix(L, 0.1)
     assert value == pytest.approx(np.quantile(L, 0.1))
     assert (clipped >= value).all() and clipped.min() == value
-    np.testing.assert_array_equal(clipped[L >= value], L[L >= value])
-    assert (clipped == value).sum() == (L <= value).sum()
+    np.testing.assert_array_equal(clipped[value <= L], L[value <= L])
+    assert (clipped == value).sum() == (value >= L).sum()
 
 
 def test_kl_estimate_is_half_the_mean_squared_distance(L):

@@ -14,17 +14,24 @@ import yaml
 
 from test_workflow import ROOT, check_demo_outputs, make, reusable_venv
 
-FINDINGS = ("families cluster", "fine-tunes and variants sit near their base", "merges lie between their parents",
-            "the KL approximation holds", "ridge on q predicts the benchmark mean better than mean log-likelihood",
-            "the leakage screen flags the contaminated models", "... and few others",
-            "the interpolation grid keeps its structure")
+FINDINGS = (
+    "families cluster",
+    "fine-tunes and variants sit near their base",
+    "merges lie between their parents",
+    "the KL approximation holds",
+    "ridge on q predicts the benchmark mean better than mean log-likelihood",
+    "the leakage screen flags the contaminated models",
+    "... and few others",
+    "the interpolation grid keeps its structure",
+)
 IGNORED = shutil.ignore_patterns(".git", ".venv", "results", "logs", ".snakemake", "__pycache__", "*.egg-info")
 
 
 def fresh_copy(dest: Path) -> Path:
     """The repository as a clone would have it: tracked files plus new ones git does not ignore."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                            capture_output=True, text=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, text=True
+    )
     if listed.returncode != 0:  # not a git checkout (an unpacked archive)
         shutil.copytree(ROOT, dest, ignore=IGNORED)
         return dest
@@ -47,7 +54,9 @@ def test_make_demo_reproduces_the_papers_findings(tmp_path):
     repo = fresh_copy(tmp_path / "repo")
     env = new_user_environment()
     result = make("demo", "CORES=2", cwd=repo, env=env, timeout=2400)
-    assert result.returncode == 0, f"make demo: exit {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+    assert result.returncode == 0, (
+        f"make demo: exit {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+    )
 
     demo = yaml.safe_load((repo / "config/config.yaml").read_text())
     (grid,) = demo["zoo"]["interpolation"]
@@ -59,6 +68,12 @@ def test_make_demo_reproduces_the_papers_findings(tmp_path):
     failed = findings[findings["holds"] == "no"]
     assert failed.empty, "findings that do not hold:\n" + failed.to_string()
 
-    rerun = subprocess.run([f"{reusable_venv() or repo / '.venv'}/bin/snakemake", "--cores", "2", "-n"], cwd=repo, env=env,
-                           capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        [f"{reusable_venv() or repo / '.venv'}/bin/snakemake", "--cores", "2", "-n"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "Nothing to be done" in rerun.stdout + rerun.stderr, rerun.stdout[-3000:] + rerun.stderr[-3000:]

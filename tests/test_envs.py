@@ -65,7 +65,11 @@ def imported_names(node: ast.AST, package: str, *, into_functions: bool) -> dict
         if isinstance(node, ast.Import):
             bound |= {alias.asname or alias.name.split(".")[0]: alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
-            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else node.module
+            base = (
+                importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                if node.level
+                else node.module
+            )
             bound |= {alias.asname or alias.name: f"{base}.{alias.name}" for alias in node.names}
             bound[f" {base}"] = base  # the module itself runs even when only names are taken from it
         if into_functions or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
@@ -127,7 +131,11 @@ def third_party_imports(func) -> set[str]:
             continue
         local = imported_names(tree, module.__package__, into_functions=True)
         modules |= set(local.values()) | {module.__name__}
-        todo += called_lmmap_functions(tree, lambda name: resolve(local[name]) if name in local else getattr(module, name, None))
+
+        def lookup(name, local=local, module=module):
+            return resolve(local[name]) if name in local else getattr(module, name, None)
+
+        todo += called_lmmap_functions(tree, lookup)
     return import_time_closure(modules)
 
 
@@ -243,11 +251,15 @@ def test_pyproject_accepts_the_supported_versions():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     supported = constraints()
     requirements = [Requirement(r) for r in project["dependencies"]]
-    requirements += [Requirement(r) for extra in ("gguf", "slurm", "test") for r in project["optional-dependencies"][extra]]
+    requirements += [
+        Requirement(r) for extra in ("gguf", "slurm", "test") for r in project["optional-dependencies"][extra]
+    ]
     for requirement in requirements:
         name = canonical(requirement.name)
         assert name in supported, f"pyproject.toml: {name} has no supported version in {CONSTRAINTS.name}"
-        assert requirement.specifier.contains(supported[name]), f"pyproject.toml: {requirement} excludes {supported[name]}"
+        assert requirement.specifier.contains(supported[name]), (
+            f"pyproject.toml: {requirement} excludes {supported[name]}"
+        )
 
 
 def test_makefile_installs_with_the_constraints():
@@ -255,4 +267,6 @@ def test_makefile_installs_with_the_constraints():
     installs = [line for line in makefile.splitlines() if "pip install" in line and "--upgrade pip" not in line]
     assert installs and all("-c envs/constraints.txt" in line or "==" in line for line in installs), installs
     for pinned in re.findall(r"([\w-]+)==([\w.]+)", makefile):
-        assert constraints().get(canonical(pinned[0])) == pinned[1], f"Makefile pins {pinned}, {CONSTRAINTS.name} differs"
+        assert constraints().get(canonical(pinned[0])) == pinned[1], (
+            f"Makefile pins {pinned}, {CONSTRAINTS.name} differs"
+        )

@@ -27,15 +27,32 @@ def results(tmp_path_factory):
     ids = [f"org/model-{i:02d}" for i in range(K)]
     domains = np.repeat(["code", "wiki"], N // 2)
     L = -300 + rng.normal(size=(K, 2)) @ rng.normal(size=(2, N)) * 4 + rng.normal(size=(K, N))
-    save_npz(root / "loglik.npz", L=L, model_ids=np.array(ids), text_ids=np.array([f"t{j}" for j in range(N)]),
-             domains=domains, text_set_sha256=np.array("x"))
+    save_npz(
+        root / "loglik.npz",
+        L=L,
+        model_ids=np.array(ids),
+        text_ids=np.array([f"t{j}" for j in range(N)]),
+        domains=domains,
+        text_set_sha256=np.array("x"),
+    )
     Q = double_centre(clip_matrix(L, 0.02)[0])
-    save_npz(root / "coordinates.npz", Q=Q, model_ids=np.array(ids), text_ids=np.array([f"t{j}" for j in range(N)]),
-             domains=domains, clip_value=np.array(0.0))
-    models = pd.DataFrame({"model_id": ids, "type": [TYPES[i % 3] for i in range(K)],
-                           "family": [f"fam{i % 4}" for i in range(K)],
-                           "n_params": np.geomspace(1e8, 7e10, K),
-                           "created": [f"2023-{1 + i % 12:02d}-15" for i in range(K)]})
+    save_npz(
+        root / "coordinates.npz",
+        Q=Q,
+        model_ids=np.array(ids),
+        text_ids=np.array([f"t{j}" for j in range(N)]),
+        domains=domains,
+        clip_value=np.array(0.0),
+    )
+    models = pd.DataFrame(
+        {
+            "model_id": ids,
+            "type": [TYPES[i % 3] for i in range(K)],
+            "family": [f"fam{i % 4}" for i in range(K)],
+            "n_params": np.geomspace(1e8, 7e10, K),
+            "created": [f"2023-{1 + i % 12:02d}-15" for i in range(K)],
+        }
+    )
     models.to_csv(root / "models.csv", index=False)
     models.assign(x=rng.normal(size=K), y=rng.normal(size=K)).to_csv(root / "tsne.csv", index=False)
     bench = pd.DataFrame({"model_id": ids, "arc": rng.uniform(20, 80, K), "mmlu": rng.uniform(20, 80, K)})
@@ -52,11 +69,30 @@ def results(tmp_path_factory):
 @pytest.fixture(scope="module")
 def html(results):
     out = results / "map.html"
-    assert main(["interactive-map", "--matrix", str(results / "loglik.npz"),
-                 "--coordinates", str(results / "coordinates.npz"), "--models-table", str(results / "models.csv"),
-                 "--embedding", str(results / "tsne.csv"), "--texts", str(results / "texts.jsonl"),
-                 "--benchmarks", str(results / "scores.csv"), "--type-colours", str(results / "types.tsv"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "interactive-map",
+                "--matrix",
+                str(results / "loglik.npz"),
+                "--coordinates",
+                str(results / "coordinates.npz"),
+                "--models-table",
+                str(results / "models.csv"),
+                "--embedding",
+                str(results / "tsne.csv"),
+                "--texts",
+                str(results / "texts.jsonl"),
+                "--benchmarks",
+                str(results / "scores.csv"),
+                "--type-colours",
+                str(results / "types.tsv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -75,8 +111,21 @@ def test_neighbours_match_the_kl_estimate():
 
 
 def test_neighbours_command(results, capsys):
-    assert main(["neighbours", "org/model-05", "--map", str(results / "coordinates.npz"),
-                 "--texts", str(results / "texts.jsonl"), "-k", "4"]) == 0
+    assert (
+        main(
+            [
+                "neighbours",
+                "org/model-05",
+                "--map",
+                str(results / "coordinates.npz"),
+                "--texts",
+                str(results / "texts.jsonl"),
+                "-k",
+                "4",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "org/model-05" in out.splitlines()[0] and "kl_bits_per_byte" in out
     assert len(re.findall(r"org/model-\d\d", out)) == 5  # the heading + 4 rows
@@ -141,9 +190,21 @@ def rendered(html, script: str) -> str:
     page = html.with_name("map-test.html")
     page.write_text(html.read_text().replace("</body>", script + "</body>"))
     return subprocess.run(
-        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-         "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120).stdout
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
 
 
 HOVER = """<script>

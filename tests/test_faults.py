@@ -24,8 +24,19 @@ from lmmap.texts import load_text_set, write_text_set
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "lmmap"
 # calls that write to the path (or file object) they are given
-WRITERS = {"to_csv", "to_parquet", "savefig", "save_pretrained", "save", "savez", "savez_compressed",
-           "write_text", "write_bytes", "dump", "to_json"}
+WRITERS = {
+    "to_csv",
+    "to_parquet",
+    "savefig",
+    "save_pretrained",
+    "save",
+    "savez",
+    "savez_compressed",
+    "write_text",
+    "write_bytes",
+    "dump",
+    "to_json",
+}
 
 
 def written_targets(tree: ast.AST):
@@ -58,9 +69,15 @@ def test_every_writer_in_the_package_writes_through_a_temporary_file():
         if path.name == "storage.py":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        handles = {item.optional_vars.id for node in ast.walk(tree) if isinstance(node, ast.With)
-                   for item in node.items if isinstance(item.optional_vars, ast.Name)
-                   and isinstance(item.context_expr, ast.Call) and "tmp" in names_in(item.context_expr)}
+        handles = {
+            item.optional_vars.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.With)
+            for item in node.items
+            if isinstance(item.optional_vars, ast.Name)
+            and isinstance(item.context_expr, ast.Call)
+            and "tmp" in names_in(item.context_expr)
+        }
         for line, target in written_targets(tree):
             used = names_in(target)
             if not (used & ({"tmp"} | handles)) and not isinstance(target, ast.Constant):
@@ -76,9 +93,15 @@ def text_set(tmp_path):
 
 def score_file(directory: Path, text_set, model_id: str, loglik=(-1.0, -2.0, -3.0), sha=None) -> Path:
     path = directory / f"{model_id.replace('/', '--')}.npz"
-    save_npz(path, loglik=np.asarray(loglik, float), n_tokens=np.ones(len(loglik), int),
-             truncated=np.zeros(len(loglik), bool), text_ids=np.array(text_set.ids),
-             text_set_sha256=np.array(sha or text_set.sha256), model_id=np.array(model_id))
+    save_npz(
+        path,
+        loglik=np.asarray(loglik, float),
+        n_tokens=np.ones(len(loglik), int),
+        truncated=np.zeros(len(loglik), bool),
+        text_ids=np.array(text_set.ids),
+        text_set_sha256=np.array(sha or text_set.sha256),
+        model_id=np.array(model_id),
+    )
     write_provenance(path, "score", inputs={"texts": text_set.path}, extra={"model": {"n_params": 10}})
     return path
 
@@ -91,8 +114,11 @@ def test_merge_names_every_bad_score_file_at_once(tmp_path, text_set):
         merge_scores([good, nan, tmp_path / "gone.npz", other], text_set)
     message = str(info.value)
     assert "3 score files cannot be merged" in message
-    for expected in ("'org/nan' has 1 non-finite", "gone.npz: file does not exist", "'org/other' was scored on a "
-                     "different text set"):
+    for expected in (
+        "'org/nan' has 1 non-finite",
+        "gone.npz: file does not exist",
+        "'org/other' was scored on a different text set",
+    ):
         assert expected in message
 
 
@@ -106,8 +132,22 @@ def test_missing_models_are_all_named_unless_allowed():
 
 def merge_cli(tmp_path, text_set, scores, *extra):
     write_json(tmp_path / "models.json", {"models": [{"model_id": m} for m in ("org/a", "org/b", "org/c")]})
-    return main(["merge", "--texts", text_set.path, "--models", str(tmp_path / "models.json"), "--scores",
-                 *map(str, scores), "--out", str(tmp_path / "L.npz"), "--out-table", str(tmp_path / "m.csv"), *extra])
+    return main(
+        [
+            "merge",
+            "--texts",
+            text_set.path,
+            "--models",
+            str(tmp_path / "models.json"),
+            "--scores",
+            *map(str, scores),
+            "--out",
+            str(tmp_path / "L.npz"),
+            "--out-table",
+            str(tmp_path / "m.csv"),
+            *extra,
+        ]
+    )
 
 
 def test_merge_is_strict_by_default_and_records_what_it_left_out(tmp_path, text_set, capsys):
@@ -123,8 +163,21 @@ def test_merge_is_strict_by_default_and_records_what_it_left_out(tmp_path, text_
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2", "--directory",
-           str(workdir), *args, "--configfile", str(ROOT / "config/config.yaml"), str(workdir / "config.yaml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--cores",
+        "2",
+        "--directory",
+        str(workdir),
+        *args,
+        "--configfile",
+        str(ROOT / "config/config.yaml"),
+        str(workdir / "config.yaml"),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
@@ -137,7 +190,7 @@ def test_a_broken_model_neither_stops_nor_corrupts_the_others(tmp_path):
     sys.path.insert(0, str(ROOT / "tests"))
     from tiny_models import save_tiny_model
 
-    ids = ["org/tiny;0", "org/it's \"q\" 1", "org/$(touch pwned) 2"]
+    ids = ["org/tiny;0", 'org/it\'s "q" 1', "org/$(touch pwned) 2"]
     rows = ["model_id\tsource\tfamily\ttype\tsize\tcreated"]
     for i, (model_id, style) in enumerate(zip(ids, ["gpt2", "llama", "gpt2"])):
         save_tiny_model(tmp_path / "models" / f"m '{i}'; x", style=style, seed=i)
@@ -147,19 +200,24 @@ def test_a_broken_model_neither_stops_nor_corrupts_the_others(tmp_path):
     (broken / "config.json").write_text("{ not json")
     rows.append("org/broken\tmodels/broken\tfam\tgpt2\t1M\t2024-04-01")
     (tmp_path / "models.tsv").write_text("\n".join(rows) + "\n")
-    config = ("models: models.tsv\nzoo: {enabled: false}\n"
-              "texts: {source: demo, n: 12, seed: 1, max_bytes: 1024, min_bytes: 256}\n"
-              "demo_corpus: {domains: [python-docs, licences], fractions: {reference: 0.5, train: 0.3, heldout: 0.2},"
-              " max_docs_per_domain: 30, max_doc_bytes: 4096}\n"
-              "scoring: {batch_tokens: 2048, device: cpu}\n"
-              "map: {perplexity: 30, max_iter: 250, seed: 42, hues: [type], annotate: true}\n")
+    config = (
+        "models: models.tsv\nzoo: {enabled: false}\n"
+        "texts: {source: demo, n: 12, seed: 1, max_bytes: 1024, min_bytes: 256}\n"
+        "demo_corpus: {domains: [python-docs, licences], fractions: {reference: 0.5, train: 0.3, heldout: 0.2},"
+        " max_docs_per_domain: 30, max_doc_bytes: 4096}\n"
+        "scoring: {batch_tokens: 2048, device: cpu}\n"
+        "map: {perplexity: 30, max_iter: 250, seed: 42, hues: [type], annotate: true}\n"
+    )
     (tmp_path / "config.yaml").write_text(config + "merge: {allow_missing: false}\n")
 
     first = snakemake(tmp_path, "--keep-going", "results/coords/coordinates.npz")
     assert first.returncode != 0
     scores = tmp_path / "results" / "scores"
-    assert sorted(p.name for p in scores.glob("*.npz")) == ["org--_touch_pwned_2.npz", "org--it_s_q_1.npz",
-                                                            "org--tiny_0.npz"]
+    assert sorted(p.name for p in scores.glob("*.npz")) == [
+        "org--_touch_pwned_2.npz",
+        "org--it_s_q_1.npz",
+        "org--tiny_0.npz",
+    ]
     assert not (tmp_path / "results/matrix/loglik.npz").exists()
     assert "org--broken" in (first.stdout + first.stderr)
     assert "config.json" in (tmp_path / "logs/score_model/org--broken.log").read_text()
@@ -170,9 +228,25 @@ def test_a_broken_model_neither_stops_nor_corrupts_the_others(tmp_path):
     with np.load(tmp_path / "results/matrix/loglik.npz", allow_pickle=False) as matrix:
         assert matrix["model_ids"].tolist() == ids and np.isfinite(matrix["L"]).all()
     assert read_provenance(tmp_path / "results/matrix/loglik.npz")["missing_models"] == ["org/broken"]
-    audit = subprocess.run([sys.executable, "-m", "lmmap", "audit", "results/coords/coordinates.npz",
-                            "results/matrix/models.csv", "--config", str(ROOT / "config/config.yaml"), "--config",
-                            "config.yaml", "--out", "results/audit.json"], cwd=tmp_path, capture_output=True, text=True)
+    audit = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lmmap",
+            "audit",
+            "results/coords/coordinates.npz",
+            "results/matrix/models.csv",
+            "--config",
+            str(ROOT / "config/config.yaml"),
+            "--config",
+            "config.yaml",
+            "--out",
+            "results/audit.json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert audit.returncode == 0, audit.stderr
     report = json.loads((tmp_path / "results/audit.json").read_text())
     assert report["ok"] and [m["model_id"] for m in report["models"]] == sorted(ids)
@@ -206,8 +280,9 @@ def test_remote_code_runs_only_when_the_sheet_row_turns_it_on(tmp_path, monkeypa
     config = json.loads((directory / "config.json").read_text())
     config["auto_map"] = {"AutoConfig": "custom.Config", "AutoModelForCausalLM": "custom.Model"}
     (directory / "config.json").write_text(json.dumps(config))
-    (directory / "custom.py").write_text("open('EXECUTED', 'w').close()\n"
-                                         "from transformers import GPT2Config as Config, GPT2LMHeadModel as Model\n")
+    (directory / "custom.py").write_text(
+        "open('EXECUTED', 'w').close()\nfrom transformers import GPT2Config as Config, GPT2LMHeadModel as Model\n"
+    )
     (tmp_path / "models.tsv").write_text("model_id\tsource\ttrust_remote_code\na\tcustom\t\nb\tcustom\ttrue\n")
     default, trusted = read_sheet(tmp_path / "models.tsv")
     assert "--trust-remote-code" not in score_options(default) and "--trust-remote-code" in score_options(trusted)

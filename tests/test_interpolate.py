@@ -35,8 +35,7 @@ def triple(tmp_path_factory):
 
 def state(directory):
     """Every tensor of a saved model, by name, read back from its files."""
-    return {name: interpolate.TensorReader(directory).get(name).clone()
-            for name in interpolate.weight_map(directory)}
+    return {name: interpolate.TensorReader(directory).get(name).clone() for name in interpolate.weight_map(directory)}
 
 
 def test_merge_is_the_linear_combination_at_every_grid_point(triple, tmp_path):
@@ -65,8 +64,9 @@ def test_sharded_streaming_equals_the_in_memory_merge(triple, tmp_path):
     dirs, sharded = triple
     assert len(set(interpolate.weight_map(sharded).values())) > 1  # the parent really is sharded
     streamed = tmp_path / "streamed"
-    measured = interpolate.merge_model([dirs[0], dirs[1], sharded], 0.6, 0.8, streamed, dtype="float16",
-                                       shard_bytes=8_000)
+    measured = interpolate.merge_model(
+        [dirs[0], dirs[1], sharded], 0.6, 0.8, streamed, dtype="float16", shard_bytes=8_000
+    )
     index = json.loads((streamed / "model.safetensors.index.json").read_text())
     files = set(index["weight_map"].values())
     assert measured["n_shards"] == len(files) > 2 and not (streamed / "model.safetensors").exists()
@@ -98,11 +98,20 @@ def test_measured_geometry_on_a_constructed_triple(tmp_path):
         (directory / "config.json").write_text("{}")
         tensors = {k: (v + delta[k] if delta and k in delta else v.clone()) for k, v in base.items()}
         save_file({"a.weight": tensors["a.weight"]}, directory / "model-00001-of-00002.safetensors")
-        save_file({"b.weight": tensors["b.weight"], "steps": tensors["steps"]},
-                  directory / "model-00002-of-00002.safetensors")
-        (directory / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
-            "a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors",
-            "steps": "model-00002-of-00002.safetensors"}}))
+        save_file(
+            {"b.weight": tensors["b.weight"], "steps": tensors["steps"]}, directory / "model-00002-of-00002.safetensors"
+        )
+        (directory / "model.safetensors.index.json").write_text(
+            json.dumps(
+                {
+                    "weight_map": {
+                        "a.weight": "model-00001-of-00002.safetensors",
+                        "b.weight": "model-00002-of-00002.safetensors",
+                        "steps": "model-00002-of-00002.safetensors",
+                    }
+                }
+            )
+        )
         dirs.append(directory)
     measured = interpolate.merge_model(dirs, 1.0, 1.0, tmp_path / "out", dtype="float32")
     assert measured["norm1"] == pytest.approx(5.0)
@@ -172,28 +181,59 @@ def test_the_grid_is_clipped_with_the_maps_stored_threshold(tmp_path):
             model_id = f"grid/a{alpha}-b{beta}"
             row = -320 - 10 * alpha - 20 * beta - 400 * (alpha + beta > 1) * rng.random(6)  # far points break down
             path = tmp_path / f"s{len(rows)}.npz"
-            save_npz(path, loglik=row, n_tokens=np.ones(6, int), truncated=np.zeros(6, bool),
-                     text_ids=np.array(text_set.ids), text_set_sha256=np.array(text_set.sha256),
-                     model_id=np.array(model_id))
+            save_npz(
+                path,
+                loglik=row,
+                n_tokens=np.ones(6, int),
+                truncated=np.zeros(6, bool),
+                text_ids=np.array(text_set.ids),
+                text_set_sha256=np.array(text_set.sha256),
+                model_id=np.array(model_id),
+            )
             write_provenance(path, "score")
             points.append({"alpha": alpha, "beta": beta, "model_id": model_id})
             scores.append(str(path))
             rows.append(row)
     L = np.array(rows)
-    assert (L < map_clip).any() and clip_matrix(L, 0.02)[1] != map_clip  # a recomputed quantile would differ
+    assert (map_clip > L).any() and clip_matrix(L, 0.02)[1] != map_clip  # a recomputed quantile would differ
     geometry = tmp_path / "interpolation.json"
     geometry.write_text(json.dumps({"norm1": 3.0, "norm2": 4.0, "angle_deg": 90.0, "alpha": 0.0}))
     stem = tmp_path / "out" / "grid"
-    assert main(["analyze", "interpolation", "--texts", str(tmp_path / "texts.jsonl"), "--grid", json.dumps(points),
-                 "--scores", *scores, "--name", "grid", "--map-coordinates", str(tmp_path / "coordinates.npz"),
-                 "--geometry", str(geometry), "--out-matrix", str(tmp_path / "out/loglik.npz"),
-                 "--out-stem", str(stem), "--summary-stem", f"{stem}_summary", "--figure-stem", str(stem)]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "interpolation",
+                "--texts",
+                str(tmp_path / "texts.jsonl"),
+                "--grid",
+                json.dumps(points),
+                "--scores",
+                *scores,
+                "--name",
+                "grid",
+                "--map-coordinates",
+                str(tmp_path / "coordinates.npz"),
+                "--geometry",
+                str(geometry),
+                "--out-matrix",
+                str(tmp_path / "out/loglik.npz"),
+                "--out-stem",
+                str(stem),
+                "--summary-stem",
+                f"{stem}_summary",
+                "--figure-stem",
+                str(stem),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(f"{stem}.csv")
     np.testing.assert_allclose(table["mean_loglik"], append_clip(L, map_clip).mean(axis=1))
     corner = table[(table["alpha"] == 1.0) & (table["beta"] == 1.0)].iloc[0]
     assert (corner["weight_x"], corner["weight_y"]) == pytest.approx((3.0, 4.0))  # measured norms, 90°
     summary = pd.read_csv(f"{stem}_summary.csv").iloc[0]
-    assert summary["clip_value"] == pytest.approx(map_clip) and summary["n_clipped"] == int((L < map_clip).sum())
+    assert summary["clip_value"] == pytest.approx(map_clip) and summary["n_clipped"] == int((map_clip > L).sum())
     assert summary["angle_deg"] == 90.0
     record = read_provenance(f"{stem}.png")
     assert record["clip_source"] == "map" and record["clip_value"] == pytest.approx(map_clip)
@@ -215,10 +255,15 @@ def test_the_paper_triples_expand_to_two_six_by_six_grids():
     for grid in grids:
         interpolate.check_endpoints(grid)
         assert len(grid.points) == 36 and sum(a + b > 1 + 1e-9 for a, b, _ in grid.points) == 15
-        assert all(spec.dtype == "float16" and spec.source.startswith(f"results/interpolation/{grid.slug}/models/")
-                   for *_, spec in grid.points)
-    assert [p.model_id for p in grids[0].parents] == ["meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-7b-chat-hf",
-                                                      "lmsys/vicuna-7b-v1.5"]
+        assert all(
+            spec.dtype == "float16" and spec.source.startswith(f"results/interpolation/{grid.slug}/models/")
+            for *_, spec in grid.points
+        )
+    assert [p.model_id for p in grids[0].parents] == [
+        "meta-llama/Llama-2-7b-hf",
+        "meta-llama/Llama-2-7b-chat-hf",
+        "lmsys/vicuna-7b-v1.5",
+    ]
     assert interpolate.disk_bytes(grids[0]) == pytest.approx(13.5e9, rel=0.01)  # 7B in float16
     config["interpolation"]["triples"][1]["ends"][0] = "org/not-in-the-sheet"
     with pytest.raises(InputError, match="triple mistral-7b.*ends.*not-in-the-sheet"):

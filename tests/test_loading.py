@@ -65,11 +65,13 @@ def test_explicit_dtype_overrides_the_sheet(gpt2_dir):
 
 def test_cpu_auto_dtype_is_float32():
     import torch
+
     assert resolve_dtype("auto", "cpu") == torch.float32
 
 
 def test_gpu_auto_dtype_is_float16_even_where_bf16_is_supported(monkeypatch):
     import torch
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_dtype("auto", "cuda") == torch.float16  # the paper's dtype
@@ -150,10 +152,13 @@ def test_a_hub_model_records_its_resolved_commit_and_the_cache_files_digests(tmp
     save_tiny_model(repo / "snapshots" / commit, "gpt2")
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
-    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    result = subprocess.run([sys.executable, "-c", HUB_SCRIPT], env=env, capture_output=True, text=True,
-                            timeout=300)
+    env = {
+        **os.environ,
+        "HF_HUB_CACHE": str(tmp_path / "hub"),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(Path(__file__).parents[1] / "src"),
+    }
+    result = subprocess.run([sys.executable, "-c", HUB_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     info = json.loads(result.stdout.strip().splitlines()[-1])
     assert info["source_kind"] == "hub" and info["revision_resolved"] == commit

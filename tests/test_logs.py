@@ -26,7 +26,8 @@ def test_the_unmasked_padding_is_explained_once_instead_of_warned(caplog):
     explain_unmasked_padding(log)
     explain_unmasked_padding(log)
     logging.getLogger("transformers.modeling_utils").warning(
-        "We strongly recommend passing in an `attention_mask` since your input_ids may be padded.")
+        "We strongly recommend passing in an `attention_mask` since your input_ids may be padded."
+    )
     messages = [r.getMessage() for r in caplog.records]
     assert messages.count(UNMASKED_PADDING) <= 1 and not any("strongly recommend" in m for m in messages)
 
@@ -37,14 +38,37 @@ def test_a_scoring_job_log_has_no_progress_bars_or_padding_warning(tmp_path):
 
     directory = save_tiny_model(tmp_path / "m", "gpt2", max_positions=128)
     texts = tmp_path / "texts.jsonl"
-    texts.write_text("".join(json.dumps({"id": f"t{k}", "domain": "demo", "text": t}) + "\n"
-                             for k, t in enumerate(sample_texts(12, seed=3, min_words=2, max_words=30))))
+    texts.write_text(
+        "".join(
+            json.dumps({"id": f"t{k}", "domain": "demo", "text": t}) + "\n"
+            for k, t in enumerate(sample_texts(12, seed=3, min_words=2, max_words=30))
+        )
+    )
     log = tmp_path / "job.log"
     with open(log, "w") as fh:
-        result = subprocess.run([sys.executable, "-m", "lmmap", "score", "--model-id", "m", "--source", str(directory),
-                                 "--texts", str(texts), "--device", "cpu", "--batch-tokens", "128",
-                                 "--out", str(tmp_path / "m.npz")], stdout=fh, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lmmap",
+                "score",
+                "--model-id",
+                "m",
+                "--source",
+                str(directory),
+                "--texts",
+                str(texts),
+                "--device",
+                "cpu",
+                "--batch-tokens",
+                "128",
+                "--out",
+                str(tmp_path / "m.npz"),
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
+        )
     text = log.read_text()
     assert result.returncode == 0, text
     assert "\r" not in text and "Loading weights" not in text

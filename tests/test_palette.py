@@ -31,10 +31,18 @@ def legend_colours(legend) -> dict[str, str]:
 def models():
     rng = np.random.default_rng(0)
     K = 30
-    return pd.DataFrame({"model_id": [f"m{i}" for i in range(K)], "type": [TYPES[i % 6] for i in range(K)],
-                         "x": rng.normal(size=K), "y": rng.normal(size=K),
-                         "mean_loglik": rng.normal(-300, 5, K), "benchmark_mean": rng.uniform(20, 70, K),
-                         "size": np.log10(np.geomspace(1.2e8, 7e10, K)), "created": np.linspace(2022.1, 2024.6, K)})
+    return pd.DataFrame(
+        {
+            "model_id": [f"m{i}" for i in range(K)],
+            "type": [TYPES[i % 6] for i in range(K)],
+            "x": rng.normal(size=K),
+            "y": rng.normal(size=K),
+            "mean_loglik": rng.normal(-300, 5, K),
+            "benchmark_mean": rng.uniform(20, 70, K),
+            "size": np.log10(np.geomspace(1.2e8, 7e10, K)),
+            "created": np.linspace(2022.1, 2024.6, K),
+        }
+    )
 
 
 def test_category_colours():
@@ -62,8 +70,13 @@ def test_one_colour_per_category_across_figures(models):
     fig = figures.plot_kl_heatmap(kl, models["model_id"].tolist(), models["type"].tolist(), "type", fixed)
     seen["kl heatmap"] = legend_colours(fig.legends[0])
     indexed = models.set_index("model_id")
-    fig = plots.baseline_scatter(indexed["mean_loglik"], indexed[["benchmark_mean"]], indexed["type"],
-                                 pd.DataFrame({"target": ["benchmark_mean"], "pearson": [0.5]}), fixed)
+    fig = plots.baseline_scatter(
+        indexed["mean_loglik"],
+        indexed[["benchmark_mean"]],
+        indexed["type"],
+        pd.DataFrame({"target": ["benchmark_mean"], "pearson": [0.5]}),
+        fixed,
+    )
     seen["baseline"] = legend_colours(fig.axes[0].get_legend())
     scored = models[models["type"] != "phi"].assign(flagged=False)
     fig = plots.leakage_scatter(scored, (np.array([20, 70]), np.array([-300, -290])), expected)
@@ -75,8 +88,9 @@ def test_one_colour_per_category_across_figures(models):
     assert expected["mistral"] == "#d62728"  # the paper's colour
 
 
-@pytest.mark.parametrize("variable, ticks", [("size", ["1B", "10B"]), ("created", ["2023-01", "2024-01"]),
-                                             ("benchmark_mean", None)])
+@pytest.mark.parametrize(
+    "variable, ticks", [("size", ["1B", "10B"]), ("created", ["2023-01", "2024-01"]), ("benchmark_mean", None)]
+)
 def test_numeric_variables_get_a_colour_bar(models, variable, ticks):
     fig = tsne_map.plot_variable_map(models, variable)
     bar = fig.axes[1]  # the colour bar's axes

@@ -27,9 +27,16 @@ def released(tmp_path):
     raw[NAMES[1]] = np.asarray(raw[NAMES[1]])  # values may also be numpy arrays
     model_data = []
     for i, name in enumerate(NAMES):
-        record = {"model_name": name, "model_type": ["llama", "gpt_neox", "llama"][i], "model_size": [6.06, 0.07, 6.74][i],
-                  "created_at": pd.Timestamp(f"2023-0{i + 1}-15T10:00:00Z"), "downloads": 10 * i, "tags": ["x"],
-                  "log-likelihood-10k": raw[name], "mean_logp": float(np.mean(raw[name]))}
+        record = {
+            "model_name": name,
+            "model_type": ["llama", "gpt_neox", "llama"][i],
+            "model_size": [6.06, 0.07, 6.74][i],
+            "created_at": pd.Timestamp(f"2023-0{i + 1}-15T10:00:00Z"),
+            "downloads": 10 * i,
+            "tags": ["x"],
+            "log-likelihood-10k": raw[name],
+            "mean_logp": float(np.mean(raw[name])),
+        }
         for field in paper_data.TASKS:
             record[field] = 30.0 + 10 * i
         record[paper_data.MEAN_FIELD] = 30.0 + 10 * i
@@ -42,16 +49,32 @@ def released(tmp_path):
     with open(tmp_path / "texts.jsonl", "w") as fh:
         for j in range(N_TEXTS):
             fh.write(json.dumps({"id": str(j), "domain": ["Pile-CC", "Github"][j % 2], "text": f"text {j}"}) + "\n")
-    (tmp_path / "models.tsv").write_text("# a comment\nmodel_id\tsource\ttype\n" + "".join(
-        f"{n}\t{n}\t{t}\n" for n, t in zip(NAMES, ["others", "gpt_neox", "llama-2"])))
+    (tmp_path / "models.tsv").write_text(
+        "# a comment\nmodel_id\tsource\ttype\n"
+        + "".join(f"{n}\t{n}\t{t}\n" for n, t in zip(NAMES, ["others", "gpt_neox", "llama-2"]))
+    )
     return tmp_path, raw
 
 
 def convert_args(root, *extra):
-    return ["paper-convert", "--loglik", str(root / "raw_log-likelihood_1018.pkl"),
-            "--model-data", str(root / "model-data-1018.pkl"), "--texts", str(root / "texts.jsonl"),
-            "--types", str(root / "models.tsv"), "--out-matrix", str(root / "out/loglik.npz"),
-            "--out-models", str(root / "out/models.csv"), "--out-benchmarks", str(root / "out/scores.csv"), *extra]
+    return [
+        "paper-convert",
+        "--loglik",
+        str(root / "raw_log-likelihood_1018.pkl"),
+        "--model-data",
+        str(root / "model-data-1018.pkl"),
+        "--texts",
+        str(root / "texts.jsonl"),
+        "--types",
+        str(root / "models.tsv"),
+        "--out-matrix",
+        str(root / "out/loglik.npz"),
+        "--out-models",
+        str(root / "out/models.csv"),
+        "--out-benchmarks",
+        str(root / "out/scores.csv"),
+        *extra,
+    ]
 
 
 def test_conversion_writes_the_pipeline_formats(released):
@@ -83,8 +106,9 @@ def test_pickles_are_refused_without_opt_in(released, capsys):
 
 def test_paper_mode_groups_by_the_29_class_model_type(released):
     """The paper's ridge CV groups by the model data's `model_type`, a column the conversion writes."""
-    import yaml
     from pathlib import Path
+
+    import yaml
 
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/paper/config.yaml").read_text())
     assert config["analysis"]["prediction"]["group_by"] == "model_type"
@@ -98,11 +122,15 @@ def test_map_order_uses_the_full_creation_time(released):
     """Two models made the same day keep their time order, not their name order."""
     from lmmap.analysis.tsne_map import map_order
 
-    records = [{"model_name": name, "model_type": "llama", "model_size": 7, "created_at": when}
-               for name, when in (("a-late", "2024-05-01T18:00:00Z"), ("b-early", "2024-05-01T06:00:00Z"))]
+    records = [
+        {"model_name": name, "model_type": "llama", "model_size": 7, "created_at": when}
+        for name, when in (("a-late", "2024-05-01T18:00:00Z"), ("b-early", "2024-05-01T06:00:00Z"))
+    ]
     table = paper_data.models_table(records, np.zeros((2, 3)), {})
-    assert [table["model_id"][i] for i in map_order(table["model_id"].tolist(), table["created"])] == \
-        ["b-early", "a-late"]
+    assert [table["model_id"][i] for i in map_order(table["model_id"].tolist(), table["created"])] == [
+        "b-early",
+        "a-late",
+    ]
 
 
 class Exploit:
@@ -144,9 +172,16 @@ def test_paper_mode_runs_every_analysis_from_released_files(tmp_path):
     raw = {n: (-500 + 20 * latent[i] @ directions + rng.normal(size=N)).tolist() for i, n in enumerate(names)}
     records = []
     for i, n in enumerate(names):
-        record = {"model_name": n, "model_type": ["llama", "mistral", "gpt_neox", "opt"][i % 4],
-                  "model_size": float(1 + i % 7), "created_at": f"2023-{1 + i % 12:02d}-01", "downloads": i,
-                  "tags": [], "log-likelihood-10k": raw[n], "mean_logp": float(np.mean(raw[n]))}
+        record = {
+            "model_name": n,
+            "model_type": ["llama", "mistral", "gpt_neox", "opt"][i % 4],
+            "model_size": float(1 + i % 7),
+            "created_at": f"2023-{1 + i % 12:02d}-01",
+            "downloads": i,
+            "tags": [],
+            "log-likelihood-10k": raw[n],
+            "mean_logp": float(np.mean(raw[n])),
+        }
         for j, field in enumerate(paper_data.TASKS):
             record[field] = float(50 + 10 * latent[i, j % 2] + rng.normal())
         record[paper_data.MEAN_FIELD] = float(np.mean([record[f] for f in paper_data.TASKS]))
@@ -159,12 +194,30 @@ def test_paper_mode_runs_every_analysis_from_released_files(tmp_path):
         pickle.dump(records, fh)
     with open(data / "texts-10k-pile.jsonl", "w") as fh:
         for j in range(N):
-            fh.write(json.dumps({"text": f"text number {j} " * 20, "index": j,
-                                 "pile_set_name": ["Pile-CC", "Github", "ArXiv"][j % 3]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "text": f"text number {j} " * 20,
+                        "index": j,
+                        "pile_set_name": ["Pile-CC", "Github", "ArXiv"][j % 3],
+                    }
+                )
+                + "\n"
+            )
     shutil.copytree(repo / "config", tmp_path / "config")
     (tmp_path / "opt-in.yaml").write_text("paper: {allow_pickle: true}\nmap: {max_iter: 250}\n")
-    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--snakefile", str(repo / "Snakefile"),
-               "--configfile", "config/paper/config.yaml", "opt-in.yaml"]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "2",
+        "--snakefile",
+        str(repo / "Snakefile"),
+        "--configfile",
+        "config/paper/config.yaml",
+        "opt-in.yaml",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     results = tmp_path / "results"
@@ -180,37 +233,43 @@ def test_paper_mode_runs_every_analysis_from_released_files(tmp_path):
 
 def _global(module: str, name: str) -> bytes:
     """Protocol-4 opcodes that push `module`.`name` (a dotted name resolves attribute chains)."""
+
     def text(s: str) -> bytes:
         data = s.encode()
         return b"\x8c" + bytes([len(data)]) + data
+
     return text(module) + text(name) + b"\x93"
 
 
 def _call(module: str, name: str, *args: str) -> bytes:
     """A protocol-4 pickle that calls module.name(*args) (what __reduce__ to a callable produces)."""
-    body = _global(module, name) + b"(" + b"".join(
-        b"\x8c" + bytes([len(a.encode())]) + a.encode() for a in args) + b"tR."
+    body = (
+        _global(module, name) + b"(" + b"".join(b"\x8c" + bytes([len(a.encode())]) + a.encode() for a in args) + b"tR."
+    )
     return b"\x80\x04" + body
 
 
-@pytest.mark.parametrize("target", [
-    ("os", "system"),  # __reduce__ to a callable
-    ("numpy", "load"),  # a loader that would unpickle a further file
-    ("pandas", "read_pickle"),
-    ("pandas.io.common", "os.system"),  # attribute chain through a module
-    ("pandas", "io.common.os.system"),
-    ("numpy", "core.multiarray._reconstruct.__globals__"),
-    ("numpy._core.multiarray", "scalar.__self__"),
-    ("builtins", "getattr"),
-    ("builtins", "eval"),
-    ("numpy", "frompyfunc"),
-    ("pandas", "eval"),
-    ("numpy.lib.npyio", "load"),
-    ("numpy.testing", "_private.utils.os.system"),
-    ("copyreg", "_reconstructor"),
-    ("collections", "defaultdict"),
-    ("datetime", "sys"),
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        ("os", "system"),  # __reduce__ to a callable
+        ("numpy", "load"),  # a loader that would unpickle a further file
+        ("pandas", "read_pickle"),
+        ("pandas.io.common", "os.system"),  # attribute chain through a module
+        ("pandas", "io.common.os.system"),
+        ("numpy", "core.multiarray._reconstruct.__globals__"),
+        ("numpy._core.multiarray", "scalar.__self__"),
+        ("builtins", "getattr"),
+        ("builtins", "eval"),
+        ("numpy", "frompyfunc"),
+        ("pandas", "eval"),
+        ("numpy.lib.npyio", "load"),
+        ("numpy.testing", "_private.utils.os.system"),
+        ("copyreg", "_reconstructor"),
+        ("collections", "defaultdict"),
+        ("datetime", "sys"),
+    ],
+)
 def test_escape_routes_out_of_the_restricted_unpickler_are_closed(tmp_path, monkeypatch, target):
     monkeypatch.chdir(tmp_path)
     np.save(tmp_path / "second.npy", np.array([Exploit()], dtype=object), allow_pickle=True)
@@ -226,9 +285,21 @@ def test_the_released_pickles_plain_data_still_loads(tmp_path, protocol):
     import collections
     import datetime
 
-    data = [{"a": np.arange(3.0), "b": np.float64(1.5), "c": np.int64(2), "d": pd.Timestamp("2023-01-15T10:00:00Z"),
-             "e": pd.Timestamp("2023-01-15"), "f": pd.NaT, "g": datetime.date(2023, 1, 2), "h": None,
-             "i": collections.OrderedDict(x=1), "j": np.ones(2, np.float32), "k": (1, 2.0, "s", b"b", {3})}]
+    data = [
+        {
+            "a": np.arange(3.0),
+            "b": np.float64(1.5),
+            "c": np.int64(2),
+            "d": pd.Timestamp("2023-01-15T10:00:00Z"),
+            "e": pd.Timestamp("2023-01-15"),
+            "f": pd.NaT,
+            "g": datetime.date(2023, 1, 2),
+            "h": None,
+            "i": collections.OrderedDict(x=1),
+            "j": np.ones(2, np.float32),
+            "k": (1, 2.0, "s", b"b", {3}),
+        }
+    ]
     with open(tmp_path / "ok.pkl", "wb") as fh:
         pickle.dump(data, fh, protocol=protocol)
     loaded = paper_data.read_pickle(tmp_path / "ok.pkl", allow_pickle=True)

@@ -24,8 +24,7 @@ needs_wiring = pytest.mark.skipif(not WIRED, reason="rule score_model does not u
 def dry_run(*args, cwd=ROOT, env=None):
     clean = {k: v for k, v in os.environ.items() if k not in SITE_VARIABLES}
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-n", *args]
-    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
-                            env=clean | (env or {}))
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env=clean | (env or {}))
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
     return result.stdout + result.stderr
 
@@ -33,8 +32,7 @@ def dry_run(*args, cwd=ROOT, env=None):
 def jobs(log: str, rule: str) -> dict[str, dict[str, str]]:
     """The dry run's jobs of `rule` (grouped or not): wildcard `model` -> resources."""
     pattern = rf"rule {rule}:\n(?:.*\n)*?\s+wildcards: model=(\S+)\n\s+resources: ([^\n]+)"
-    return {model: dict(re.findall(r"(\w+)=([^,\s]*)", resources))
-            for model, resources in re.findall(pattern, log)}
+    return {model: dict(re.findall(r"(\w+)=([^,\s]*)", resources)) for model, resources in re.findall(pattern, log)}
 
 
 def paper_scoring_overrides(workdir: Path) -> Path:
@@ -43,15 +41,29 @@ def paper_scoring_overrides(workdir: Path) -> Path:
     texts.write_text("".join(json.dumps({"text": f"text {i} " * 40}) + "\n" for i in range(100)))
     overrides = workdir / "scoring.yaml"
     # the sheet's `family` is the paper's 29-class model_type (paper mode's models table names it so)
-    overrides.write_text(json.dumps({"models": str(ROOT / "config/paper/models.tsv"), "paper": {"enabled": False},
-                                     "texts": {"source": "jsonl", "path": str(texts), "n": None},
-                                     "analysis": {"prediction": {"group_by": "family"}}}))
+    overrides.write_text(
+        json.dumps(
+            {
+                "models": str(ROOT / "config/paper/models.tsv"),
+                "paper": {"enabled": False},
+                "texts": {"source": "jsonl", "path": str(texts), "n": None},
+                "analysis": {"prediction": {"group_by": "family"}},
+            }
+        )
+    )
     return overrides
 
 
-CASES = [pytest.param(profile, config, id=f"{profile.name}-{config.relative_to(ROOT)}",
-                      marks=[pytest.mark.slow] if "paper" in config.parts else [])
-         for profile in PROFILES for config in CONFIGS]
+CASES = [
+    pytest.param(
+        profile,
+        config,
+        id=f"{profile.name}-{config.relative_to(ROOT)}",
+        marks=[pytest.mark.slow] if "paper" in config.parts else [],
+    )
+    for profile in PROFILES
+    for config in CONFIGS
+]
 
 
 @pytest.mark.parametrize(("profile", "config"), CASES)
@@ -73,16 +85,26 @@ def sheet_of_sizes(tmp_path_factory):
         "model_id\tsource\trevision\tdtype\tsize\n"
         "small\torg/small\tabc123\tauto\t135M\n"
         "mid\torg/mid\tabc123\tbfloat16\t7B\n"
-        "big\torg/big\tabc123\tbfloat16\t70B\n")
+        "big\torg/big\tabc123\tbfloat16\t70B\n"
+    )
     (workdir / "config.yaml").write_text(
         "models: models.tsv\nzoo: {enabled: false}\nscoring: {batch_tokens: 8192, device: auto}\n"
-        "texts: {source: demo, n: 10000, seed: 1, max_bytes: 1024, min_bytes: 256}\n")
+        "texts: {source: demo, n: 10000, seed: 1, max_bytes: 1024, min_bytes: 256}\n"
+    )
     return workdir
 
 
 def sized_dry_run(workdir, **env):
-    return dry_run("--profile", str(ROOT / "profiles/slurm"), "--directory", str(workdir), "--configfile",
-                   str(ROOT / "config/config.yaml"), str(workdir / "config.yaml"), env=env)
+    return dry_run(
+        "--profile",
+        str(ROOT / "profiles/slurm"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(ROOT / "config/config.yaml"),
+        str(workdir / "config.yaml"),
+        env=env,
+    )
 
 
 @needs_wiring
@@ -100,9 +122,15 @@ def test_scoring_resources_follow_the_model_size(sheet_of_sizes):
 
 @needs_wiring
 def test_site_settings_come_from_the_environment(sheet_of_sizes):
-    log = sized_dry_run(sheet_of_sizes, LMMAP_SLURM_ACCOUNT="proj42", LMMAP_SLURM_PARTITION="cpuq",
-                        LMMAP_SLURM_GPU_PARTITION="gpuq", LMMAP_SLURM_GPU_CONSTRAINT="a100|h100",
-                        LMMAP_SLURM_GPU_REQUEST="gres", LMMAP_GPU_MEM_GB="40")
+    log = sized_dry_run(
+        sheet_of_sizes,
+        LMMAP_SLURM_ACCOUNT="proj42",
+        LMMAP_SLURM_PARTITION="cpuq",
+        LMMAP_SLURM_GPU_PARTITION="gpuq",
+        LMMAP_SLURM_GPU_CONSTRAINT="a100|h100",
+        LMMAP_SLURM_GPU_REQUEST="gres",
+        LMMAP_GPU_MEM_GB="40",
+    )
     score = jobs(log, "score_model")
     assert score["big"]["slurm_account"] == "proj42" and score["big"]["slurm_partition"] == "gpuq"
     assert score["big"]["constraint"] == "a100|h100"
@@ -112,9 +140,22 @@ def test_site_settings_come_from_the_environment(sheet_of_sizes):
 
 
 def test_lint_of_the_download_and_resources_rules():
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--profile", str(ROOT / "profiles/slurm"),
-                             "--configfile", str(ROOT / "config/test/config.yaml")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--lint",
+            "--profile",
+            str(ROOT / "profiles/slurm"),
+            "--configfile",
+            str(ROOT / "config/test/config.yaml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lints = result.stdout + result.stderr
     assert "Lints for" in lints or result.returncode == 0, lints[-3000:]  # the profile parses
     for mine in ("rules/download.smk:", "rules/resources.smk:", "rule download_model "):
@@ -125,7 +166,14 @@ def test_profile_by_its_bare_name_after_the_one_time_setup(tmp_path):
     """`snakemake --profile slurm` from the repository root, as users write it, after `make slurm-profile`
     (which links profiles/slurm where Snakemake looks bare profile names up)."""
     xdg = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-    demo = ("--profile", "slurm", "--directory", str(tmp_path / "work"), "--configfile", str(ROOT / "config/config.yaml"))
+    demo = (
+        "--profile",
+        "slurm",
+        "--directory",
+        str(tmp_path / "work"),
+        "--configfile",
+        str(ROOT / "config/config.yaml"),
+    )
     with pytest.raises(AssertionError, match="slurm"):  # Snakemake does not look in profiles/
         dry_run(*demo, env=xdg)
     setup = make("slurm-profile", env=os.environ | xdg)
@@ -152,15 +200,33 @@ def test_paper_interpolation_plans_a_merge_and_a_scoring_job_per_grid_model(tmp_
         (data / name).write_bytes(b"")
     (data / "texts-10k-pile.jsonl").write_text(json.dumps({"text": "stand-in"}) + "\n")
     paths = tmp_path / "paths.yaml"
-    paths.write_text(json.dumps({"models": str(ROOT / "config/paper/models.tsv"),
-                                 "paper": {"types": str(ROOT / "config/paper/models.tsv")},
-                                 "map": {"type_colours": str(ROOT / "config/paper/types.tsv")}}))
-    log = dry_run("--profile", str(ROOT / "profiles/slurm"), "--directory", str(tmp_path), "--configfile",
-                  str(ROOT / "config/config.yaml"), str(ROOT / "config/paper/config.yaml"),
-                  str(ROOT / "config/paper/interpolation.yaml"), str(paths))
+    paths.write_text(
+        json.dumps(
+            {
+                "models": str(ROOT / "config/paper/models.tsv"),
+                "paper": {"types": str(ROOT / "config/paper/models.tsv")},
+                "map": {"type_colours": str(ROOT / "config/paper/types.tsv")},
+            }
+        )
+    )
+    log = dry_run(
+        "--profile",
+        str(ROOT / "profiles/slurm"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(ROOT / "config/config.yaml"),
+        str(ROOT / "config/paper/config.yaml"),
+        str(ROOT / "config/paper/interpolation.yaml"),
+        str(paths),
+    )
     merges, scores = grid_jobs(log, "merge_grid_model"), grid_jobs(log, "score_grid_model")
-    expected = {f"interpolation--{name}-a{a}-b{b}" for name in ("llama-2-7b", "mistral-7b")
-                for a in ("0", "0.2", "0.4", "0.6", "0.8", "1") for b in ("0", "0.2", "0.4", "0.6", "0.8", "1")}
+    expected = {
+        f"interpolation--{name}-a{a}-b{b}"
+        for name in ("llama-2-7b", "mistral-7b")
+        for a in ("0", "0.2", "0.4", "0.6", "0.8", "1")
+        for b in ("0", "0.2", "0.4", "0.6", "0.8", "1")
+    }
     assert set(merges) == set(scores) == expected and len(expected) == 72
     llama = merges["interpolation--llama-2-7b-a0.6-b0.8"]  # extrapolated: 1 - a - b < 0
     assert 13_400 < int(llama["disk_mb"]) < 13_700  # 6.74e9 parameters × 2 bytes (float16)
@@ -169,8 +235,13 @@ def test_paper_interpolation_plans_a_merge_and_a_scoring_job_per_grid_model(tmp_
     assert int(llama["runtime"]) > 10 and llama.get("gpu", "0") in ("0", "")
     assert scores["interpolation--llama-2-7b-a0.6-b0.8"]["gpu"] == "1"
     assert "--alpha 0.6 --beta 0.8 --dtype float16" in log
-    assert set(jobs(log, "download_model")) == {"meta-llama--Llama-2-7b-hf", "meta-llama--Llama-2-7b-chat-hf",
-                                                "lmsys--vicuna-7b-v1.5", "mistralai--Mistral-7B-v0.1",
-                                                "HuggingFaceH4--zephyr-7b-beta", "mistralai--Mistral-7B-Instruct-v0.1"}
+    assert set(jobs(log, "download_model")) == {
+        "meta-llama--Llama-2-7b-hf",
+        "meta-llama--Llama-2-7b-chat-hf",
+        "lmsys--vicuna-7b-v1.5",
+        "mistralai--Mistral-7B-v0.1",
+        "HuggingFaceH4--zephyr-7b-beta",
+        "mistralai--Mistral-7B-Instruct-v0.1",
+    }
     assert log.count("rule plot_interpolation:") == 2 and "--map-coordinates results/coords/coordinates.npz" in log
     assert "rule score_model:" not in log  # the map itself comes from the released data

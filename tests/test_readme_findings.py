@@ -12,10 +12,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def _run(tmp_path: Path) -> Path:
     findings = tmp_path / "results/analysis/findings.md"
     findings.parent.mkdir(parents=True)
-    findings.write_text("| finding | value | holds |\n|:--|:--|:--|\n| merges lie between their parents | 6 of 6 | yes |\n")
-    Path(f"{findings}.prov.json").write_text(json.dumps({
-        "created": "2026-11-30T10:00:00+00:00", "environment": {"host": "ci", "code": {
-            "lmmap": "0.1.0", "git_commit": "0123456789abcdef", "git_dirty": False}}}))
+    findings.write_text(
+        "| finding | value | holds |\n|:--|:--|:--|\n| merges lie between their parents | 6 of 6 | yes |\n"
+    )
+    Path(f"{findings}.prov.json").write_text(
+        json.dumps(
+            {
+                "created": "2026-11-30T10:00:00+00:00",
+                "environment": {
+                    "host": "ci",
+                    "code": {"lmmap": "0.1.0", "git_commit": "0123456789abcdef", "git_dirty": False},
+                },
+            }
+        )
+    )
     return findings
 
 

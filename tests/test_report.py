@@ -6,12 +6,16 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {"demo": ["config/config.yaml"], "test": ["config/config.yaml", "config/test/config.yaml"],
-           "paper": ["config/config.yaml", "config/paper/config.yaml"]}
+CONFIGS = {
+    "demo": ["config/config.yaml"],
+    "test": ["config/config.yaml", "config/test/config.yaml"],
+    "paper": ["config/config.yaml", "config/paper/config.yaml"],
+}
 
 
 def merged(paths: list[str]) -> dict:
     """The configs layered as `--configfile A B` layers them (nested mappings updated)."""
+
     def update(base: dict, new: dict) -> dict:
         for key, value in new.items():
             base[key] = update(base.get(key) or {}, value) if isinstance(value, dict) else value
@@ -34,9 +38,17 @@ def test_landing_page_shows_the_findings(name, tmp_path, monkeypatch):
     from lmmap.analysis.outputs import publish_table
 
     (tmp_path / "results/analysis").mkdir(parents=True)
-    rows = [{"finding": "families cluster", "measure": "silhouette", "value": 0.031, "needs": "> 0", "holds": "yes"},
-            {"finding": "merges lie between their parents", "measure": "share", "value": 1.0, "needs": "= 1",
-             "holds": "yes", "out_of": 6}]
+    rows = [
+        {"finding": "families cluster", "measure": "silhouette", "value": 0.031, "needs": "> 0", "holds": "yes"},
+        {
+            "finding": "merges lie between their parents",
+            "measure": "share",
+            "value": 1.0,
+            "needs": "= 1",
+            "holds": "yes",
+            "out_of": 6,
+        },
+    ]
     frame, shown = table(rows)
     publish_table(frame, tmp_path / "results/analysis/findings", step="unit", display=shown)
     monkeypatch.chdir(tmp_path)

@@ -161,7 +161,7 @@ def test_token_logprobs_sum_to_loglik(tiny):
 def test_rolling_windows_score_every_token_once_with_bounded_inputs():
     tokens = list(range(10, 33))
     rows = rolling_windows(0, tokens, prefix=1, max_length=8)
-    targets = [t for row in rows for t in row.seq[row.score_from:].tolist()]
+    targets = [t for row in rows for t in row.seq[row.score_from :].tolist()]
     assert targets == tokens
     assert all(len(row.seq) - 1 <= 8 for row in rows)
     assert rows[0].seq.tolist() == [1] + tokens[:8] and rows[0].score_from == 1
@@ -184,6 +184,7 @@ def test_harness_convention_scores_every_token_after_a_prefix(tiny):
 
 def float64_loglik(model, ids: list[int]) -> float:
     import copy
+
     double = copy.deepcopy(model).double()
     with torch.inference_mode():
         logits = double(input_ids=torch.tensor([ids])).logits[0, :-1]
@@ -200,9 +201,14 @@ def test_checkpoint_resume_reuses_finished_batches(tiny, tmp_path):
     assert again.info["batches_run"] == 0 and again.info["rows_resumed"] == len(MIXED) - 1  # "" has none
     assert np.array_equal(again.loglik, full.loglik)
     # a different run (here: other truncation) must not reuse these parts
-    other = score_texts(model, tokenizer, MIXED, ScoreOptions(batch_tokens=60, checkpoint_seconds=0,
-                                                              max_length=20),
-                        checkpoint_dir=tmp_path, progress=False)
+    other = score_texts(
+        model,
+        tokenizer,
+        MIXED,
+        ScoreOptions(batch_tokens=60, checkpoint_seconds=0, max_length=20),
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
     assert other.info["rows_resumed"] == 0
 
 
@@ -223,8 +229,12 @@ def test_checkpoint_of_other_weights_is_never_resumed(tiny, tmp_path):
     assert again.info["rows_resumed"] == 0 and np.array_equal(again.loglik, fresh.loglik)
     assert not np.allclose(fresh.loglik, score_texts(model, tokenizer, MIXED, options, progress=False).loglik)
     # an explicit weights digest (of the files loaded) also keys the checkpoint
-    digests = [score_texts(model, tokenizer, MIXED[:3], options, checkpoint_dir=tmp_path / "d", progress=False,
-                           weights_digest=d).info["rows_resumed"] for d in ("a" * 64, "b" * 64)]
+    digests = [
+        score_texts(
+            model, tokenizer, MIXED[:3], options, checkpoint_dir=tmp_path / "d", progress=False, weights_digest=d
+        ).info["rows_resumed"]
+        for d in ("a" * 64, "b" * 64)
+    ]
     assert digests == [0, 0]
 
 
@@ -234,8 +244,23 @@ def test_cli_rescore_after_the_weight_files_changed_never_resumes(tmp_path):
 
     directory = save_tiny_model(tmp_path / "m", "gpt2", max_positions=128)
     texts = write_text_set(tmp_path / "texts.jsonl", MIXED[:12])
-    argv = ["score", "--model-id", "m", "--source", str(directory), "--texts", str(texts), "--device", "cpu",
-            "--batch-tokens", "64", "--checkpoint-dir", str(tmp_path / "ckpt"), "--checkpoint-seconds", "0"]
+    argv = [
+        "score",
+        "--model-id",
+        "m",
+        "--source",
+        str(directory),
+        "--texts",
+        str(texts),
+        "--device",
+        "cpu",
+        "--batch-tokens",
+        "64",
+        "--checkpoint-dir",
+        str(tmp_path / "ckpt"),
+        "--checkpoint-seconds",
+        "0",
+    ]
     assert cli_main([*argv, "--out", str(tmp_path / "a.npz")]) == 0
     weights = load_file(directory / "model.safetensors")
     name = next(k for k in weights if ".h.1." in k and k.endswith("mlp.c_fc.weight"))
@@ -274,8 +299,7 @@ KILLABLE = textwrap.dedent("""
 
 
 def run_scoring_script(model_dir: Path, ckpt: Path, out: Path, delay: float) -> subprocess.Popen:
-    script = KILLABLE.format(tests=str(TESTS), model=str(model_dir), ckpt=str(ckpt), out=str(out),
-                             delay=delay)
+    script = KILLABLE.format(tests=str(TESTS), model=str(model_dir), ckpt=str(ckpt), out=str(out), delay=delay)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
 
@@ -316,12 +340,27 @@ def test_cli_writes_scores_contract_and_provenance(tiny, tmp_path, caplog):
     model, tokenizer, directory = tiny
     texts_path = write_text_set(tmp_path / "texts.jsonl", MIXED[:10])
     out, per_token = tmp_path / "scores" / "m.npz", tmp_path / "scores" / "m.tokens.npz"
-    status = cli_main(["score", "--model-id", "org/tiny", "--source", str(directory), "--texts",
-                       str(texts_path), "--out", str(out), "--batch-tokens", "64", "--token-logprobs",
-                       str(per_token), "--checkpoint-dir", str(tmp_path / "ckpt")])
+    status = cli_main(
+        [
+            "score",
+            "--model-id",
+            "org/tiny",
+            "--source",
+            str(directory),
+            "--texts",
+            str(texts_path),
+            "--out",
+            str(out),
+            "--batch-tokens",
+            "64",
+            "--token-logprobs",
+            str(per_token),
+            "--checkpoint-dir",
+            str(tmp_path / "ckpt"),
+        ]
+    )
     assert status == 0
-    data = load_npz(out, required=("loglik", "n_tokens", "truncated", "text_ids", "text_set_sha256",
-                                   "model_id"))
+    data = load_npz(out, required=("loglik", "n_tokens", "truncated", "text_ids", "text_set_sha256", "model_id"))
     assert data["loglik"].dtype == np.float64 and data["n_tokens"].dtype == np.int64
     assert data["truncated"].dtype == bool and data["text_ids"].tolist() == [f"t{k}" for k in range(10)]
     assert str(data["model_id"]) == "org/tiny"
@@ -330,8 +369,14 @@ def test_cli_writes_scores_contract_and_provenance(tiny, tmp_path, caplog):
     prov = read_provenance(out)
     assert prov["text_set_sha256"] == str(data["text_set_sha256"]) == prov["inputs"]["texts"]["sha256"]
     assert prov["model"]["n_params"] > 0 and prov["model"]["dtype"] == "float32"
-    for field in ("tokens_per_s", "peak_memory_bytes", "attn_implementation", "recomputed_texts",
-                  "truncated_texts", "rows_per_batch"):
+    for field in (
+        "tokens_per_s",
+        "peak_memory_bytes",
+        "attn_implementation",
+        "recomputed_texts",
+        "truncated_texts",
+        "rows_per_batch",
+    ):
         assert field in prov["scoring"]
     tokens = load_npz(per_token, required=("offsets", "logprobs", "token_ids"))
     assert tokens["offsets"][-1] == data["n_tokens"].sum()
@@ -342,8 +387,20 @@ def test_cli_help_documents_the_options(capsys):
     with pytest.raises(SystemExit):
         cli_main(["score", "--help"])
     text = capsys.readouterr().out
-    for option in ("--model-id", "--source", "--revision", "--gguf-file", "--dtype", "--trust-remote-code",
-                   "--texts", "--out", "--batch-tokens", "--device", "--checkpoint-dir", "--token-logprobs"):
+    for option in (
+        "--model-id",
+        "--source",
+        "--revision",
+        "--gguf-file",
+        "--dtype",
+        "--trust-remote-code",
+        "--texts",
+        "--out",
+        "--batch-tokens",
+        "--device",
+        "--checkpoint-dir",
+        "--token-logprobs",
+    ):
         assert option in text
 
 

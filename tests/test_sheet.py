@@ -13,8 +13,13 @@ def sheet(tmp_path, *rows):
 
 
 def test_rows_are_parsed_and_typed(tmp_path):
-    specs = read_sheet(sheet(tmp_path, "org/m-1\torg/m-1\tabc123\tbfloat16\tllama\tllama-2\t6.7B\t2024-01-02\ttrue",
-                             "local\tmodels/local\t\t\t\t\t\t\t"))
+    specs = read_sheet(
+        sheet(
+            tmp_path,
+            "org/m-1\torg/m-1\tabc123\tbfloat16\tllama\tllama-2\t6.7B\t2024-01-02\ttrue",
+            "local\tmodels/local\t\t\t\t\t\t\t",
+        )
+    )
     a, b = specs
     assert (a.size, a.dtype, a.revision, a.trust_remote_code, a.slug) == (6.7e9, "bfloat16", "abc123", True, "org--m-1")
     assert (b.size, b.dtype, b.trust_remote_code, b.family) == (None, "auto", False, "unknown")
@@ -25,13 +30,16 @@ def test_slugs_are_safe_file_names(model_id, slug):
     assert slugify(model_id) == slug
 
 
-@pytest.mark.parametrize("row, record, field, message", [
-    ("a\t\t\t\t\t\t\t\t", "line 2", "source", "empty"),
-    ("a\ta\t\tfloat8\t\t\t\t\t", "line 2", "dtype", "float8"),
-    ("a\ta\t\t\t\t\tbig\t\t", "line 2", "size", "'big'"),
-    ("a\ta\t\t\t\t\t\tyesterday\t", "line 2", "created", "ISO date"),
-    ("a\ta\t\t\t\t\t\t\tmaybe", "line 2", "trust_remote_code", "true/false"),
-])
+@pytest.mark.parametrize(
+    "row, record, field, message",
+    [
+        ("a\t\t\t\t\t\t\t\t", "line 2", "source", "empty"),
+        ("a\ta\t\tfloat8\t\t\t\t\t", "line 2", "dtype", "float8"),
+        ("a\ta\t\t\t\t\tbig\t\t", "line 2", "size", "'big'"),
+        ("a\ta\t\t\t\t\t\tyesterday\t", "line 2", "created", "ISO date"),
+        ("a\ta\t\t\t\t\t\t\tmaybe", "line 2", "trust_remote_code", "true/false"),
+    ],
+)
 def test_bad_rows_name_line_and_field(tmp_path, row, record, field, message):
     with pytest.raises(InputError) as info:
         read_sheet(sheet(tmp_path, row))
@@ -47,8 +55,10 @@ def test_extra_columns_are_kept_and_bad_names_and_missing_file_are_reported(tmp_
     own = tmp_path / "own.tsv"
     own.write_text("model_id\tsource\tlicense\tparams_active\na\tx\tapache-2.0\t1.2\nb\ty\t\t3\n")
     assert [s.model_id for s in read_sheet(own)] == ["a", "b"]
-    assert sheet_extras(own) == (["license", "params_active"],
-                                 {"a": {"license": "apache-2.0", "params_active": "1.2"}, "b": {"params_active": "3"}})
+    assert sheet_extras(own) == (
+        ["license", "params_active"],
+        {"a": {"license": "apache-2.0", "params_active": "1.2"}, "b": {"params_active": "3"}},
+    )
     for name in ("slug", "mean_loglik", "two words"):
         bad = tmp_path / "bad.tsv"
         bad.write_text(f"model_id\tsource\t{name}\n")
@@ -76,13 +86,16 @@ def test_extra_columns_reach_the_models_table_and_may_colour_the_map(tmp_path):
         check_config_columns({"models": str(own), "map": {"hues": ["colour"]}})
 
 
-@pytest.mark.parametrize("rows, record, message", [
-    # a stray quote once swallowed the tabs and lines up to the next quote: three rows became two
-    (['"a\tx\t\t\t\t\t\t\t', 'b\ty\t\t\t\t\t\t\t', 'c"\tz\t\t\t\t\t\t\t'], None, None),
-    (["a\tx\t\t\t\t\t\t\t\textra"], "line 2", "10 cells, but the header has 9"),
-    (["a\tx\t\t\t"], "line 2", "5 cells, but the header has 9"),
-    (["a\tx\t\t\t\t\t\t\t", "", "b\ty"], "line 4", "2 cells, but the header has 9"),
-])
+@pytest.mark.parametrize(
+    "rows, record, message",
+    [
+        # a stray quote once swallowed the tabs and lines up to the next quote: three rows became two
+        (['"a\tx\t\t\t\t\t\t\t', "b\ty\t\t\t\t\t\t\t", 'c"\tz\t\t\t\t\t\t\t'], None, None),
+        (["a\tx\t\t\t\t\t\t\t\textra"], "line 2", "10 cells, but the header has 9"),
+        (["a\tx\t\t\t"], "line 2", "5 cells, but the header has 9"),
+        (["a\tx\t\t\t\t\t\t\t", "", "b\ty"], "line 4", "2 cells, but the header has 9"),
+    ],
+)
 def test_the_sheet_is_plain_tsv_with_exactly_the_header_cells(tmp_path, rows, record, message):
     if message is None:
         specs = read_sheet(sheet(tmp_path, *rows))

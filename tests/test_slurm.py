@@ -75,8 +75,10 @@ def _job_fields(jobid: str) -> dict:
 @pytest.mark.parametrize("gpu_request", ["--gres=gpu:1", "--gpus=1"])  # LMMAP_SLURM_GPU_REQUEST gres, gpus
 def test_a_batch_job_receives_a_fake_gpu(slurm_cluster, tmp_path, gpu_request):
     out = tmp_path / "job.out"
-    submit = _run(["sbatch", "--parsable", gpu_request, "-o", str(out), "--wrap",
-                   "echo gpu=${CUDA_VISIBLE_DEVICES:-none}"], cwd=tmp_path)
+    submit = _run(
+        ["sbatch", "--parsable", gpu_request, "-o", str(out), "--wrap", "echo gpu=${CUDA_VISIBLE_DEVICES:-none}"],
+        cwd=tmp_path,
+    )
     assert submit.returncode == 0, submit.stderr
     jobid = submit.stdout.strip().split(";")[0]
     for _ in range(120):
@@ -100,12 +102,25 @@ def site_variables(**overrides: str) -> dict[str, str]:
 def _snakemake(workdir: Path, *args: str, timeout: int, env: dict | None = None, ok: bool = True) -> str:
     """Run the workflow in `workdir`; on timeout stop it with SIGINT, so it cancels its SLURM jobs.
     `ok`: whether it must succeed (else it must fail)."""
-    env = dict(env or os.environ, OMP_NUM_THREADS="1",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(ROOT / "config/test/config.yaml"), str(workdir / "config.yaml"), *args]
-    with subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True) as proc:
+    env = dict(
+        env or os.environ, OMP_NUM_THREADS="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(ROOT / "config/test/config.yaml"),
+        str(workdir / "config.yaml"),
+        *args,
+    ]
+    with subprocess.Popen(
+        cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
         try:
             log, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -133,7 +148,8 @@ def _workdir(base: Path) -> Path:
     (base / "models.tsv").write_text("\n".join(rows) + "\n")
     (base / "config.yaml").write_text(  # on top of config/test/config.yaml: a sheet instead of the zoo
         "models: models.tsv\nzoo: {enabled: false}\nscoring: {device: auto}\ntexts: {source: demo, n: 12, seed: 1, max_bytes: 1024,"
-        " min_bytes: 256}\nmap: {perplexity: 30, max_iter: 250, seed: 42, hues: [type], annotate: false}\n")
+        " min_bytes: 256}\nmap: {perplexity: 30, max_iter: 250, seed: 42, hues: [type], annotate: false}\n"
+    )
     return base
 
 
@@ -182,8 +198,9 @@ def test_groups_ask_for_one_member_at_a_time(runs):
     jobs = [(Path(path).parent.name, _job_fields(jobid)) for _, jobid, path in SUBMITTED.findall(log)]
     [analysis] = [f for name, f in jobs if name.startswith("group_analysis")]
     assert (analysis["NumCPUs"], analysis["MinMemoryNode"], analysis["TimeLimit"]) == ("1", "4000M", "05:00:00")
-    packs = sorted((f["NumCPUs"], f["MinMemoryNode"], f["TimeLimit"]) for name, f in jobs
-                   if name.startswith("group_score_small"))
+    packs = sorted(
+        (f["NumCPUs"], f["MinMemoryNode"], f["TimeLimit"]) for name, f in jobs if name.startswith("group_score_small")
+    )
     one, two = packs  # the pack of two: one model's memory, twice its time
     assert one[:2] == two[:2] and 2 * _minutes(one[2]) == _minutes(two[2]), packs
 
@@ -201,8 +218,10 @@ def test_outputs_equal_a_local_run(runs):
         for key in ("model_ids", "text_ids", "text_set_sha256"):
             np.testing.assert_array_equal(a[key], b[key])
         np.testing.assert_array_equal(a["L"], b["L"])
-    with np.load(local / "results/coords/coordinates.npz") as a, \
-            np.load(cluster / "results/coords/coordinates.npz") as b:
+    with (
+        np.load(local / "results/coords/coordinates.npz") as a,
+        np.load(cluster / "results/coords/coordinates.npz") as b,
+    ):
         np.testing.assert_allclose(a["Q"], b["Q"], rtol=0, atol=1e-12)
 
 
@@ -222,33 +241,59 @@ def test_polling_with_sacct_without_slurmdbd_stops_within_a_minute(slurm_cluster
     log = _snakemake(_fresh_workdir(tmp_path), *PROFILES, TEXTS, timeout=240, env=env, ok=False)
     elapsed = time.time() - started
     print(f"forced sacct: stopped after {elapsed:.0f} s")
-    assert re.search(r"lmmap watchdog: stopping the run: no job of this run has changed state for \d+ s and the "
-                     r"queue holds none of them: SLURM jobs \d+ \(group texts .*: COMPLETED\); the executor polls "
-                     r"with 'sacct'", log), log[-5000:]
+    assert re.search(
+        r"lmmap watchdog: stopping the run: no job of this run has changed state for \d+ s and the "
+        r"queue holds none of them: SLURM jobs \d+ \(group texts .*: COMPLETED\); the executor polls "
+        r"with 'sacct'",
+        log,
+    ), log[-5000:]
     assert elapsed < 120
 
 
 def test_a_job_that_cannot_fit_fails_before_submission(slurm_cluster, tmp_path):
     """A group asking for 3 CPUs on the 2-CPU node: the pre-flight check names it; nothing is submitted."""
     started = time.time()
-    log = _snakemake(_fresh_workdir(tmp_path), *PROFILES, TEXTS, "--set-threads", "prepare_texts=3", timeout=120,
-                     env=site_variables(), ok=False)
-    assert re.search(r"lmmap pre-flight: cannot run: group texts \(build_demo_corpus, prepare_texts; 2 jobs\) asks "
-                     r"for 3 CPUs, 4000 MB, 0 GPUs, 120 min on partition \w+: its largest node has 2 CPUs", log), log[-5000:]
+    log = _snakemake(
+        _fresh_workdir(tmp_path),
+        *PROFILES,
+        TEXTS,
+        "--set-threads",
+        "prepare_texts=3",
+        timeout=120,
+        env=site_variables(),
+        ok=False,
+    )
+    assert re.search(
+        r"lmmap pre-flight: cannot run: group texts \(build_demo_corpus, prepare_texts; 2 jobs\) asks "
+        r"for 3 CPUs, 4000 MB, 0 GPUs, 120 min on partition \w+: its largest node has 2 CPUs",
+        log,
+    ), log[-5000:]
     assert "has been submitted" not in log
     assert time.time() - started < 60
 
 
 def test_cluster_check_names_the_job_that_cannot_fit(slurm_cluster, tmp_path):
     workdir = _fresh_workdir(tmp_path)
-    check = [sys.executable, "-m", "lmmap", "cluster-check", "--", "-s", str(ROOT / "Snakefile"), TEXTS,
-             "--configfile", str(ROOT / "config/test/config.yaml"), str(workdir / "config.yaml")]
+    check = [
+        sys.executable,
+        "-m",
+        "lmmap",
+        "cluster-check",
+        "--",
+        "-s",
+        str(ROOT / "Snakefile"),
+        TEXTS,
+        "--configfile",
+        str(ROOT / "config/test/config.yaml"),
+        str(workdir / "config.yaml"),
+    ]
     env = site_variables(PYTHONPATH=str(ROOT / "src"))
     ok = subprocess.run(check, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and "lmmap pre-flight: ok: 1 job(s) fit their partitions" in ok.stdout, ok
     assert "job states polled with: squeue" in ok.stdout  # no slurmdbd here
-    bad = subprocess.run([*check, "--set-threads", "prepare_texts=3"], cwd=workdir, env=env, capture_output=True,
-                         text=True, timeout=120)
+    bad = subprocess.run(
+        [*check, "--set-threads", "prepare_texts=3"], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 1 and "cannot run: group texts" in bad.stdout, bad
     assert not list((workdir / "logs").glob("slurm/**/*.log"))  # nothing was submitted
 
@@ -256,12 +301,23 @@ def test_cluster_check_names_the_job_that_cannot_fit(slurm_cluster, tmp_path):
 def test_a_job_pending_for_ever_is_reported_within_a_minute(slurm_cluster, tmp_path):
     """The same job with the pre-flight check off: SLURM keeps it pending (PartitionConfig); the run stops."""
     started = time.time()
-    log = _snakemake(_fresh_workdir(tmp_path), *PROFILES, TEXTS, "--set-threads", "prepare_texts=3", timeout=180,
-                     env=site_variables(LMMAP_SLURM_PREFLIGHT="0"), ok=False)
+    log = _snakemake(
+        _fresh_workdir(tmp_path),
+        *PROFILES,
+        TEXTS,
+        "--set-threads",
+        "prepare_texts=3",
+        timeout=180,
+        env=site_variables(LMMAP_SLURM_PREFLIGHT="0"),
+        ok=False,
+    )
     elapsed = time.time() - started
     print(f"pending job: stopped after {elapsed:.0f} s")
-    match = re.search(r"lmmap watchdog: stopping the run: SLURM job (\d+) \(group texts .*\) is pending with "
-                      r"reason PartitionConfig", log)
+    match = re.search(
+        r"lmmap watchdog: stopping the run: SLURM job (\d+) \(group texts .*\) is pending with "
+        r"reason PartitionConfig",
+        log,
+    )
     assert match, log[-5000:]
     assert _job_fields(match.group(1)).get("JobState") == "CANCELLED"  # Snakemake cancelled it on the way out
     assert elapsed < 90

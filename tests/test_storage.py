@@ -17,10 +17,9 @@ from lmmap.storage import atomic_path, load_npz, save_npz, sha256_file
 
 def test_failed_write_leaves_neither_output_nor_temporary(tmp_path):
     target = tmp_path / "out.txt"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -87,9 +86,13 @@ def test_a_file_size_limit_is_one_line_naming_the_file(tmp_path):
     source.write_text("".join(json.dumps({"text": "x" * 200}) + "\n" for _ in range(50)))
     out = tmp_path / "texts.jsonl"
     limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # noqa: E731
-    result = subprocess.run([sys.executable, "-m", "lmmap", "prepare-texts", "--input", str(source), "--out",
-                             str(out)], capture_output=True, text=True, preexec_fn=limit,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    result = subprocess.run(
+        [sys.executable, "-m", "lmmap", "prepare-texts", "--input", str(source), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+    )
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 2 and last == f"lmmap prepare-texts: error: {out}: cannot write: File too large"
     assert not out.exists() and not list(tmp_path.glob(".texts*"))

@@ -24,8 +24,15 @@ PARAMS = tasks.TaskParams(n_items=12, n_choices=4, context_chars=(80, 200), cont
 
 def _documents(n: int = 16) -> list[dict]:
     texts = sample_texts(n, seed=3, min_words=120, max_words=160)
-    return [{"doc_id": f"d{i}", "domain": "prose" if i % 2 else "code", "split": "heldout" if i < n - 2
-             else "train", "text": text} for i, text in enumerate(texts)]
+    return [
+        {
+            "doc_id": f"d{i}",
+            "domain": "prose" if i % 2 else "code",
+            "split": "heldout" if i < n - 2 else "train",
+            "text": text,
+        }
+        for i, text in enumerate(texts)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +67,9 @@ def test_items_hold_the_true_continuation(kind, chunks):
 
 
 def test_labels_are_spread_over_positions(chunks):
-    items = tasks.build_items("continuation", chunks, tasks.TaskParams(n_items=20, context_chars=(80, 200),
-                                                                        continuation_chars=30), "spread")
+    items = tasks.build_items(
+        "continuation", chunks, tasks.TaskParams(n_items=20, context_chars=(80, 200), continuation_chars=30), "spread"
+    )
     assert len(Counter(item["label"] for item in items)) == 4
 
 
@@ -94,7 +102,7 @@ def tiny(request, tmp_path_factory):
 
 def _reference_loglik(loaded, context: str, continuation: str) -> float:
     """One request at a time, in float64: the sum of log p of the continuation's tokens."""
-    (ids, n_cont), = tasks.encode_requests(loaded.tokenizer, [(context, continuation)])
+    ((ids, n_cont),) = tasks.encode_requests(loaded.tokenizer, [(context, continuation)])
     model = loaded.model.double()
     with torch.no_grad():
         logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)
@@ -112,7 +120,7 @@ def test_batched_continuation_logliks_equal_the_reference(tiny):
 
 
 def test_bos_is_added_only_where_the_tokenizer_adds_it(tiny):
-    (ids, n_cont), = tasks.encode_requests(tiny.tokenizer, [("the model", " maps")])
+    ((ids, n_cont),) = tasks.encode_requests(tiny.tokenizer, [("the model", " maps")])
     assert (ids[0] == tiny.tokenizer.bos_token_id) == tiny.info["adds_bos"]
     assert n_cont >= 1
 
@@ -124,20 +132,27 @@ def test_long_contexts_are_cut_from_the_left(tiny):
 
 
 def test_evaluation_batches_group_zoo_architectures():
-    specs = [ModelSpec("zoo/a-s", "results/zoo/zoo--a-s", family="a", type="llama"),
-             ModelSpec("zoo/b-m", "results/zoo/zoo--b-m", family="b", type="llama"),
-             ModelSpec("zoo/c-m", "results/zoo/zoo--c-m", family="c", type="gpt2"),
-             ModelSpec("org/real", "org/real", family="a", type="llama")]
+    specs = [
+        ModelSpec("zoo/a-s", "results/zoo/zoo--a-s", family="a", type="llama"),
+        ModelSpec("zoo/b-m", "results/zoo/zoo--b-m", family="b", type="llama"),
+        ModelSpec("zoo/c-m", "results/zoo/zoo--c-m", family="c", type="gpt2"),
+        ModelSpec("org/real", "org/real", family="a", type="llama"),
+    ]
     batches = tasks.evaluation_batches(specs)
     assert {k: [s.model_id for s in v] for k, v in batches.items()} == {
-        "zoo-llama": ["zoo/a-s", "zoo/b-m"], "zoo-gpt2": ["zoo/c-m"], "model-org--real": ["org/real"]}
+        "zoo-llama": ["zoo/a-s", "zoo/b-m"],
+        "zoo-gpt2": ["zoo/c-m"],
+        "model-org--real": ["org/real"],
+    }
 
 
 def test_benchmark_table_uses_each_tasks_metric_on_0_100():
-    rows = [{"model_id": "m1", "task": "t1", "acc": 0.5, "acc_norm": 0.75},
-            {"model_id": "m1", "task": "t2", "acc": 0.25, "acc_norm": 1.0},
-            {"model_id": "m2", "task": "t1", "acc": 1.0, "acc_norm": 0.0},
-            {"model_id": "m2", "task": "t2", "acc": 0.0, "acc_norm": 0.5}]
+    rows = [
+        {"model_id": "m1", "task": "t1", "acc": 0.5, "acc_norm": 0.75},
+        {"model_id": "m1", "task": "t2", "acc": 0.25, "acc_norm": 1.0},
+        {"model_id": "m2", "task": "t1", "acc": 1.0, "acc_norm": 0.0},
+        {"model_id": "m2", "task": "t2", "acc": 0.0, "acc_norm": 0.5},
+    ]
     table = tasks.benchmark_table(rows, {"t1": "acc_norm", "t2": "acc"}).set_index("model_id")
     assert list(table.columns) == ["t1", "t2", "mean"]
     assert table.loc["m1"].tolist() == [75.0, 25.0, 50.0] and table.loc["m2"].tolist() == [0.0, 0.0, 0.0]
@@ -149,17 +164,54 @@ def test_commands_build_evaluate_and_collect_with_provenance(tmp_path, tiny):
     task_files = []
     for kind in ("continuation", "spelling"):
         out = tmp_path / f"{kind}.jsonl"
-        assert cli_main(["build-task", "--corpus", str(corpus), "--name", kind, "--kind", kind, "--n-items", "6",
-                         "--context-chars", "80", "200", "--continuation-chars", "30", "--out", str(out)]) == 0
+        assert (
+            cli_main(
+                [
+                    "build-task",
+                    "--corpus",
+                    str(corpus),
+                    "--name",
+                    kind,
+                    "--kind",
+                    kind,
+                    "--n-items",
+                    "6",
+                    "--context-chars",
+                    "80",
+                    "200",
+                    "--continuation-chars",
+                    "30",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         task_files.append(str(out))
     model_dir = tiny.info["source"]
     models = json.dumps([{"model_id": "tiny", "source": model_dir, "family": "x"}])
     evaluation = tmp_path / "evaluation.csv"
-    assert cli_main(["evaluate-tasks", "--models", models, "--tasks", *task_files, "--device", "cpu",
-                     "--out", str(evaluation)]) == 0
+    assert (
+        cli_main(
+            ["evaluate-tasks", "--models", models, "--tasks", *task_files, "--device", "cpu", "--out", str(evaluation)]
+        )
+        == 0
+    )
     scores = tmp_path / "scores.csv"
-    assert cli_main(["collect-benchmarks", "--results", str(evaluation), "--metrics",
-                     json.dumps({"continuation": "acc_norm", "spelling": "acc"}), "--out", str(scores)]) == 0
+    assert (
+        cli_main(
+            [
+                "collect-benchmarks",
+                "--results",
+                str(evaluation),
+                "--metrics",
+                json.dumps({"continuation": "acc_norm", "spelling": "acc"}),
+                "--out",
+                str(scores),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(scores)
     assert list(table.columns) == ["model_id", "continuation", "spelling", "mean"]
     assert table["mean"].between(0, 100).all()

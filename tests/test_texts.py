@@ -49,24 +49,37 @@ def write_lines(path, lines):
 
 
 def test_paper_schema_is_read_with_ids_and_domains(tmp_path):
-    path = write_lines(tmp_path / "t.jsonl", [
-        json.dumps({"index": 7, "pile_idx": 1, "chunk_idx": 2, "pile_set_name": "ArXiv", "text": "hello"}),
-        "",
-        json.dumps({"text": "no id"}),
-    ])
+    path = write_lines(
+        tmp_path / "t.jsonl",
+        [
+            json.dumps({"index": 7, "pile_idx": 1, "chunk_idx": 2, "pile_set_name": "ArXiv", "text": "hello"}),
+            "",
+            json.dumps({"text": "no id"}),
+        ],
+    )
     records = read_source_jsonl(path)
     assert [r["id"] for r in records] == ["7", "2"]
     assert records[0]["domain"] == "ArXiv" and records[0]["pile_idx"] == 1
     assert records[1]["domain"] == "unknown"
 
 
-@pytest.mark.parametrize("lines, record, field, message", [
-    (['{"text": "a"', ], "line 1", None, "malformed JSON"),
-    (['{"text": "a"}', '{"txt": "b"}'], "line 2", "text", "missing"),
-    (['{"text": "   "}'], "line 1", "text", "empty"),
-    ([b'{"text": "\xff"}\n'], "line 1", None, "invalid UTF-8"),
-    (['{"index": 1, "text": "a"}', '{"index": 1, "text": "b"}'], 1, "id", "duplicate text id '1'"),
-])
+@pytest.mark.parametrize(
+    "lines, record, field, message",
+    [
+        (
+            [
+                '{"text": "a"',
+            ],
+            "line 1",
+            None,
+            "malformed JSON",
+        ),
+        (['{"text": "a"}', '{"txt": "b"}'], "line 2", "text", "missing"),
+        (['{"text": "   "}'], "line 1", "text", "empty"),
+        ([b'{"text": "\xff"}\n'], "line 1", None, "invalid UTF-8"),
+        (['{"index": 1, "text": "a"}', '{"index": 1, "text": "b"}'], 1, "id", "duplicate text id '1'"),
+    ],
+)
 def test_bad_input_names_file_record_and_field(tmp_path, lines, record, field, message):
     path = write_lines(tmp_path / "bad.jsonl", lines)
     with pytest.raises(InputError) as info:

@@ -31,8 +31,7 @@ def make(*targets, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProce
     (`-o`: a fresh copy's pyproject.toml is newer than the environment's stamp)."""
     venv = reusable_venv()
     reuse = [f"VENV={venv}", "-o", f"{venv}/.lmmap-installed"] if venv else []
-    return subprocess.run(["make", *targets, *reuse], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(["make", *targets, *reuse], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_lint_is_clean():
@@ -48,8 +47,17 @@ def test_steps_run_with_snakemakes_interpreter_not_the_python_on_path(tmp_path):
     decoy.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{decoy.parent}{os.pathsep}{os.confstr('CS_PATH')}"
-    snakemake("results/texts/texts.jsonl", "--cores", "1", "--directory", str(tmp_path / "work"), "--configfile",
-              str(ROOT / "config/config.yaml"), str(ROOT / "config/test/config.yaml"), env=env)
+    snakemake(
+        "results/texts/texts.jsonl",
+        "--cores",
+        "1",
+        "--directory",
+        str(tmp_path / "work"),
+        "--configfile",
+        str(ROOT / "config/config.yaml"),
+        str(ROOT / "config/test/config.yaml"),
+        env=env,
+    )
     assert (tmp_path / "work/results/texts/texts.jsonl").stat().st_size > 0
 
 
@@ -71,14 +79,22 @@ def sheet_workdir(tmp_path_factory):
         "demo_corpus: {domains: [python-docs, licences], fractions: {reference: 0.5, train: 0.3, heldout: 0.2},"
         " max_docs_per_domain: 40, max_doc_bytes: 4096}\n"
         "scoring: {batch_tokens: 2048, device: cpu}\n"
-        "map: {perplexity: 30, max_iter: 250, seed: 42, hues: [type, family], annotate: true}\n")
+        "map: {perplexity: 30, max_iter: 250, seed: 42, hues: [type, family], annotate: true}\n"
+    )
     return workdir
 
 
 @pytest.mark.slow
 def test_end_to_end_from_a_model_sheet(sheet_workdir):
-    snakemake("--cores", "2", "--directory", str(sheet_workdir), "--configfile",
-              str(ROOT / "config/config.yaml"), str(sheet_workdir / "config.yaml"))
+    snakemake(
+        "--cores",
+        "2",
+        "--directory",
+        str(sheet_workdir),
+        "--configfile",
+        str(ROOT / "config/config.yaml"),
+        str(sheet_workdir / "config.yaml"),
+    )
     results = sheet_workdir / "results"
     with np.load(results / "matrix/loglik.npz", allow_pickle=False) as m:
         assert m["L"].shape == (4, 16) and np.isfinite(m["L"]).all() and (m["L"] < 0).all()
@@ -94,8 +110,14 @@ def test_end_to_end_from_a_model_sheet(sheet_workdir):
     score_prov = json.loads((results / "scores/org--tiny_0.npz.prov.json").read_text())
     assert score_prov["inputs"]["texts"]["sha256"] == prov["text_set_sha256"]
     # a second run has nothing to do: every job is cached
-    assert "Nothing to be done" in snakemake("-n", "--directory", str(sheet_workdir), "--configfile",
-                                             str(ROOT / "config/config.yaml"), str(sheet_workdir / "config.yaml"))
+    assert "Nothing to be done" in snakemake(
+        "-n",
+        "--directory",
+        str(sheet_workdir),
+        "--configfile",
+        str(ROOT / "config/config.yaml"),
+        str(sheet_workdir / "config.yaml"),
+    )
 
 
 def check_demo_outputs(results: Path, n_models: int, n_texts: int, n_grid: int) -> None:
@@ -122,16 +144,34 @@ def check_demo_outputs(results: Path, n_models: int, n_texts: int, n_grid: int) 
     with np.load(results / "coords/coordinates.npz", allow_pickle=False) as c:
         assert summary["clip_value"] == float(c["clip_value"])
     assert {"weight_x", "weight_y"} <= set(pd.read_csv(results / "analysis/interpolation" / f"{grid.name}.csv"))
-    for table in ("prediction/ridge.md", "baseline/loglik_correlation.md", "leakage/leakage.md",
-                  "kl_validation/summary.md", "dimensionality.md", "model_list.md", "findings.md"):
+    for table in (
+        "prediction/ridge.md",
+        "baseline/loglik_correlation.md",
+        "leakage/leakage.md",
+        "kl_validation/summary.md",
+        "dimensionality.md",
+        "model_list.md",
+        "findings.md",
+    ):
         assert (results / "analysis" / table).stat().st_size > 100, table
-    for figure in ("figures/map_type.png", "figures/kl_heatmap.png", "analysis/maps/map_best_domain.png",
-                   "analysis/maps/map_benchmark_mean.png"):
+    for figure in (
+        "figures/map_type.png",
+        "figures/kl_heatmap.png",
+        "analysis/maps/map_best_domain.png",
+        "analysis/maps/map_benchmark_mean.png",
+    ):
         assert (results / figure).stat().st_size > 1000, figure
 
 
 @pytest.mark.slow
 def test_end_to_end_test_config_zoo_benchmarks_analyses(tmp_path):
-    snakemake("--cores", "2", "--directory", str(tmp_path), "--configfile", str(ROOT / "config/config.yaml"),
-              str(ROOT / "config/test/config.yaml"))
+    snakemake(
+        "--cores",
+        "2",
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(ROOT / "config/config.yaml"),
+        str(ROOT / "config/test/config.yaml"),
+    )
     check_demo_outputs(tmp_path / "results", n_models=10, n_texts=48, n_grid=9)

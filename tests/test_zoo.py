@@ -54,7 +54,7 @@ def test_test_zoo_is_small_but_covers_every_kind():
 
 def test_interpolation_grid_is_four_by_four():
     cfg = zoo_config("demo")
-    (base, grid), = zoo.interpolation_specs(cfg).items()
+    ((base, grid),) = zoo.interpolation_specs(cfg).items()
     assert len(grid) == 16
     assert {(a, b) for a, b, _ in grid} == {(a, b) for a in (0, 0.333, 0.667, 1) for b in (0, 0.333, 0.667, 1)}
     assert len({spec.slug for *_, spec in grid}) == 16
@@ -64,14 +64,17 @@ def test_interpolation_grid_is_four_by_four():
     assert all(spec.source == f"results/interpolation/{base}/models/{spec.slug}" for *_, spec in grid)
     (definition,) = zoo.interpolation_grids(cfg)
     assert definition.zoo and definition.dtype == "float32"
-    assert [p.slug for p in definition.parents] == ["zoo--balanced-llama-m", "zoo--balanced-llama-m-ft-python-code",
-                                                    "zoo--balanced-llama-m-ft-licences"]
+    assert [p.slug for p in definition.parents] == [
+        "zoo--balanced-llama-m",
+        "zoo--balanced-llama-m-ft-python-code",
+        "zoo--balanced-llama-m-ft-licences",
+    ]
 
 
 def test_zoo_is_scored_and_evaluated_in_one_job_per_architecture():
     cfg = zoo_config("demo")
     assert {zoo.job_group(s) for s in zoo.zoo_specs(cfg)} == {"gpt2", "llama", "gpt_neox"}
-    (base, grid), = zoo.interpolation_specs(cfg).items()
+    ((base, grid),) = zoo.interpolation_specs(cfg).items()
     assert {zoo.job_group(spec) for *_, spec in grid} == {f"grid-{base}"}
 
 
@@ -94,8 +97,12 @@ def test_config_errors_name_the_entry():
 def test_parameter_count_formula_matches_the_model(architecture):
     tokenizer = zoo.train_tokenizer(["alpha beta gamma delta " * 20], vocab_size=300)
     wrapped = _wrap(tokenizer)
-    recipe = {"architecture": architecture, "shape": {"hidden": 16, "layers": 2, "heads": 2},
-              "vocab_size": len(wrapped), "seed": 0}
+    recipe = {
+        "architecture": architecture,
+        "shape": {"hidden": 16, "layers": 2, "heads": 2},
+        "vocab_size": len(wrapped),
+        "seed": 0,
+    }
     model = zoo.new_model(recipe, wrapped)
     assert model.num_parameters() == zoo.parameter_count(architecture, 16, 2, len(wrapped))
 
@@ -106,17 +113,20 @@ def test_parameter_count_formula_matches_the_model(architecture):
 
 def test_duplicated_documents_are_kept_out_of_training():
     licence = "Permission is hereby granted, free of charge, to any person obtaining a copy\n" * 6
-    docs = [{"doc_id": "a", "domain": "licences", "split": "train", "text": licence + "x" * 10},
-            {"doc_id": "b", "domain": "code", "split": "train", "text": "def f(x):\n    return x\n" * 20},
-            {"doc_id": "c", "domain": "code", "split": "heldout", "text": "held out line\n" * 30}]
+    docs = [
+        {"doc_id": "a", "domain": "licences", "split": "train", "text": licence + "x" * 10},
+        {"doc_id": "b", "domain": "code", "split": "train", "text": "def f(x):\n    return x\n" * 20},
+        {"doc_id": "c", "domain": "code", "split": "heldout", "text": "held out line\n" * 30},
+    ]
     chunks, dropped = zoo.training_chunks(docs, protected_texts=[licence], min_line_chars=32)
     assert dropped == 1 and [c["id"] for c in chunks] == ["b#0"]
 
 
 def test_demo_training_chunks_share_nothing_with_reference_or_heldout():
     fractions = {"reference": 0.35, "train": 0.45, "heldout": 0.20}
-    docs = demo_corpus.build_documents(["python-docs", "licences", "c-headers"], fractions,
-                                       max_docs_per_domain=40, max_doc_bytes=4096)
+    docs = demo_corpus.build_documents(
+        ["python-docs", "licences", "c-headers"], fractions, max_docs_per_domain=40, max_doc_bytes=4096
+    )
     reference = [c["text"] for c in chunk_corpus([d for d in docs if d["split"] == "reference"], None, 0)]
     heldout = [d["text"] for d in docs if d["split"] == "heldout"]
     chunks, _ = zoo.training_chunks(docs, reference + heldout, min_line_chars=32)
@@ -132,8 +142,10 @@ def _token_data(n_train: int = 12, n_reference: int = 8) -> zoo.TokenData:
     rng = np.random.default_rng(0)
     train = [rng.integers(3, 50, size=rng.integers(5, 30)) for _ in range(n_train)]
     ref = [rng.integers(3, 50, size=20) + 1000 for _ in range(n_reference)]  # recognisable ids
-    flat = lambda seqs: (np.concatenate(seqs).astype(np.int32),  # noqa: E731
-                         np.concatenate([[0], np.cumsum([len(s) for s in seqs])]))
+
+    def flat(seqs):
+        return np.concatenate(seqs).astype(np.int32), np.concatenate([[0], np.cumsum([len(s) for s in seqs])])
+
     tokens, offsets = flat(train)
     ref_tokens, ref_offsets = flat(ref)
     domains = np.array(["code", "prose", "data"] * (n_train // 3))
@@ -147,8 +159,13 @@ def test_finetunes_read_only_their_domain_and_contamination_only_its_share():
     prose = {data.sequence(i).tobytes() for i in range(12) if data.domains[i] == "prose"}
     picks = zoo.sample_sequences(data, {"kind": "finetune", "domain": "prose", "training": training}, rng, 50)
     assert all(p.tobytes() in prose for p in picks)
-    recipe = {"kind": "contaminated", "reference_fraction": 0.25, "reference_share": 0.5, "mix": {},
-              "training": training}
+    recipe = {
+        "kind": "contaminated",
+        "reference_fraction": 0.25,
+        "reference_share": 0.5,
+        "mix": {},
+        "training": training,
+    }
     picks = zoo.sample_sequences(data, recipe, rng, 400)
     leaked = [p for p in picks if p.min() >= 1000]
     allowed = {data.reference_sequence(i).tobytes() for i in zoo.contaminating_texts(8, 0.25)}
@@ -159,8 +176,10 @@ def test_finetunes_read_only_their_domain_and_contamination_only_its_share():
 
 def test_contaminated_models_may_train_in_longer_windows():
     cfg = zoo_config("test")
-    cfg["contaminated"] = [{"base": "prose-llama-s", "steps": 5, "lr": 0.01, "max_tokens": 256},
-                           {"base": "prose-llama-s", "steps": 5, "lr": 0.01, "fraction": 0.25}]
+    cfg["contaminated"] = [
+        {"base": "prose-llama-s", "steps": 5, "lr": 0.01, "max_tokens": 256},
+        {"base": "prose-llama-s", "steps": 5, "lr": 0.01, "fraction": 0.25},
+    ]
     longer, default = [m for m in zoo.zoo_models(cfg) if m.kind == "contaminated"]
     assert longer.recipe["training"]["max_tokens"] == 256
     assert default.recipe["training"]["max_tokens"] == cfg["training"]["max_tokens"]
@@ -181,8 +200,7 @@ def test_domain_mix_weights():
 def _wrap(tokenizer):
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=zoo.BOS, eos_token=zoo.EOS,
-                                   pad_token=zoo.PAD)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=zoo.BOS, eos_token=zoo.EOS, pad_token=zoo.PAD)
 
 
 MINI_ZOO = {
@@ -207,19 +225,50 @@ def mini_zoo(tmp_path_factory):
     tokenizer = zoo.train_tokenizer(texts, 300)
     tokenizer.save(str(root / "tokenizer.json"))
     tokens, offsets = zoo.encode_texts(tokenizer, texts)
-    save_npz(root / "tokens.npz", tokens=tokens, offsets=offsets, domains=["code", "prose", "data"] * 10,
-             reference_tokens=tokens[: offsets[4]], reference_offsets=offsets[:5])
-    (family, models), = zoo.build_groups(MINI_ZOO).items()
+    save_npz(
+        root / "tokens.npz",
+        tokens=tokens,
+        offsets=offsets,
+        domains=["code", "prose", "data"] * 10,
+        reference_tokens=tokens[: offsets[4]],
+        reference_offsets=offsets[:5],
+    )
+    ((family, models),) = zoo.build_groups(MINI_ZOO).items()
     recipes = json.dumps([{"slug": m.slug, "recipe": m.recipe, "parents": list(m.parents)} for m in models])
     for out in ("a", "b"):
-        args = ["zoo-build", "--recipes", recipes, "--tokenizer", str(root / "tokenizer.json"),
-                "--data", str(root / "tokens.npz"), "--zoo-dir", str(root / out)]
+        args = [
+            "zoo-build",
+            "--recipes",
+            recipes,
+            "--tokenizer",
+            str(root / "tokenizer.json"),
+            "--data",
+            str(root / "tokens.npz"),
+            "--zoo-dir",
+            str(root / out),
+        ]
         assert cli_main(args) == 0
     (grid,) = zoo.interpolation_grids(MINI_ZOO)  # merged as the workflow merges it, one point per call
     parents = json.dumps([{"model_id": p.model_id, "source": str(root / "a" / p.slug)} for p in grid.parents])
     for alpha, beta, spec in grid.points:
-        assert cli_main(["interpolate", "--parents", parents, "--alpha", str(alpha), "--beta", str(beta),
-                         "--dtype", grid.dtype, "--out-dir", str(root / "a" / spec.slug)]) == 0
+        assert (
+            cli_main(
+                [
+                    "interpolate",
+                    "--parents",
+                    parents,
+                    "--alpha",
+                    str(alpha),
+                    "--beta",
+                    str(beta),
+                    "--dtype",
+                    grid.dtype,
+                    "--out-dir",
+                    str(root / "a" / spec.slug),
+                ]
+            )
+            == 0
+        )
     return root, models
 
 
@@ -251,16 +300,23 @@ def test_builds_are_deterministic(mini_zoo):
 
 def test_training_changes_weights_and_derived_models_do_what_they_say(mini_zoo):
     root, _ = mini_zoo
-    w = {name: _weights(root / "a" / f"zoo--{name}") for name in
-         ("fam-t", "fam-t-ft-code", "fam-t-ft-prose", "fam-t-merge-w50", "fam-t-int8", "fam-t-fp16",
-          "fam-t-contam50")}
-    grid = {name: _weights(root / "a" / f"zoo-grid--fam-t-{name}") for name in ("a0-b0", "a1-b0", "a0-b1",
-                                                                                  "a1-b1")}
+    w = {
+        name: _weights(root / "a" / f"zoo--{name}")
+        for name in (
+            "fam-t",
+            "fam-t-ft-code",
+            "fam-t-ft-prose",
+            "fam-t-merge-w50",
+            "fam-t-int8",
+            "fam-t-fp16",
+            "fam-t-contam50",
+        )
+    }
+    grid = {name: _weights(root / "a" / f"zoo-grid--fam-t-{name}") for name in ("a0-b0", "a1-b0", "a0-b1", "a1-b1")}
     key = "model.layers.0.mlp.up_proj.weight"
     assert not np.allclose(w["fam-t"][key], w["fam-t-ft-code"][key])
     assert not np.allclose(w["fam-t"][key], w["fam-t-contam50"][key])
-    assert np.allclose(w["fam-t-merge-w50"][key], 0.5 * (w["fam-t-ft-code"][key] + w["fam-t-ft-prose"][key]),
-                       atol=1e-6)
+    assert np.allclose(w["fam-t-merge-w50"][key], 0.5 * (w["fam-t-ft-code"][key] + w["fam-t-ft-prose"][key]), atol=1e-6)
     assert np.allclose(grid["a0-b0"][key], w["fam-t"][key], atol=1e-6)
     assert np.allclose(grid["a1-b0"][key], w["fam-t-ft-code"][key], atol=1e-6)
     assert np.allclose(grid["a0-b1"][key], w["fam-t-ft-prose"][key], atol=1e-6)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from lmmap.errors import InputError
 from lmmap.provenance import record_digest, sidecar_path
@@ -39,8 +39,15 @@ STEP_CONFIG = {
     "plot-pca": "pca",
     "merge": "merge",
 }
-MODEL_FIELDS = ("source", "source_kind", "revision_requested", "revision_resolved", "gguf_file", "dtype",
-                "trust_remote_code")
+MODEL_FIELDS = (
+    "source",
+    "source_kind",
+    "revision_requested",
+    "revision_resolved",
+    "gguf_file",
+    "dtype",
+    "trust_remote_code",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +62,7 @@ class Finding:
 @dataclasses.dataclass
 class _Walk:
     """State of one audit: each sidecar is read and checked once, however many results share it."""
+
     config: dict | None
     findings: list[Finding] = dataclasses.field(default_factory=list)
     records: dict[str, dict] = dataclasses.field(default_factory=dict)  # path -> sidecar
@@ -84,9 +92,14 @@ def audit(results: Iterable[str | Path], config: dict | None = None) -> dict:
         "ok": not errors,
         "n_errors": len(errors),
         "n_warnings": len(walk.findings) - len(errors),
-        "results": [{"path": r, "files_in_chain": len(chains[r]),
-                     "ok": not any({f.path, f.recorded_by} & (chains[r] | {r, "*"}) for f in errors)}
-                    for r in chains],
+        "results": [
+            {
+                "path": r,
+                "files_in_chain": len(chains[r]),
+                "ok": not any({f.path, f.recorded_by} & (chains[r] | {r, "*"}) for f in errors),
+            }
+            for r in chains
+        ],
         "findings": [dataclasses.asdict(f) for f in walk.findings],
         "raw_inputs": sorted(walk.raw_inputs.values(), key=lambda item: item["path"]),
         "models": _models(walk),
@@ -96,40 +109,61 @@ def audit(results: Iterable[str | Path], config: dict | None = None) -> dict:
     }
 
 
-def _visit(walk: _Walk, path: str, recorded_sha: str | None, recorded_by: str | None,
-           recorded_sidecar_sha: str | None = None) -> set[str]:
+def _visit(
+    walk: _Walk, path: str, recorded_sha: str | None, recorded_by: str | None, recorded_sidecar_sha: str | None = None
+) -> set[str]:
     """Check one file (and its sidecar) against what `recorded_by` recorded; follow its sidecar.
     Returns the paths of every file with a sidecar in its chain (itself included)."""
     current = walk.sha256(path)
     sidecar = str(sidecar_path(path))
     if recorded_sidecar_sha and walk.sha256(sidecar) not in (None, recorded_sidecar_sha):
-        walk.add("error", "changed", sidecar, f"provenance sidecar edited since {recorded_by} used {path}",
-                 recorded_by)
+        walk.add("error", "changed", sidecar, f"provenance sidecar edited since {recorded_by} used {path}", recorded_by)
     if current is None:
-        walk.add("error", "missing", path, "does not exist" + (f" (an input of {recorded_by})" if recorded_by else ""),
-                 recorded_by)
+        walk.add(
+            "error",
+            "missing",
+            path,
+            "does not exist" + (f" (an input of {recorded_by})" if recorded_by else ""),
+            recorded_by,
+        )
     elif recorded_sha and current != recorded_sha:
-        walk.add("error", "changed", path, f"changed since {recorded_by} used it (sha256 {current[:12]}…, "
-                 f"recorded {recorded_sha[:12]}…)", recorded_by)
+        walk.add(
+            "error",
+            "changed",
+            path,
+            f"changed since {recorded_by} used it (sha256 {current[:12]}…, recorded {recorded_sha[:12]}…)",
+            recorded_by,
+        )
     if not sidecar_path(path).is_file():
         if recorded_by is None:
             walk.add("error", "no-provenance", path, f"has no provenance sidecar {sidecar_path(path).name}")
         else:
-            walk.raw_inputs.setdefault(path, {"path": path, "sha256": current, "recorded_sha256": recorded_sha,
-                                              "used_by": recorded_by})
+            walk.raw_inputs.setdefault(
+                path, {"path": path, "sha256": current, "recorded_sha256": recorded_sha, "used_by": recorded_by}
+            )
         return set()
     if path in walk.records:
         return _chain_of(walk, path)
     record = walk.records[path] = read_record(sidecar_path(path))
     if "record_sha256" not in record:
-        walk.add("warning", "unverifiable", sidecar, "provenance sidecar has no record_sha256 (made by an older "
-                 "lmmap, or the field was removed): edits to it cannot be detected", path)
+        walk.add(
+            "warning",
+            "unverifiable",
+            sidecar,
+            "provenance sidecar has no record_sha256 (made by an older "
+            "lmmap, or the field was removed): edits to it cannot be detected",
+            path,
+        )
     elif record["record_sha256"] != record_digest(record):
-        walk.add("error", "changed", sidecar, "provenance sidecar edited after it was written (its content "
-                 "no longer matches its record_sha256)", path)
+        walk.add(
+            "error",
+            "changed",
+            sidecar,
+            "provenance sidecar edited after it was written (its content no longer matches its record_sha256)",
+            path,
+        )
     if current is not None and current != record.get("output", {}).get("sha256"):
-        walk.add("error", "changed", path, "changed since it was made (its sha256 differs from its sidecar's)",
-                 path)
+        walk.add("error", "changed", path, "changed since it was made (its sha256 differs from its sidecar's)", path)
     _check_config(walk, path, record)
     _check_model_source(walk, path, record)
     missing = record.get("missing_models") or []
@@ -150,7 +184,9 @@ def read_record(path: str | Path) -> dict:
         problem = "not a JSON object"
     elif not isinstance(record.get("output", {}), dict) or not isinstance(record.get("inputs", {}), dict):
         problem = "'output' and 'inputs' must be objects"
-    elif not all(isinstance(item, dict) and isinstance(item.get("path"), str) for item in record.get("inputs", {}).values()):
+    elif not all(
+        isinstance(item, dict) and isinstance(item.get("path"), str) for item in record.get("inputs", {}).values()
+    ):
         problem = "every input must be an object with a 'path'"
     elif not isinstance(record.get("params") or {}, dict) or not isinstance(record.get("model") or {}, dict):
         problem = "'params' and 'model' must be objects"
@@ -215,8 +251,13 @@ def _check_config(walk: _Walk, path: str, record: dict) -> None:
         raise InputError("config", "must be a mapping", field=section)
     for name, used in (record.get("params") or {}).items():
         if name in current and _comparable(current[name]) and not _same(current[name], used):
-            walk.add("error", "config", path, f"config value {section}.{name} is now {current[name]!r}, but "
-                     f"this file was made with {used!r}", path)
+            walk.add(
+                "error",
+                "config",
+                path,
+                f"config value {section}.{name} is now {current[name]!r}, but this file was made with {used!r}",
+                path,
+            )
 
 
 def _comparable(value: object) -> bool:
@@ -240,8 +281,13 @@ def _check_model_source(walk: _Walk, path: str, record: dict) -> None:
     if not model:
         return
     if model.get("source_kind") == "local" and not Path(str(model.get("source", ""))).exists():
-        walk.add("error", "missing", str(model.get("source", "")), f"model source of '{model.get('model_id')}' "
-                 f"(used by {path}) does not exist", path)
+        walk.add(
+            "error",
+            "missing",
+            str(model.get("source", "")),
+            f"model source of '{model.get('model_id')}' (used by {path}) does not exist",
+            path,
+        )
         return
     for weights in (model.get("weights"), model.get("gguf_weights")):
         if not isinstance(weights, dict) or not isinstance(weights.get("files"), dict):
@@ -250,11 +296,22 @@ def _check_model_source(walk: _Walk, path: str, record: dict) -> None:
             file = str(Path(str(weights.get("directory", ""))) / name)
             current = walk.sha256(file)
             if current is None:
-                walk.add("error", "missing", file, f"weights of '{model.get('model_id')}' (used by {path}) "
-                         "no longer exist", path)
+                walk.add(
+                    "error",
+                    "missing",
+                    file,
+                    f"weights of '{model.get('model_id')}' (used by {path}) no longer exist",
+                    path,
+                )
             elif current != recorded:
-                walk.add("error", "changed", file, f"weights of '{model.get('model_id')}' changed since {path} "
-                         f"was scored (sha256 {current[:12]}…, recorded {str(recorded)[:12]}…)", path)
+                walk.add(
+                    "error",
+                    "changed",
+                    file,
+                    f"weights of '{model.get('model_id')}' changed since {path} "
+                    f"was scored (sha256 {current[:12]}…, recorded {str(recorded)[:12]}…)",
+                    path,
+                )
 
 
 def _model_of(record: dict) -> dict | None:
@@ -268,8 +325,11 @@ def _models(walk: _Walk) -> list[dict]:
     for path, record in walk.records.items():
         model = _model_of(record)
         if model:
-            models[model.get("model_id")] = {"model_id": model.get("model_id"), "scores": path,
-                                             **{k: model.get(k) for k in MODEL_FIELDS}}
+            models[model.get("model_id")] = {
+                "model_id": model.get("model_id"),
+                "scores": path,
+                **{k: model.get(k) for k in MODEL_FIELDS},
+            }
     return sorted(models.values(), key=lambda m: str(m["model_id"]))
 
 

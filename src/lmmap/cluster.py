@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 MAX_POLL_SECONDS = 180
 # Pending reasons that no amount of waiting resolves: the request exceeds what the partition, the
 # account or the QOS allows a single job (SLURM's job_reason strings).
-HOPELESS = re.compile(r"^(PartitionConfig|PartitionNodeLimit|PartitionTimeLimit|BadConstraints|InvalidAccount"
-                      r"|InvalidQOS|(Assoc|QOS)Max\w*PerJob\w*|QOSMin\w+)$")
+HOPELESS = re.compile(
+    r"^(PartitionConfig|PartitionNodeLimit|PartitionTimeLimit|BadConstraints|InvalidAccount"
+    r"|InvalidQOS|(Assoc|QOS)Max\w*PerJob\w*|QOSMin\w+)$"
+)
 # Reasons that resolve only if something changes: hopeless when the partition has no usable node
 # (ReqNodeNotAvail, PartitionDown, ...) or when none of the user's jobs runs (max-jobs limits).
 NODES_GONE = re.compile(r"^(ReqNodeNotAvail.*|PartitionDown|PartitionInactive|NodeDown)$")
@@ -44,14 +46,16 @@ def slurm(*args: str, timeout: int = 30) -> subprocess.CompletedProcess | None:
 
 # --- the status command -------------------------------------------------------------------------
 
+
 def parse_min_job_age(config_text: str) -> int | None:
     """MinJobAge in seconds from `scontrol show config` ("MinJobAge = 300 sec")."""
     match = re.search(r"^MinJobAge\s*=\s*(\d+)", config_text, re.MULTILINE)
     return int(match.group(1)) if match else None
 
 
-def choose_status_command(accounting: bool | None, min_job_age: int | None,
-                          init_seconds: int = 40) -> tuple[str, str | None]:
+def choose_status_command(
+    accounting: bool | None, min_job_age: int | None, init_seconds: int = 40
+) -> tuple[str, str | None]:
     """(command, warning) for the executor, from whether `sacct` works (None: not installed) and the
     cluster's MinJobAge. Raises ClusterError when neither command can follow the jobs.
 
@@ -62,18 +66,24 @@ def choose_status_command(accounting: bool | None, min_job_age: int | None,
     if min_job_age is None:
         if accounting is None:  # no SLURM client here at all (e.g. a dry run on a laptop): nothing to poll
             return "", None
-        raise ClusterError("sacct fails (no slurmdbd) and `scontrol show config` does not tell MinJobAge: "
-                           "set LMMAP_SLURM_STATUS_COMMAND=squeue if finished jobs stay in squeue for minutes")
+        raise ClusterError(
+            "sacct fails (no slurmdbd) and `scontrol show config` does not tell MinJobAge: "
+            "set LMMAP_SLURM_STATUS_COMMAND=squeue if finished jobs stay in squeue for minutes"
+        )
     if min_job_age < 3 * init_seconds and accounting is False:
-        raise ClusterError(f"sacct fails (no slurmdbd) and MinJobAge={min_job_age}s is below 3 x "
-                           f"slurm-init-seconds-before-status-checks ({init_seconds}s), so the executor would "
-                           f"poll with sacct and never see its jobs: set slurm-init-seconds-before-status-checks "
-                           f"to at most {min_job_age // 3} in the profile, or ask for MinJobAge >= 300")
+        raise ClusterError(
+            f"sacct fails (no slurmdbd) and MinJobAge={min_job_age}s is below 3 x "
+            f"slurm-init-seconds-before-status-checks ({init_seconds}s), so the executor would "
+            f"poll with sacct and never see its jobs: set slurm-init-seconds-before-status-checks "
+            f"to at most {min_job_age // 3} in the profile, or ask for MinJobAge >= 300"
+        )
     warning = None
     if min_job_age < MAX_POLL_SECONDS + init_seconds:
-        warning = (f"MinJobAge={min_job_age}s: squeue forgets a finished job before the executor's next poll "
-                   f"may come (up to {MAX_POLL_SECONDS}s); lower seconds-between-status-checks or ask for "
-                   f"MinJobAge >= {MAX_POLL_SECONDS + init_seconds}")
+        warning = (
+            f"MinJobAge={min_job_age}s: squeue forgets a finished job before the executor's next poll "
+            f"may come (up to {MAX_POLL_SECONDS}s); lower seconds-between-status-checks or ask for "
+            f"MinJobAge >= {MAX_POLL_SECONDS + init_seconds}"
+        )
     return "squeue", warning
 
 
@@ -101,6 +111,7 @@ def status_command(setting: str = "", init_seconds: int = 40, warn=print) -> str
 
 
 # --- partitions and node sizes ------------------------------------------------------------------
+
 
 def parse_records(text: str) -> list[dict[str, str]]:
     """`scontrol show partition|node -o`: one record per line of Key=Value fields."""
@@ -168,15 +179,24 @@ def parse_partitions(partition_text: str, node_text: str) -> dict[str, Partition
     for rec in parse_records(partition_text):
         if "PartitionName" in rec:
             partitions[rec["PartitionName"]] = Partition(
-                name=rec["PartitionName"], up=rec.get("State", "UP") == "UP", default=rec.get("Default") == "YES",
-                max_minutes=parse_minutes(rec.get("MaxTime", "")), max_cpus=_number(rec.get("MaxCPUsPerNode")),
-                max_mem_mb=_number(rec.get("MaxMemPerNode")))
+                name=rec["PartitionName"],
+                up=rec.get("State", "UP") == "UP",
+                default=rec.get("Default") == "YES",
+                max_minutes=parse_minutes(rec.get("MaxTime", "")),
+                max_cpus=_number(rec.get("MaxCPUsPerNode")),
+                max_mem_mb=_number(rec.get("MaxMemPerNode")),
+            )
     for rec in parse_records(node_text):
         if "NodeName" not in rec:
             continue
         state = rec.get("State", "")
-        node = Node(rec["NodeName"], int(rec.get("CPUTot", 0)), int(rec.get("RealMemory", 0)),
-                    gres_gpus(rec.get("Gres", "")), usable=not re.search(r"DOWN|DRAIN|FAIL|NOT_RESPONDING", state))
+        node = Node(
+            rec["NodeName"],
+            int(rec.get("CPUTot", 0)),
+            int(rec.get("RealMemory", 0)),
+            gres_gpus(rec.get("Gres", "")),
+            usable=not re.search(r"DOWN|DRAIN|FAIL|NOT_RESPONDING", state),
+        )
         for name in filter(None, rec.get("Partitions", "").split(",")):
             if name in partitions:
                 partitions[name].nodes.append(node)
@@ -195,9 +215,11 @@ def read_partitions() -> dict[str, Partition]:
 
 # --- requests of planned jobs -------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Request:
     """What one sbatch call will ask for (as snakemake-executor-plugin-slurm translates resources)."""
+
     job: str  # "rule plot_map" or "group analysis (compute_coordinates, plot_map)"
     model: str | None
     partition: str | None  # None: the cluster's default partition
@@ -214,6 +236,7 @@ class Request:
 def request(job: str, model: str | None, resources: dict, threads: int) -> Request:
     """The sbatch request of a job from its Snakemake resources: --cpus-per-task (cpus_per_task or
     threads), --mem (mem_mb, or mem_mb_per_cpu per CPU), --gpus (gpu) or --gres=gpu:N, -t (runtime), -p."""
+
     def number(name: str) -> int:  # 0 when unset or not known yet (Snakemake's "<TBD>")
         value = resources.get(name)
         return int(value) if isinstance(value, (int, float)) else 0
@@ -256,6 +279,7 @@ def misfits(requests: list[Request], partitions: dict[str, Partition]) -> list[s
 
 # --- while running ------------------------------------------------------------------------------
 
+
 def parse_queue(text: str) -> dict[str, tuple[str, str, str]]:
     """`squeue -o %i|%T|%r|%P`: SLURM job id -> (state, reason, partition)."""
     queue = {}
@@ -287,6 +311,7 @@ class Watchdog:
 
     `observe` gets the SLURM jobs Snakemake waits for ({id: description}) and the queue; it returns
     the one-line reason to stop the run, or None."""
+
     status_command: str
     stall_seconds: float
     partitions: dict[str, Partition] = field(default_factory=dict)
@@ -300,21 +325,29 @@ class Watchdog:
             self._seen, self._last_change = states, now
         running = any(state == "RUNNING" for state, _, _ in queue.values())
         for jobid, (state, reason, partition) in queue.items():
-            if jobid not in awaited or state != "PENDING" or not hopeless(reason, self.partitions.get(partition), running):
+            if (
+                jobid not in awaited
+                or state != "PENDING"
+                or not hopeless(reason, self.partitions.get(partition), running)
+            ):
                 self._hopeless.pop(jobid, None)
                 continue
             if self._hopeless.get(jobid) == reason:  # seen twice in a row: not a passing state
-                return (f"SLURM job {jobid} ({awaited[jobid]}) is pending with reason {reason}, which waiting "
-                        f"cannot resolve (its request exceeds what partition {partition} or the account allows): "
-                        f"run `python -m lmmap cluster-check` and fix the resources or the site variables")
+                return (
+                    f"SLURM job {jobid} ({awaited[jobid]}) is pending with reason {reason}, which waiting "
+                    f"cannot resolve (its request exceeds what partition {partition} or the account allows): "
+                    f"run `python -m lmmap cluster-check` and fix the resources or the site variables"
+                )
             self._hopeless[jobid] = reason
         if not awaited or any(state in ACTIVE for state in states.values()):
             return None
         if now - self._last_change >= self.stall_seconds:
             jobs = ", ".join(f"{jobid} ({awaited[jobid]}: {states[jobid]})" for jobid in sorted(awaited))
-            return (f"no job of this run has changed state for {now - self._last_change:.0f} s and the queue "
-                    f"holds none of them: SLURM jobs {jobs}; the executor polls with "
-                    f"'{self.status_command or 'its default'}', which does not see them finish ({self._hint()})")
+            return (
+                f"no job of this run has changed state for {now - self._last_change:.0f} s and the queue "
+                f"holds none of them: SLURM jobs {jobs}; the executor polls with "
+                f"'{self.status_command or 'its default'}', which does not see them finish ({self._hint()})"
+            )
         return None
 
     def _hint(self) -> str:

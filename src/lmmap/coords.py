@@ -39,7 +39,7 @@ def append_clip(L_new: np.ndarray, clip_value: float) -> np.ndarray:
 def double_centre(L: np.ndarray) -> np.ndarray:
     """Subtract each row's mean, then each column's mean."""
     centred = L - L.mean(axis=1, keepdims=True)
-    centred -= centred.mean(axis=0, keepdims=True)   # in place: one copy of L, not two
+    centred -= centred.mean(axis=0, keepdims=True)  # in place: one copy of L, not two
     return centred
 
 
@@ -47,7 +47,7 @@ def squared_distances(Q: np.ndarray) -> np.ndarray:
     """Pairwise ||q_i - q_j||^2, computed via the Gram matrix and clamped at zero."""
     sq = np.einsum("ij,ij->i", Q, Q)
     d2 = Q @ Q.T
-    for start in range(0, len(d2), 1024):   # in place, block by block: one K x K matrix, not four
+    for start in range(0, len(d2), 1024):  # in place, block by block: one K x K matrix, not four
         rows = slice(start, start + 1024)
         d2[rows] = sq[rows, None] + sq[None, :] - 2.0 * d2[rows]
     np.fill_diagonal(d2, 0.0)

@@ -14,8 +14,8 @@ import hashlib
 import re
 import site
 import sysconfig
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 SPLITS = ("reference", "train", "heldout")
 
@@ -79,8 +79,9 @@ def _owners() -> dict[str, list[str]]:
     return metadata.packages_distributions()
 
 
-def _files(roots: Iterable[Path], patterns: tuple[str, ...],
-           keep: Callable[[Path], bool] = lambda relative: True) -> Iterator[tuple[str, Path]]:
+def _files(
+    roots: Iterable[Path], patterns: tuple[str, ...], keep: Callable[[Path], bool] = lambda relative: True
+) -> Iterator[tuple[str, Path]]:
     for root in roots:
         for pattern in patterns:
             for path in sorted(root.glob(pattern)):
@@ -96,6 +97,7 @@ def _python_code() -> Iterator[tuple[str, str]]:
 
 def _python_docs() -> Iterator[tuple[str, str]]:
     from pydoc_data.topics import topics
+
     for name in sorted(topics):
         yield f"pydoc/{name}", topics[name]
 
@@ -114,8 +116,7 @@ def _package_docs() -> Iterator[tuple[str, str]]:
 
 
 def _licences() -> Iterator[tuple[str, str]]:
-    patterns = ("*.dist-info/LICENSE*", "*.dist-info/licenses/*", "*.dist-info/licenses/*/*",
-                "*.dist-info/COPYING*")
+    patterns = ("*.dist-info/LICENSE*", "*.dist-info/licenses/*", "*.dist-info/licenses/*/*", "*.dist-info/COPYING*")
     for name, path in _files(_site_dirs(), patterns, _from_core_distribution):
         yield name, path.read_text(encoding="utf-8", errors="replace")
 
@@ -147,8 +148,13 @@ def assign_split(doc_id: str, fractions: dict[str, float]) -> str:
     return SPLITS[-1]
 
 
-def build_documents(domains: list[str], fractions: dict[str, float], max_docs_per_domain: int,
-                    max_doc_bytes: int, min_doc_bytes: int = 300) -> list[dict]:
+def build_documents(
+    domains: list[str],
+    fractions: dict[str, float],
+    max_docs_per_domain: int,
+    max_doc_bytes: int,
+    min_doc_bytes: int = 300,
+) -> list[dict]:
     """Collect up to `max_docs_per_domain` documents per domain (each cut to `max_doc_bytes` on a
     character boundary), skip near-duplicates by content hash, and assign splits."""
     documents, seen = [], set()
@@ -166,6 +172,7 @@ def build_documents(domains: list[str], fractions: dict[str, float], max_docs_pe
         # a deterministic, content-independent spread over the domain's files
         for _, name, text in sorted(candidates)[:max_docs_per_domain]:
             doc_id = f"{domain}:{name}"
-            documents.append({"doc_id": doc_id, "domain": domain,
-                              "split": assign_split(doc_id, fractions), "text": text})
+            documents.append(
+                {"doc_id": doc_id, "domain": domain, "split": assign_split(doc_id, fractions), "text": text}
+            )
     return documents

@@ -11,8 +11,19 @@ from lmmap.sheet import ModelSpec
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # other formats of the same weights, never loaded by transformers' PyTorch classes
-_OTHER_FORMATS = ["*.onnx", "*.onnx_data", "onnx/*", "*.msgpack", "*.h5", "*.tflite", "*.ot",
-                  "*.mlmodel", "coreml/*", "original/*", "*.gguf"]
+_OTHER_FORMATS = [
+    "*.onnx",
+    "*.onnx_data",
+    "onnx/*",
+    "*.msgpack",
+    "*.h5",
+    "*.tflite",
+    "*.ot",
+    "*.mlmodel",
+    "coreml/*",
+    "original/*",
+    "*.gguf",
+]
 
 
 def is_hub_source(source: str) -> bool:
@@ -51,15 +62,22 @@ def download(spec: ModelSpec, cache_dir: str | None = None) -> dict:
     try:
         files = HfApi().list_repo_files(spec.source, revision=spec.revision)
         if spec.gguf_file and spec.gguf_file not in files:
-            raise InputError(spec.source, f"has no file '{spec.gguf_file}'", record=spec.model_id,
-                             field="gguf_file")
-        path = snapshot_download(spec.source, revision=spec.revision, cache_dir=cache_dir,
-                                 ignore_patterns=ignore_patterns(files, spec.gguf_file))
+            raise InputError(spec.source, f"has no file '{spec.gguf_file}'", record=spec.model_id, field="gguf_file")
+        path = snapshot_download(
+            spec.source,
+            revision=spec.revision,
+            cache_dir=cache_dir,
+            ignore_patterns=ignore_patterns(files, spec.gguf_file),
+        )
     except InputError:
         raise
     except Exception as exc:  # HTTP, network (httpx) and file-system errors alike: name the model
-        raise InputError(spec.source, f"cannot download (revision {spec.revision or 'main'}): {exc}",
-                         record=spec.model_id, field="source") from None
+        raise InputError(
+            spec.source,
+            f"cannot download (revision {spec.revision or 'main'}): {exc}",
+            record=spec.model_id,
+            field="source",
+        ) from None
     local = Path(path)
     fetched = [p for p in local.rglob("*") if p.is_file()]
     return {

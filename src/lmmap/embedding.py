@@ -12,15 +12,20 @@ def effective_perplexity(n_models: int, perplexity: float) -> float:
     return float(min(perplexity, max(1.0, (n_models - 1) / 3)))
 
 
-def tsne_embedding(Q: np.ndarray, perplexity: float = 30.0, max_iter: int = 1000,
-                   seed: int = 42) -> np.ndarray:
+def tsne_embedding(Q: np.ndarray, perplexity: float = 30.0, max_iter: int = 1000, seed: int = 42) -> np.ndarray:
     """2-D t-SNE of the rows of Q with squared Euclidean distances and PCA initialisation."""
-    tsne = TSNE(n_components=2, perplexity=effective_perplexity(len(Q), perplexity), max_iter=max_iter,
-                init="pca", metric="sqeuclidean", random_state=seed)
+    tsne = TSNE(
+        n_components=2,
+        perplexity=effective_perplexity(len(Q), perplexity),
+        max_iter=max_iter,
+        init="pca",
+        metric="sqeuclidean",
+        random_state=seed,
+    )
     return tsne.fit_transform(np.asarray(Q, dtype=np.float64))
 
 
-GRAM_PCA_ABOVE = 2000   # min(K, N) above which the variances come from the smaller Gram matrix
+GRAM_PCA_ABOVE = 2000  # min(K, N) above which the variances come from the smaller Gram matrix
 
 
 def pca_cumulative_variance(Q: np.ndarray, gram_above: int = GRAM_PCA_ABOVE) -> np.ndarray:
@@ -40,11 +45,11 @@ def pca_cumulative_variance(Q: np.ndarray, gram_above: int = GRAM_PCA_ABOVE) -> 
 
     if Q.shape[0] <= Q.shape[1]:
         gram = centred_gram(Q)
-    else:   # more models than texts: the N x N scatter matrix of the centred rows, block by block
+    else:  # more models than texts: the N x N scatter matrix of the centred rows, block by block
         mean = Q.mean(axis=0, dtype=np.float64)
         gram = np.zeros((Q.shape[1], Q.shape[1]))
         for start in range(0, len(Q), 2048):
-            block = Q[start:start + 2048] - mean
+            block = Q[start : start + 2048] - mean
             gram += block.T @ block
     variances = np.clip(eigvalsh(gram, overwrite_a=True, check_finite=False), 0.0, None)[::-1]
     del gram

@@ -4,8 +4,8 @@ Colours come from lmmap.palette: one colour per category in every figure, colour
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import matplotlib
 
@@ -32,8 +32,14 @@ def save_figure(fig: plt.Figure, stem: str | Path) -> list[Path]:
     return paths
 
 
-def plot_map(points: pd.DataFrame, hue: str, title: str, annotate: bool = False,
-             colours: Mapping[str, str] | None = None, label: str | None = None) -> plt.Figure:
+def plot_map(
+    points: pd.DataFrame,
+    hue: str,
+    title: str,
+    annotate: bool = False,
+    colours: Mapping[str, str] | None = None,
+    label: str | None = None,
+) -> plt.Figure:
     """Scatter of the t-SNE coordinates (`x`, `y`) coloured by column `hue`: categories from the shared
     palette (`colours` fixes some, e.g. the paper's types), numbers on a colour bar."""
     fig, ax = plt.subplots(figsize=(8, 6.5))
@@ -60,8 +66,9 @@ def label_points(ax, x, y, labels, **style) -> list:
     return texts
 
 
-def category_scatter(ax, x: pd.Series, y: pd.Series, values: pd.Series, colours: Mapping[str, str] | None = None,
-                     **style) -> dict[str, str]:
+def category_scatter(
+    ax, x: pd.Series, y: pd.Series, values: pd.Series, colours: Mapping[str, str] | None = None, **style
+) -> dict[str, str]:
     """One scatter per category in its palette colour (labelled for the legend); returns the palette."""
     lut = palette.category_colours(values, colours)
     names = values.astype(str).where(values.notna())
@@ -71,8 +78,7 @@ def category_scatter(ax, x: pd.Series, y: pd.Series, values: pd.Series, colours:
     return lut
 
 
-def colour_bar_scatter(fig, ax, x: pd.Series, y: pd.Series, values: pd.Series, variable: str, label: str,
-                       **style):
+def colour_bar_scatter(fig, ax, x: pd.Series, y: pd.Series, values: pd.Series, variable: str, label: str, **style):
     """Scatter coloured on a continuous colour bar (ticks in the variable's own units: 1B, 2023-06);
     models without a value in grey."""
     v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
@@ -98,15 +104,24 @@ def plot_pca_variance(cumulative: np.ndarray, marks: dict[float, int]) -> plt.Fi
     for level, needed in sorted(marks.items()):
         ax.axhline(level, color="grey", linestyle=":", linewidth=1)
         ax.axvline(needed, color="grey", linestyle=":", linewidth=1)
-        ax.annotate(f"{level:.0%}: {needed} components", (needed, level), xytext=(5, -12),
-                    textcoords="offset points", fontsize=8)
-    ax.set(xlabel="number of principal components", ylabel="cumulative explained variance",
-           ylim=(0, 1.02), title="PCA of the model coordinates Q")
+        ax.annotate(
+            f"{level:.0%}: {needed} components",
+            (needed, level),
+            xytext=(5, -12),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    ax.set(
+        xlabel="number of principal components",
+        ylabel="cumulative explained variance",
+        ylim=(0, 1.02),
+        title="PCA of the model coordinates Q",
+    )
     return fig
 
 
-HEATMAP_MAX_MODELS = 1500   # up to this many the heatmap shows every model (the paper's 1,018 included)
-HEATMAP_SUBSET = 300        # above, it shows this many, chosen by farthest-point sampling
+HEATMAP_MAX_MODELS = 1500  # up to this many the heatmap shows every model (the paper's 1,018 included)
+HEATMAP_SUBSET = 300  # above, it shows this many, chosen by farthest-point sampling
 
 
 def farthest_point_subset(distances: np.ndarray, count: int) -> np.ndarray:
@@ -125,9 +140,15 @@ def farthest_point_subset(distances: np.ndarray, count: int) -> np.ndarray:
     return np.sort(np.array(chosen))
 
 
-def plot_kl_heatmap(kl: np.ndarray, labels: list[str], groups: list[str], group: str = "type",
-                    colours: Mapping[str, str] | None = None,
-                    max_models: int = HEATMAP_MAX_MODELS, subset: int = HEATMAP_SUBSET) -> plt.Figure:
+def plot_kl_heatmap(
+    kl: np.ndarray,
+    labels: list[str],
+    groups: list[str],
+    group: str = "type",
+    colours: Mapping[str, str] | None = None,
+    max_models: int = HEATMAP_MAX_MODELS,
+    subset: int = HEATMAP_SUBSET,
+) -> plt.Figure:
     """Clustered heatmap of the KL estimate, with a colour strip (and its legend) for each model's group.
     The colour scale stops at the 98th percentile of the pairs, so that one far model does not wash
     out the rest (larger values show in the darkest colour). Above `max_models` models the heatmap
@@ -151,10 +172,20 @@ def plot_kl_heatmap(kl: np.ndarray, labels: list[str], groups: list[str], group:
     vmax = float(np.quantile(pairs, 0.98)) if len(pairs) else None
     # cluster on the KL values themselves as distances, not on rows of the matrix as feature vectors
     tree = linkage(squareform(kl, checks=False), method="average")
-    grid = sns.clustermap(frame, row_colors=strip, col_colors=strip, cmap="mako_r", figsize=(size, size),
-                          vmin=0, vmax=vmax, cbar_kws={"label": "KL estimate (nats per text)", "extend": "max"},
-                          row_linkage=tree, col_linkage=tree,
-                          xticklabels=len(labels) <= 80, yticklabels=len(labels) <= 80)
+    grid = sns.clustermap(
+        frame,
+        row_colors=strip,
+        col_colors=strip,
+        cmap="mako_r",
+        figsize=(size, size),
+        vmin=0,
+        vmax=vmax,
+        cbar_kws={"label": "KL estimate (nats per text)", "extend": "max"},
+        row_linkage=tree,
+        col_linkage=tree,
+        xticklabels=len(labels) <= 80,
+        yticklabels=len(labels) <= 80,
+    )
     grid.ax_heatmap.tick_params(labelsize=6)
     handles = [Patch(color=colour, label=name) for name, colour in lut.items()]
     # the type legend top right (above the row labels), the colour bar's label left of it: clear of the trees
@@ -162,6 +193,5 @@ def plot_kl_heatmap(kl: np.ndarray, labels: list[str], groups: list[str], group:
     grid.cax.yaxis.set_label_position("left")
     grid.cax.yaxis.set_ticks_position("left")
     if total > max_models:
-        grid.figure.suptitle(f"KL estimate: {len(labels)} of {total} models, chosen by farthest-point sampling",
-                             y=1.01)
+        grid.figure.suptitle(f"KL estimate: {len(labels)} of {total} models, chosen by farthest-point sampling", y=1.01)
     return grid.figure

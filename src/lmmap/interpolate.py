@@ -71,16 +71,24 @@ def grid_model_dir(grid_name: str, model_id: str) -> str:
     return f"{GRID_DIR}/{slugify(grid_name)}/models/{slugify(model_id)}"
 
 
-def grid_points(grid_name: str, base: ModelSpec, points, id_prefix: str, family_prefix: str,
-                dtype: str) -> tuple[tuple[float, float, ModelSpec], ...]:
+def grid_points(
+    grid_name: str, base: ModelSpec, points, id_prefix: str, family_prefix: str, dtype: str
+) -> tuple[tuple[float, float, ModelSpec], ...]:
     """The (α, β, spec) of every grid model: the base's row, renamed, stored under results/interpolation."""
     out = []
     for alpha in points:
         for beta in points:
             model_id = f"{id_prefix}{grid_name}-a{point_label(alpha)}-b{point_label(beta)}"
-            spec = dataclasses.replace(base, model_id=model_id, source=grid_model_dir(grid_name, model_id),
-                                       revision=None, gguf_file=None, dtype=dtype,
-                                       family=f"{family_prefix}{grid_name}", trust_remote_code=False)
+            spec = dataclasses.replace(
+                base,
+                model_id=model_id,
+                source=grid_model_dir(grid_name, model_id),
+                revision=None,
+                gguf_file=None,
+                dtype=dtype,
+                family=f"{family_prefix}{grid_name}",
+                trust_remote_code=False,
+            )
             out.append((float(alpha), float(beta), spec))
     return tuple(out)
 
@@ -95,16 +103,26 @@ def configured_grids(config: dict, models: dict[str, ModelSpec]) -> list[Grid]:
         parents = []
         for model_id in [entry["base"], *entry["ends"]]:
             if model_id not in models:
-                raise InputError(CONFIG_WHERE, f"'{model_id}' is not a model of the map's sheet (`models`)",
-                                 record=f"triple {name}", field="base" if model_id == entry["base"] else "ends")
+                raise InputError(
+                    CONFIG_WHERE,
+                    f"'{model_id}' is not a model of the map's sheet (`models`)",
+                    record=f"triple {name}",
+                    field="base" if model_id == entry["base"] else "ends",
+                )
             parents.append(models[model_id])
         if entry.get("size"):
             parents[0] = dataclasses.replace(parents[0], size=float(entry["size"]))
         dtype = entry.get("dtype", section.get("dtype", "float16"))
         points = entry.get("points", section.get("points", DEFAULT_POINTS))
-        grids.append(Grid(name, tuple(parents), grid_points(name, parents[0], points, ID_PREFIX, FAMILY_PREFIX,
-                                                            dtype),
-                          dtype=dtype, shard_gb=float(section.get("shard_gb", 5.0))))
+        grids.append(
+            Grid(
+                name,
+                tuple(parents),
+                grid_points(name, parents[0], points, ID_PREFIX, FAMILY_PREFIX, dtype),
+                dtype=dtype,
+                shard_gb=float(section.get("shard_gb", 5.0)),
+            )
+        )
     return grids
 
 
@@ -118,8 +136,12 @@ def check_endpoints(grid: Grid) -> None:
     have = {(a, b) for a, b, _ in grid.points}
     for point in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0)):
         if point not in have:
-            raise InputError(CONFIG_WHERE, f"the grid lacks the endpoint (alpha, beta) = {point}: add 0 and 1 "
-                             "to its points", record=f"grid {grid.name}", field="points")
+            raise InputError(
+                CONFIG_WHERE,
+                f"the grid lacks the endpoint (alpha, beta) = {point}: add 0 and 1 to its points",
+                record=f"grid {grid.name}",
+                field="points",
+            )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -148,8 +170,10 @@ def weight_map(model_dir: str | Path) -> dict[str, Path]:
     """{tensor name: the file that holds it} of a model directory: safetensors if it has them, else
     PyTorch `.bin` files; a sharded checkpoint through its index."""
     model_dir = Path(model_dir)
-    for index_name, single in (("model.safetensors.index.json", "model.safetensors"),
-                               ("pytorch_model.bin.index.json", "pytorch_model.bin")):
+    for index_name, single in (
+        ("model.safetensors.index.json", "model.safetensors"),
+        ("pytorch_model.bin.index.json", "pytorch_model.bin"),
+    ):
         index = model_dir / index_name
         if index.exists():
             try:
@@ -158,7 +182,7 @@ def weight_map(model_dir: str | Path) -> dict[str, Path]:
                 raise InputError(index, f"is not a weight index: {exc}", field="weight_map") from exc
             return {name: model_dir / file for name, file in mapping.items()}
         if (model_dir / single).exists():
-            return {name: model_dir / single for name in _tensor_names(model_dir / single)}
+            return dict.fromkeys(_tensor_names(model_dir / single), model_dir / single)
     raise InputError(model_dir, "holds no safetensors or pytorch_model.bin weights")
 
 
@@ -253,8 +277,12 @@ def accumulate_geometry(sums: list[float], tensors) -> None:
 def geometry_from_sums(sums: list[float]) -> dict[str, float]:
     d11, d22, d12 = sums
     cosine = d12 / math.sqrt(d11 * d22) if d11 > 0 and d22 > 0 else 0.0
-    return {"norm1": math.sqrt(d11), "norm2": math.sqrt(d22), "cosine": cosine,
-            "angle_deg": math.degrees(math.acos(min(1.0, max(-1.0, cosine))))}
+    return {
+        "norm1": math.sqrt(d11),
+        "norm2": math.sqrt(d22),
+        "cosine": cosine,
+        "angle_deg": math.degrees(math.acos(min(1.0, max(-1.0, cosine)))),
+    }
 
 
 def _torch_dtype(name: str):
@@ -275,22 +303,33 @@ def _copy_model_files(base_dir: Path, tmp: Path, dtype: str) -> None:
     """The base's config (its dtype set to the output's), tokenizer and generation files, into the
     temporary directory `tmp` that becomes the merged model."""
     for path in base_dir.iterdir():
-        if (not path.is_file() or path.name.endswith(_WEIGHT_SUFFIXES) or path.name in _WEIGHT_INDEXES
-                or path.name.endswith(".prov.json") or path.name in (INFO_FILE, "zoo_recipe.json")):
+        if (
+            not path.is_file()
+            or path.name.endswith(_WEIGHT_SUFFIXES)
+            or path.name in _WEIGHT_INDEXES
+            or path.name.endswith(".prov.json")
+            or path.name in (INFO_FILE, "zoo_recipe.json")
+        ):
             continue  # weights, and what a build wrote about the base itself
         if path.name == "config.json":
             config = json.loads(path.read_text(encoding="utf-8"))
             config["dtype"] = dtype  # transformers >= 5; older checkpoints name it torch_dtype
             if "torch_dtype" in config:
                 config["torch_dtype"] = dtype
-            (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n",
-                                                 encoding="utf-8")
+            (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         elif path.name.endswith((".json", ".model", ".txt", ".tiktoken", ".py")):
             shutil.copyfile(path, tmp / path.name)
 
 
-def merge_model(parent_dirs: list[str | Path], alpha: float, beta: float, out_dir: str | Path,
-                dtype: str = "float16", shard_bytes: int = 5 * 10**9, info: dict | None = None) -> dict:
+def merge_model(
+    parent_dirs: list[str | Path],
+    alpha: float,
+    beta: float,
+    out_dir: str | Path,
+    dtype: str = "float16",
+    shard_bytes: int = 5 * 10**9,
+    info: dict | None = None,
+) -> dict:
     """Write θ(α, β) = (1 − α − β) θ₀ + α θ₁ + β θ₂ of the three models in `parent_dirs` into
     `out_dir` (a `save_pretrained` directory, appearing whole by one rename), streaming tensor by
     tensor. Returns what it measured: the geometry of the triple, parameters, shards, bytes."""
@@ -318,8 +357,9 @@ def merge_model(parent_dirs: list[str | Path], alpha: float, beta: float, out_di
             tensors = [r.get(name) for r in readers]
             shapes = {tuple(t.shape) for t in tensors}
             if len(shapes) > 1:
-                raise InputError(readers[0].dir, f"the three models' shapes differ: {sorted(shapes)}",
-                                 record=name, field="shape")
+                raise InputError(
+                    readers[0].dir, f"the three models' shapes differ: {sorted(shapes)}", record=name, field="shape"
+                )
             accumulate_geometry(sums, tensors)
             merged = merge_tensors(tensors, weights, torch_dtype).contiguous()
             size = merged.numel() * merged.element_size()
@@ -333,15 +373,27 @@ def merge_model(parent_dirs: list[str | Path], alpha: float, beta: float, out_di
         for i, name in enumerate(names):
             os.replace(tmp / f"shard-{i:05d}.safetensors", tmp / name)
         if len(names) > 1:
-            index = {"metadata": {"total_size": total_bytes},
-                     "weight_map": {t: names[i] for i, members in enumerate(shards) for t in members}}
-            (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n",
-                                                              encoding="utf-8")
+            index = {
+                "metadata": {"total_size": total_bytes},
+                "weight_map": {t: names[i] for i, members in enumerate(shards) for t in members},
+            }
+            (tmp / "model.safetensors.index.json").write_text(
+                json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
         _copy_model_files(readers[0].dir, tmp, dtype)
-        measured = {**geometry_from_sums(sums), "alpha": alpha, "beta": beta, "weights": weights,
-                    "dtype": dtype, "n_params": n_params, "bytes": total_bytes, "n_shards": len(names)}
-        (tmp / INFO_FILE).write_text(json.dumps(measured | (info or {}), indent=2, sort_keys=True) + "\n",
-                                     encoding="utf-8")
+        measured = {
+            **geometry_from_sums(sums),
+            "alpha": alpha,
+            "beta": beta,
+            "weights": weights,
+            "dtype": dtype,
+            "n_params": n_params,
+            "bytes": total_bytes,
+            "n_shards": len(names),
+        }
+        (tmp / INFO_FILE).write_text(
+            json.dumps(measured | (info or {}), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         replace_directory(tmp, out_dir)
     finally:
         for reader in readers:

@@ -53,12 +53,14 @@ def model_name(record: dict, path: Path) -> str:
             key, _, value = part.partition("=")
             if key.strip() == "pretrained" and value.strip():
                 return value.strip()
-    raise InputError(path, "names no model (neither model_name nor pretrained= in config.model_args)",
-                     field="model_name")
+    raise InputError(
+        path, "names no model (neither model_name nor pretrained= in config.model_args)", field="model_name"
+    )
 
 
-def task_scores(record: dict, path: Path, metrics: tuple[str, ...] = DEFAULT_METRICS,
-                tasks: list[str] | None = None) -> dict[str, float]:
+def task_scores(
+    record: dict, path: Path, metrics: tuple[str, ...] = DEFAULT_METRICS, tasks: list[str] | None = None
+) -> dict[str, float]:
     """{task: score on 0-100} of one results file."""
     results = record.get("results") if isinstance(record, dict) else None
     if not isinstance(record, dict) or not isinstance(results, dict) or not results:
@@ -71,20 +73,28 @@ def task_scores(record: dict, path: Path, metrics: tuple[str, ...] = DEFAULT_MET
             continue  # another file may hold it; a task missing everywhere is reported by scores_table
         values = results[task]
         for metric in metrics:
-            value = next((v for k, v in values.items() if k.split(",")[0] == metric and isinstance(v, (int, float))),
-                         None)
+            value = next(
+                (v for k, v in values.items() if k.split(",")[0] == metric and isinstance(v, (int, float))), None
+            )
             if value is not None:
                 scores[task] = 100.0 * float(value) if 0.0 <= float(value) <= 1.0 else float(value)
                 break
         else:
             reported = sorted({k.split(",")[0] for k in values if not k.endswith("_stderr") and k != "alias"})
-            raise InputError(path, f"task reports none of the metrics {list(metrics)} (it has {reported}); "
-                                   "choose with --metrics", record=task)
+            raise InputError(
+                path,
+                f"task reports none of the metrics {list(metrics)} (it has {reported}); choose with --metrics",
+                record=task,
+            )
     return scores
 
 
-def scores_table(paths: list[str | Path], metrics: tuple[str, ...] = DEFAULT_METRICS,
-                 tasks: list[str] | None = None, model_ids: dict[str, str] | None = None):
+def scores_table(
+    paths: list[str | Path],
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
+    tasks: list[str] | None = None,
+    model_ids: dict[str, str] | None = None,
+):
     """The scores table of every results file under `paths`, and the files read."""
     import pandas as pd
 

@@ -28,8 +28,7 @@ log = logging.getLogger(__name__)
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".json", ".model", ".txt", ".tiktoken")
 GGUF_MANIFEST = "lmmap-gguf.json"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-          "float64": torch.float64}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
 
 @dataclasses.dataclass
@@ -57,13 +56,13 @@ def locate(spec: ModelSpec) -> _Location:
     if path.is_dir():
         if spec.gguf_file:
             if not (path / spec.gguf_file).is_file():
-                raise InputError(path / spec.gguf_file, "GGUF file does not exist", record=spec.model_id,
-                                 field="gguf_file")
+                raise InputError(
+                    path / spec.gguf_file, "GGUF file does not exist", record=spec.model_id, field="gguf_file"
+                )
             return _Location("gguf", str(path), spec.gguf_file)
         return _Location("local", str(path), None)
     if _looks_like_path(source) or not _HUB_ID.match(source):
-        raise InputError(source, "model directory or file does not exist", record=spec.model_id,
-                         field="source")
+        raise InputError(source, "model directory or file does not exist", record=spec.model_id, field="source")
     return _Location("hub", source, spec.gguf_file)
 
 
@@ -79,8 +78,11 @@ def resolve_device(device: str | None) -> str:
     if device.startswith("cuda"):
         index = device.partition(":")[2]
         if not torch.cuda.is_available() or (index.isdigit() and int(index) >= torch.cuda.device_count()):
-            raise InputError("--device", f"'{device}' requested but this machine has "
-                             f"{torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA GPU(s)")
+            raise InputError(
+                "--device",
+                f"'{device}' requested but this machine has "
+                f"{torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA GPU(s)",
+            )
     return device
 
 
@@ -95,8 +97,14 @@ def resolve_dtype(requested: str, device: str) -> torch.dtype:
     return torch.float32 if device == "cpu" else torch.float16
 
 
-def load_model(spec: ModelSpec, device: str | None = None, dtype: str = "auto", *,
-               allow_network: bool = False, attn_implementation: str | None = "sdpa") -> LoadedModel:
+def load_model(
+    spec: ModelSpec,
+    device: str | None = None,
+    dtype: str = "auto",
+    *,
+    allow_network: bool = False,
+    attn_implementation: str | None = "sdpa",
+) -> LoadedModel:
     """Load `spec` in eval mode on `device` (None: GPU if present, "auto": spread over all GPUs).
 
     `dtype` "auto" defers to the sheet's dtype, which is itself resolved per device.
@@ -108,14 +116,16 @@ def load_model(spec: ModelSpec, device: str | None = None, dtype: str = "auto", 
     torch_dtype = resolve_dtype(spec.dtype if dtype == "auto" else dtype, device)
     if where.kind == "gguf" and gguf_cache_dir() is not None:
         return _load_gguf_cached(spec, where, device, torch_dtype, attn_implementation)
-    common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code,
-              "local_files_only": not allow_network}
+    common = {
+        "revision": spec.revision,
+        "trust_remote_code": spec.trust_remote_code,
+        "local_files_only": not allow_network,
+    }
     if where.gguf_file:
         common["gguf_file"] = where.gguf_file
     try:
         tokenizer = AutoTokenizer.from_pretrained(where.path, **common)
-        model = _load_causal_lm(AutoModelForCausalLM, where.path, common, torch_dtype, device,
-                                attn_implementation)
+        model = _load_causal_lm(AutoModelForCausalLM, where.path, common, torch_dtype, device, attn_implementation)
     except LOAD_ERRORS as exc:
         if isinstance(exc, torch.OutOfMemoryError):
             raise
@@ -123,8 +133,12 @@ def load_model(spec: ModelSpec, device: str | None = None, dtype: str = "auto", 
         if "trust_remote_code" in str(exc):
             hint = " (it ships its own code: set trust_remote_code only if you trust its source)"
         message = " ".join(str(exc).split())[:300]
-        raise InputError(spec.source, f"cannot load model{hint}: {type(exc).__name__}: {message}",
-                         record=spec.model_id, field="source") from None
+        raise InputError(
+            spec.source,
+            f"cannot load model{hint}: {type(exc).__name__}: {message}",
+            record=spec.model_id,
+            field="source",
+        ) from None
     model.eval()
     check_loaded(spec, model, tokenizer)
     info = describe(spec, where, model, tokenizer, device)
@@ -146,12 +160,17 @@ def check_loaded(spec: ModelSpec, model, tokenizer) -> None:
     """A tokenizer that tokenizes nothing (no tokenizer files: transformers builds an empty one) or
     non-finite weights would give a map of silently wrong points."""
     if not tokenizer("a b c", add_special_tokens=False)["input_ids"]:
-        raise InputError(spec.source, "its tokenizer cannot be loaded (no tokenizer files?): it turns "
-                         "text into no tokens", record=spec.model_id, field="source")
+        raise InputError(
+            spec.source,
+            "its tokenizer cannot be loaded (no tokenizer files?): it turns text into no tokens",
+            record=spec.model_id,
+            field="source",
+        )
     for name, param in model.named_parameters():
         if param.device.type != "meta" and not torch.isfinite(param).all():
-            raise InputError(spec.source, f"weights contain NaN or infinity (parameter {name})",
-                             record=spec.model_id, field="source")
+            raise InputError(
+                spec.source, f"weights contain NaN or infinity (parameter {name})", record=spec.model_id, field="source"
+            )
 
 
 def gguf_cache_dir() -> Path | None:
@@ -160,8 +179,9 @@ def gguf_cache_dir() -> Path | None:
     return None if value.strip().lower() in ("", "0", "off", "none") else Path(value)
 
 
-def _load_gguf_cached(spec: ModelSpec, where: _Location, device: str, torch_dtype: torch.dtype,
-                      attn_implementation: str | None) -> LoadedModel:
+def _load_gguf_cached(
+    spec: ModelSpec, where: _Location, device: str, torch_dtype: torch.dtype, attn_implementation: str | None
+) -> LoadedModel:
     """De-quantizing a GGUF file takes minutes on a CPU: do it once per (file content, dtype) and
     keep the result in the Hugging Face format, which then loads in seconds."""
     gguf_path = Path(where.path) / where.gguf_file
@@ -174,11 +194,17 @@ def _load_gguf_cached(spec: ModelSpec, where: _Location, device: str, torch_dtyp
             loaded = load_model(plain, device="cpu", dtype=str(torch_dtype).removeprefix("torch."))
         _save_atomically(loaded, converted, digest)
     local = dataclasses.replace(spec, source=str(converted), gguf_file=None)
-    loaded = load_model(local, device=device, dtype=str(torch_dtype).removeprefix("torch."),
-                        attn_implementation=attn_implementation)
-    loaded.info.update(source=spec.source, source_kind="gguf", gguf_file=where.gguf_file,
-                       gguf_sha256=digest, gguf_cache=str(converted),
-                       gguf_weights=_digest_record(where.path, {where.gguf_file: digest}))
+    loaded = load_model(
+        local, device=device, dtype=str(torch_dtype).removeprefix("torch."), attn_implementation=attn_implementation
+    )
+    loaded.info.update(
+        source=spec.source,
+        source_kind="gguf",
+        gguf_file=where.gguf_file,
+        gguf_sha256=digest,
+        gguf_cache=str(converted),
+        gguf_weights=_digest_record(where.path, {where.gguf_file: digest}),
+    )
     return loaded
 
 
@@ -212,7 +238,7 @@ def _save_atomically(loaded: LoadedModel, directory: Path, gguf_sha256: str) -> 
     try:
         model.save_pretrained(tmp)
         loaded.tokenizer.save_pretrained(tmp)
-        files = {name: sha for name, sha in _file_digests(tmp)["files"].items()}
+        files = dict(_file_digests(tmp)["files"])
         write_json(tmp / GGUF_MANIFEST, {"gguf_sha256": gguf_sha256, "files": files})
         os.replace(tmp, directory)
     except OSError:  # another job converted the same file first: keep its copy
@@ -235,22 +261,27 @@ def _env(name: str, value: str):
             os.environ[name] = old
 
 
-def _load_causal_lm(auto_cls, path: str, common: dict, torch_dtype: torch.dtype, device: str,
-                    attn_implementation: str | None):
+def _load_causal_lm(
+    auto_cls, path: str, common: dict, torch_dtype: torch.dtype, device: str, attn_implementation: str | None
+):
     """The model, refusing one whose weight files lack some of its parameters: transformers would
     initialise those at random and only warn."""
-    model, info = _from_pretrained(auto_cls, path, dict(common, output_loading_info=True), torch_dtype, device,
-                                   attn_implementation)
-    missing = sorted(info.get("missing_keys") or []) + sorted(str(k[0]) if isinstance(k, tuple) else str(k)
-                                                             for k in info.get("mismatched_keys") or [])
+    model, info = _from_pretrained(
+        auto_cls, path, dict(common, output_loading_info=True), torch_dtype, device, attn_implementation
+    )
+    missing = sorted(info.get("missing_keys") or []) + sorted(
+        str(k[0]) if isinstance(k, tuple) else str(k) for k in info.get("mismatched_keys") or []
+    )
     if missing:
-        raise ValueError(f"the weight files lack or mis-shape {len(missing)} parameter(s), e.g. {missing[:3]}: "
-                         "they would be random")
+        raise ValueError(
+            f"the weight files lack or mis-shape {len(missing)} parameter(s), e.g. {missing[:3]}: they would be random"
+        )
     return model
 
 
-def _from_pretrained(auto_cls, path: str, common: dict, torch_dtype: torch.dtype, device: str,
-                     attn_implementation: str | None):
+def _from_pretrained(
+    auto_cls, path: str, common: dict, torch_dtype: torch.dtype, device: str, attn_implementation: str | None
+):
     kwargs = dict(common, dtype=torch_dtype)
     if device != "cpu":  # straight onto the accelerator(s), never via a CPU copy
         kwargs["device_map"] = device
@@ -260,8 +291,7 @@ def _from_pretrained(auto_cls, path: str, common: dict, torch_dtype: torch.dtype
         except (ValueError, ImportError) as exc:  # architecture without that attention: use its default
             if "trust_remote_code" in str(exc):  # not about attention: retrying would only mislead
                 raise
-            log.warning("attention implementation %s unavailable (%s); using the default",
-                        attn_implementation, exc)
+            log.warning("attention implementation %s unavailable (%s); using the default", attn_implementation, exc)
     return auto_cls.from_pretrained(path, **kwargs)
 
 
@@ -269,8 +299,11 @@ def _file_digests(directory: str | Path, names: list[str] | None = None) -> dict
     """sha256 of the model files in `directory` (or of `names` in it) and one digest over them all."""
     directory = Path(directory)
     if names is None:
-        names = sorted(p.name for p in directory.iterdir()
-                       if p.is_file() and p.suffix.lower() in MODEL_FILE_SUFFIXES and p.name != GGUF_MANIFEST)
+        names = sorted(
+            p.name
+            for p in directory.iterdir()
+            if p.is_file() and p.suffix.lower() in MODEL_FILE_SUFFIXES and p.name != GGUF_MANIFEST
+        )
     return _digest_record(directory, {name: sha256_file(directory / name) for name in names})
 
 

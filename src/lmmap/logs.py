@@ -11,7 +11,8 @@ UNMASKED_PADDING = (
     "batches are right-padded and run without an attention mask on purpose: under the causal mask a real "
     "token never attends to the padding to its right, so its log-probability is that of the unpadded "
     "text, and the padding positions are never scored (transformers' attention-mask warning is "
-    "therefore silenced)")
+    "therefore silenced)"
+)
 _explained: set[str] = set()
 
 

@@ -21,32 +21,44 @@ def load_scores(path: str | Path, text_set: TextSet) -> dict[str, np.ndarray]:
     scores = load_npz(path, required=SCORE_ARRAYS)
     model = str(scores["model_id"])
     if not sidecar_path(path).is_file():
-        raise InputError(path, f"model '{model}' has no provenance sidecar {sidecar_path(path).name}: its "
-                         "scoring did not finish")
+        raise InputError(
+            path, f"model '{model}' has no provenance sidecar {sidecar_path(path).name}: its scoring did not finish"
+        )
     if not isinstance(read_provenance(path), dict):
         raise InputError(sidecar_path(path), "not a provenance record: not a JSON object")
     if str(scores["text_set_sha256"]) != text_set.sha256:
-        raise InputError(path, f"model '{model}' was scored on a different text set "
-                         f"(sha256 {str(scores['text_set_sha256'])[:12]}…, expected {text_set.sha256[:12]}…)",
-                         field="text_set_sha256")
+        raise InputError(
+            path,
+            f"model '{model}' was scored on a different text set "
+            f"(sha256 {str(scores['text_set_sha256'])[:12]}…, expected {text_set.sha256[:12]}…)",
+            field="text_set_sha256",
+        )
     loglik = scores["loglik"]
     if loglik.dtype.kind != "f":  # strings, complex numbers, objects: not log-likelihoods
-        raise InputError(path, f"model '{model}': log-likelihoods stored as {loglik.dtype}, not floats",
-                         field="loglik")
+        raise InputError(path, f"model '{model}': log-likelihoods stored as {loglik.dtype}, not floats", field="loglik")
     if loglik.shape != (len(text_set),):
-        raise InputError(path, f"model '{model}' has {loglik.shape} scores, expected ({len(text_set)},)",
-                         field="loglik")
+        raise InputError(
+            path, f"model '{model}' has {loglik.shape} scores, expected ({len(text_set)},)", field="loglik"
+        )
     if scores["text_ids"].tolist() != text_set.ids:
         raise InputError(path, f"model '{model}': text ids differ from the text set", field="text_ids")
     bad = np.flatnonzero(~np.isfinite(loglik))
     if bad.size:
-        raise InputError(path, f"model '{model}' has {bad.size} non-finite score(s), first at text "
-                         f"'{text_set.ids[bad[0]]}'", record=int(bad[0]), field="loglik")
+        raise InputError(
+            path,
+            f"model '{model}' has {bad.size} non-finite score(s), first at text '{text_set.ids[bad[0]]}'",
+            record=int(bad[0]),
+            field="loglik",
+        )
     positive = np.flatnonzero(loglik > POSITIVE_TOLERANCE)
     if positive.size:  # a sum of log-probabilities is never above 0
-        raise InputError(path, f"model '{model}' has {positive.size} positive log-likelihood(s), first "
-                         f"{loglik[positive[0]]:g} at text '{text_set.ids[positive[0]]}'",
-                         record=int(positive[0]), field="loglik")
+        raise InputError(
+            path,
+            f"model '{model}' has {positive.size} positive log-likelihood(s), first "
+            f"{loglik[positive[0]]:g} at text '{text_set.ids[positive[0]]}'",
+            record=int(positive[0]),
+            field="loglik",
+        )
     return scores
 
 
@@ -74,13 +86,17 @@ def merge_scores(score_paths: list[str | Path], text_set: TextSet) -> tuple[np.n
     return np.vstack(rows), model_ids
 
 
-def missing_models(expected: list[str], merged: list[str], source: str | Path,
-                   allow_missing: bool = False) -> list[str]:
+def missing_models(
+    expected: list[str], merged: list[str], source: str | Path, allow_missing: bool = False
+) -> list[str]:
     """The expected models without scores, in sheet order. Unless `allow_missing`, any is an error
     that names every one of them (a map silently lacking models would mislead)."""
     absent = [m for m in expected if m not in set(merged)]
     if absent and not allow_missing:
-        raise InputError(source, f"{len(absent)} of {len(expected)} models have no scores: {absent}; "
-                         "rerun their scoring, or set `merge: {allow_missing: true}` to map the others",
-                         field="model_id")
+        raise InputError(
+            source,
+            f"{len(absent)} of {len(expected)} models have no scores: {absent}; "
+            "rerun their scoring, or set `merge: {allow_missing: true}` to map the others",
+            field="model_id",
+        )
     return absent

@@ -23,15 +23,17 @@ def kl_from(Q: np.ndarray, i: int) -> np.ndarray:
     return np.einsum("ij,ij->i", diff, diff) / (2.0 * Q.shape[1])
 
 
-def nearest(Q: np.ndarray, model_ids: list[str], model: str, k: int = 10,
-            text_bytes: float | None = None) -> pd.DataFrame:
+def nearest(
+    Q: np.ndarray, model_ids: list[str], model: str, k: int = 10, text_bytes: float | None = None
+) -> pd.DataFrame:
     """The `k` models nearest to `model`: rank, model_id, kl_nats (per text) and kl_bits_per_byte."""
     i = model_ids.index(model)
     kl = kl_from(Q, i)
     kl[i] = np.inf
     order = np.argsort(kl, kind="stable")[:k]
-    table = pd.DataFrame({"rank": np.arange(1, len(order) + 1), "model_id": np.asarray(model_ids)[order],
-                          "kl_nats": kl[order]})
+    table = pd.DataFrame(
+        {"rank": np.arange(1, len(order) + 1), "model_id": np.asarray(model_ids)[order], "kl_nats": kl[order]}
+    )
     if text_bytes:
         table["kl_bits_per_byte"] = nats_to_bits_per_byte(kl[order], text_bytes)
     return table

@@ -15,12 +15,11 @@ from __future__ import annotations
 import colorsys
 import csv
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 # tab10 without its grey (kept for missing or catch-all categories): hues that read as unrelated
-QUALITATIVE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
-               "#17becf")
+QUALITATIVE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
 NEUTRAL = "#b0b0b0"
 NEUTRAL_CATEGORIES = ("unknown", "others", "other", "nan", "none", "")
 CONTINUOUS = "viridis"
@@ -73,13 +72,12 @@ def read_colour_table(path: str | Path | None) -> dict[str, str]:
     if not rows:
         return {}
     key = next(iter(rows[0]))
-    return {row[key]: rgba_to_hex(row["colour_rgba"]) if row.get("colour_rgba") else row["colour"]
-            for row in rows}
+    return {row[key]: rgba_to_hex(row["colour_rgba"]) if row.get("colour_rgba") else row["colour"] for row in rows}
 
 
 def human_size(n_params: float) -> str:
     """Parameter counts as people write them: 124M, 1.5B, 70B, 350K."""
-    if n_params is None or not n_params == n_params or n_params <= 0:
+    if n_params is None or n_params != n_params or n_params <= 0:
         return "unknown"
     for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
         if n_params >= scale:
@@ -94,7 +92,7 @@ def size_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     ticks = [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]
     if len(ticks) < 3:  # a range within a decade or so: name its ends too, unless a tick is close
         ticks = sorted([*ticks, *(end for end in (lo, hi) if all(abs(end - t) > 0.15 for t in ticks))])
-    return ticks, [human_size(10 ** t) for t in ticks]
+    return ticks, [human_size(10**t) for t in ticks]
 
 
 def date_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:

@@ -18,15 +18,24 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from lmmap import __version__
 from lmmap.storage import json_default, read_json, sha256_file, write_json
 
 SIDECAR_SUFFIX = ".prov.json"
-PACKAGES = ("torch", "transformers", "accelerate", "tokenizers", "numpy", "scikit-learn", "seaborn",
-            "snakemake", "pyyaml")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "accelerate",
+    "tokenizers",
+    "numpy",
+    "scikit-learn",
+    "seaborn",
+    "snakemake",
+    "pyyaml",
+)
 
 
 def sidecar_path(output: str | Path) -> Path:
@@ -41,10 +50,16 @@ def code_version() -> dict:
         return info
     root = Path(__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=10, check=True).stdout
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
         info.update(git_commit=commit, git_dirty=bool(status.strip()))
     except (OSError, subprocess.SubprocessError):
         pass
@@ -76,8 +91,11 @@ def describe_inputs(inputs: Mapping[str, str | Path] | Iterable[str | Path]) -> 
     described = {}
     for name, path in items:
         path, sidecar = Path(path), sidecar_path(path)
-        described[str(name)] = {"path": str(path), "sha256": sha256_file(path) if path.is_file() else None,
-                                "sidecar_sha256": sha256_file(sidecar) if sidecar.is_file() else None}
+        described[str(name)] = {
+            "path": str(path),
+            "sha256": sha256_file(path) if path.is_file() else None,
+            "sidecar_sha256": sha256_file(sidecar) if sidecar.is_file() else None,
+        }
     return described
 
 
@@ -88,16 +106,21 @@ def record_digest(record: Mapping) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write_provenance(output: str | Path, step: str, inputs: Mapping | Iterable = (),
-                     params: Mapping | None = None, extra: Mapping | None = None,
-                     started: float | None = None) -> Path:
+def write_provenance(
+    output: str | Path,
+    step: str,
+    inputs: Mapping | Iterable = (),
+    params: Mapping | None = None,
+    extra: Mapping | None = None,
+    started: float | None = None,
+) -> Path:
     """Write the sidecar of `output` (which must already exist) and return its path."""
     output = Path(output)
     now = time.time()
     record = {
         "output": {"path": str(output), "sha256": sha256_file(output)},
         "step": step,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "inputs": describe_inputs(inputs),
         "params": dict(params or {}),
         "environment": environment(),

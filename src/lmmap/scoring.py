@@ -63,6 +63,7 @@ class ScoreOptions:
 @dataclasses.dataclass
 class TokenLogprobs:
     """Per-token log-probs of all texts, concatenated: text i is offsets[i]:offsets[i+1]."""
+
     offsets: np.ndarray  # int64 [N + 1]
     logprobs: np.ndarray  # float32 [M]
     token_ids: np.ndarray  # int32 [M], the scored (target) tokens
@@ -80,6 +81,7 @@ class ScoreResult:
 @dataclasses.dataclass(frozen=True)
 class Row:
     """One forward-pass sequence: input seq[:-1], targets seq[1:], scored from seq[score_from] on."""
+
     text: int
     seq: np.ndarray
     score_from: int
@@ -90,6 +92,7 @@ class Row:
 
 
 # --------------------------------------------------------------------------- tokenization → rows
+
 
 def build_rows(tokenizer, texts: list[str], convention: str, max_length: int | None):
     """(rows, truncated[N]) for `texts` under `convention`."""
@@ -112,8 +115,11 @@ def check_token_ids(model, rows: list[Row]) -> None:
     top = max((int(r.seq.max()) for r in rows if len(r.seq)), default=-1)
     if top >= vocab:
         name = getattr(model.config, "_name_or_path", "") or type(model).__name__
-        raise InputError(name, f"the tokenizer produced token id {top}, but the model's vocabulary has only "
-                         f"{vocab} entries: tokenizer and model do not belong together")
+        raise InputError(
+            name,
+            f"the tokenizer produced token id {top}, but the model's vocabulary has only "
+            f"{vocab} entries: tokenizer and model do not belong together",
+        )
 
 
 def rolling_windows(text: int, tokens: list[int], prefix: int, max_length: int) -> list[Row]:
@@ -132,6 +138,7 @@ def rolling_windows(text: int, tokens: list[int], prefix: int, max_length: int) 
 
 
 # --------------------------------------------------------------------------- batch plan
+
 
 def plan_batches(rows: list[Row], batch_tokens: int) -> list[list[int]]:
     """Row indices per batch: longest rows first (an OOM shows at once), ties broken by content so
@@ -166,6 +173,7 @@ def default_batch_tokens(device: torch.device) -> int:
 
 # --------------------------------------------------------------------------- the forward pass
 
+
 class RowScorer:
     """Computes per-token log-probs of batches of rows with a chunked LM head."""
 
@@ -179,8 +187,9 @@ class RowScorer:
         self.chunk_positions = max(HEAD_MIN_POSITIONS, int(head_chunk_mb * 2**20) // (4 * vocab))
         self.head_path = "chunked" if self._chunked_head_matches() else "full-forward"
         if self.head_path != "chunked":
-            log.warning("model %s has a non-standard LM head: scoring from full logits (more memory)",
-                        type(model).__name__)
+            log.warning(
+                "model %s has a non-standard LM head: scoring from full logits (more memory)", type(model).__name__
+            )
 
     # The body + head split is exact for standard heads; anything else is caught here, once.
     def _chunked_head_matches(self) -> bool:
@@ -231,7 +240,7 @@ class RowScorer:
             positions = np.arange(row.score_from - 1, len(row.seq) - 1)
             batch_idx.append(np.full(len(positions), b))
             pos_idx.append(positions)
-            targets.append(row.seq[row.score_from:])
+            targets.append(row.seq[row.score_from :])
         to = lambda parts: torch.from_numpy(np.concatenate(parts)).to(self.device)  # noqa: E731
         return torch.from_numpy(ids).to(self.device), to(batch_idx), to(pos_idx), to(targets)
 
@@ -254,9 +263,16 @@ class RowScorer:
 
 # --------------------------------------------------------------------------- the scoring loop
 
-def score_texts(model, tokenizer, texts: list[str], options: ScoreOptions = ScoreOptions(),
-                checkpoint_dir: str | Path | None = None, progress: bool = True,
-                weights_digest: str | None = None) -> ScoreResult:
+
+def score_texts(
+    model,
+    tokenizer,
+    texts: list[str],
+    options: ScoreOptions = ScoreOptions(),
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = True,
+    weights_digest: str | None = None,
+) -> ScoreResult:
     """Score every text; results are in input order. See the module docstring for the method.
 
     `weights_digest` identifies the weights for the checkpoint (e.g. the digest of the weight files
@@ -267,8 +283,7 @@ def score_texts(model, tokenizer, texts: list[str], options: ScoreOptions = Scor
     check_token_ids(model, rows)
     run = _planned_run(model, pad_token_id(tokenizer), rows, len(texts), options, progress)
     if checkpoint_dir is not None:
-        key = _run_key(model, weights_digest or parameters_digest(model), options, max_length, rows,
-                       run.batches)
+        key = _run_key(model, weights_digest or parameters_digest(model), options, max_length, rows, run.batches)
         run.checkpoint = Checkpoint(checkpoint_dir, key, options.checkpoint_seconds)
         run.restore()
     run.execute()
@@ -283,8 +298,7 @@ def score_rows(model, rows: list[Row], pad_id: int, batch_tokens: int | None = N
     return [run.row_logprobs.get(i, np.zeros(0, dtype=np.float32)) for i in range(len(rows))]
 
 
-def _planned_run(model, pad_id: int, rows: list[Row], n_texts: int, options: ScoreOptions,
-                 progress: bool) -> "_Run":
+def _planned_run(model, pad_id: int, rows: list[Row], n_texts: int, options: ScoreOptions, progress: bool) -> _Run:
     """The scorer and the batch plan of `rows` under the options' (or the device's) token budget."""
     explain_unmasked_padding(log)
     scorer = RowScorer(model, pad_id, options.head_chunk_mb)
@@ -297,9 +311,18 @@ def _run_key(model, weights_digest: str, options: ScoreOptions, max_length, rows
     """What a checkpoint must match to be reused: the weights themselves (a sample of them misses a
     change to an inner layer), the resolved revision, dtype, device and batch plan."""
     param = next(model.parameters())
-    fields = [type(model).__name__, weights_digest, str(getattr(model.config, "_commit_hash", None)),
-              str(param.dtype), str(param.device.type), getattr(model.config, "_name_or_path", ""),
-              options.convention, str(max_length), str(options.token_logprobs), plan_digest(rows, batches)]
+    fields = [
+        type(model).__name__,
+        weights_digest,
+        str(getattr(model.config, "_commit_hash", None)),
+        str(param.dtype),
+        str(param.device.type),
+        getattr(model.config, "_name_or_path", ""),
+        options.convention,
+        str(max_length),
+        str(options.token_logprobs),
+        plan_digest(rows, batches),
+    ]
     return hashlib.sha256("\n".join(fields).encode()).hexdigest()
 
 
@@ -314,8 +337,16 @@ def parameters_digest(model) -> str:
 
 
 class _Run:
-    def __init__(self, scorer: RowScorer, rows: list[Row], n_texts: int, batches, budget: int,
-                 options: ScoreOptions, progress: bool):
+    def __init__(
+        self,
+        scorer: RowScorer,
+        rows: list[Row],
+        n_texts: int,
+        batches,
+        budget: int,
+        options: ScoreOptions,
+        progress: bool,
+    ):
         self.scorer, self.rows, self.batches, self.options = scorer, rows, batches, options
         self.n_texts = n_texts
         self.budget = self.initial_budget = budget
@@ -324,8 +355,13 @@ class _Run:
         self.row_logprobs: dict[int, np.ndarray] = {}
         self.recomputed: set[int] = set()
         self.done_batches: set[int] = set()
-        self.stats = {"batches_run": 0, "oom_backoffs": 0, "tokens_forwarded": 0, "rows_resumed": 0,
-                      "batch_rows": [len(b) for b in batches]}
+        self.stats = {
+            "batches_run": 0,
+            "oom_backoffs": 0,
+            "tokens_forwarded": 0,
+            "rows_resumed": 0,
+            "batch_rows": [len(b) for b in batches],
+        }
 
     def restore(self) -> None:
         for batch_id, row_ids, logprobs, recomputed in self.checkpoint.load():
@@ -398,9 +434,14 @@ class _Run:
         rate = self._tokens_done / elapsed
         eta = (self._tokens_todo - self._tokens_done) / rate if rate > 0 else float("nan")
         unfinished = {self.rows[i].text for b in self.batches for i in b if i not in self.row_logprobs}
-        log.info("scored %d/%d texts, %d tokens, %.0f tokens/s, ETA %s", self.n_texts - len(unfinished),
-                 self.n_texts,
-                 self._tokens_done, rate, _clock(eta))
+        log.info(
+            "scored %d/%d texts, %d tokens, %.0f tokens/s, ETA %s",
+            self.n_texts - len(unfinished),
+            self.n_texts,
+            self._tokens_done,
+            rate,
+            _clock(eta),
+        )
 
     def result(self, truncated: np.ndarray, max_length, started: float) -> ScoreResult:
         n_texts = self.n_texts
@@ -411,9 +452,13 @@ class _Run:
             if lp is not None:
                 loglik[row.text] += lp.astype(np.float64).sum()
                 n_tokens[row.text] += len(lp)
-        return ScoreResult(loglik, n_tokens, truncated,
-                           self._info(truncated, loglik, n_tokens, max_length, started),
-                           self._token_logprobs(n_texts) if self.options.token_logprobs else None)
+        return ScoreResult(
+            loglik,
+            n_tokens,
+            truncated,
+            self._info(truncated, loglik, n_tokens, max_length, started),
+            self._token_logprobs(n_texts) if self.options.token_logprobs else None,
+        )
 
     def _token_logprobs(self, n_texts: int) -> TokenLogprobs:
         per_text: list[list[int]] = [[] for _ in range(n_texts)]
@@ -423,7 +468,7 @@ class _Run:
         for row_ids in per_text:
             kept = [r for r in row_ids if r in self.row_logprobs]
             lps += [self.row_logprobs[r] for r in kept]
-            ids += [self.rows[r].seq[self.rows[r].score_from:] for r in kept]
+            ids += [self.rows[r].seq[self.rows[r].score_from :] for r in kept]
             counts.append(sum(len(self.row_logprobs[r]) for r in kept))
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
@@ -445,8 +490,11 @@ class _Run:
             "batch_tokens": self.initial_budget,
             "batch_tokens_final": self.budget,
             "n_batches": len(self.batches),
-            "rows_per_batch": {"min": min(rows_per_batch, default=0), "max": max(rows_per_batch, default=0),
-                               "median": float(np.median(rows_per_batch)) if rows_per_batch else 0.0},
+            "rows_per_batch": {
+                "min": min(rows_per_batch, default=0),
+                "max": max(rows_per_batch, default=0),
+                "median": float(np.median(rows_per_batch)) if rows_per_batch else 0.0,
+            },
             "n_rows": len(self.rows),
             "n_truncated": int(truncated.sum()),
             "truncated_texts": np.flatnonzero(truncated).tolist(),
@@ -467,7 +515,7 @@ class _Run:
 def _split_to_budget(row_ids: list[int], rows: list[Row], budget: int) -> list[list[int]]:
     width = max(len(rows[i].seq) - 1 for i in row_ids)
     per_part = max(1, budget // max(width, 1))
-    return [row_ids[k:k + per_part] for k in range(0, len(row_ids), per_part)]
+    return [row_ids[k : k + per_part] for k in range(0, len(row_ids), per_part)]
 
 
 def peak_memory_bytes(device: torch.device) -> int:
@@ -485,6 +533,7 @@ def _clock(seconds: float) -> str:
 
 
 # --------------------------------------------------------------------------- checkpoints
+
 
 class Checkpoint:
     """Finished batches as atomic `part-<first batch>.npz` files next to a manifest naming the run.
@@ -523,8 +572,9 @@ class Checkpoint:
         """Yield (batch_id, row_ids, logprobs per row, recomputed flags) of every saved batch."""
         for part in self.parts():
             try:
-                data = load_npz(part, required=("batch_ids", "batch_sizes", "row_ids", "row_counts",
-                                                "logprobs", "recomputed"))
+                data = load_npz(
+                    part, required=("batch_ids", "batch_sizes", "row_ids", "row_counts", "logprobs", "recomputed")
+                )
             except InputError as exc:  # e.g. truncated by a full disk: its batches are simply run again
                 log.warning("discarding unreadable checkpoint part: %s", exc)
                 part.unlink(missing_ok=True)
@@ -534,7 +584,7 @@ class Checkpoint:
             logprobs = np.split(data["logprobs"], np.cumsum(data["row_counts"])[:-1])
             start = 0
             for batch_id, row_ids, flag in zip(data["batch_ids"], rows, flags):
-                yield int(batch_id), row_ids.tolist(), logprobs[start:start + len(row_ids)], flag.tolist()
+                yield int(batch_id), row_ids.tolist(), logprobs[start : start + len(row_ids)], flag.tolist()
                 start += len(row_ids)
 
     def add(self, batch_id: int, row_ids: list[int], logprobs: list[np.ndarray], recomputed: list[bool]):
@@ -546,19 +596,21 @@ class Checkpoint:
         if not self.pending:
             return
         batch_ids, row_ids, logprobs, flags = zip(*self.pending)
-        save_npz(self.directory / f"part-{min(batch_ids):07d}.npz",
-                 batch_ids=np.asarray(batch_ids, dtype=np.int64),
-                 batch_sizes=np.asarray([len(r) for r in row_ids], dtype=np.int64),
-                 row_ids=np.concatenate(row_ids).astype(np.int64),
-                 row_counts=np.asarray([len(lp) for lps in logprobs for lp in lps], dtype=np.int64),
-                 logprobs=np.concatenate([lp for lps in logprobs for lp in lps] or [np.zeros(0)]).astype(
-                     np.float32),
-                 recomputed=np.concatenate(flags).astype(bool))
+        save_npz(
+            self.directory / f"part-{min(batch_ids):07d}.npz",
+            batch_ids=np.asarray(batch_ids, dtype=np.int64),
+            batch_sizes=np.asarray([len(r) for r in row_ids], dtype=np.int64),
+            row_ids=np.concatenate(row_ids).astype(np.int64),
+            row_counts=np.asarray([len(lp) for lps in logprobs for lp in lps], dtype=np.int64),
+            logprobs=np.concatenate([lp for lps in logprobs for lp in lps] or [np.zeros(0)]).astype(np.float32),
+            recomputed=np.concatenate(flags).astype(bool),
+        )
         self.pending.clear()
         self.last_flush = time.time()
 
 
 # --------------------------------------------------------------------------- reference
+
 
 def reference_logliks(model, tokenizer, texts: list[str], max_length: int | None = None) -> np.ndarray:
     """The paper's ℓ for each text, one text per forward pass, in float64 throughout: the yardstick."""

@@ -15,8 +15,18 @@ from pathlib import Path
 
 from lmmap.errors import InputError
 
-COLUMNS = ("model_id", "source", "revision", "gguf_file", "dtype", "family", "type", "size", "created",
-           "trust_remote_code")
+COLUMNS = (
+    "model_id",
+    "source",
+    "revision",
+    "gguf_file",
+    "dtype",
+    "family",
+    "type",
+    "size",
+    "created",
+    "trust_remote_code",
+)
 REQUIRED = ("model_id", "source")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMBT]?)\s*$", re.IGNORECASE)
@@ -47,7 +57,7 @@ class ModelSpec:
         return dataclasses.asdict(self) | {"slug": self.slug}
 
     @classmethod
-    def from_dict(cls, record: dict) -> "ModelSpec":
+    def from_dict(cls, record: dict) -> ModelSpec:
         """The spec of a models.json entry (its slug and the sheet's own extra columns left aside)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in record.items() if k in names})
@@ -91,11 +101,13 @@ def _row_to_spec(path: Path, line: int, row: dict) -> ModelSpec:
         elif text:
             kwargs[name] = text
     if kwargs.get("dtype", "auto") not in DTYPES:
-        raise InputError(path, f"'{kwargs['dtype']}' is not one of {', '.join(DTYPES)}",
-                         record=f"line {line}", field="dtype")
+        raise InputError(
+            path, f"'{kwargs['dtype']}' is not one of {', '.join(DTYPES)}", record=f"line {line}", field="dtype"
+        )
     if "created" in kwargs and not _DATE.match(kwargs["created"]):
-        raise InputError(path, f"'{kwargs['created']}' is not an ISO date (YYYY-MM-DD)",
-                         record=f"line {line}", field="created")
+        raise InputError(
+            path, f"'{kwargs['created']}' is not an ISO date (YYYY-MM-DD)", record=f"line {line}", field="created"
+        )
     return ModelSpec(**kwargs)
 
 
@@ -135,9 +147,12 @@ def _read(path: str | Path) -> tuple[list[ModelSpec], list[str], dict[str, dict[
     extra = [h for h in header if h not in COLUMNS]
     bad = [h for h in extra if not _EXTRA.match(h) or h in COMPUTED]
     if bad:
-        raise InputError(path, f"column(s) {bad}: an extra column's name must be an identifier (letters, digits, "
-                         f"_) and none of {list(COMPUTED)}; the sheet's own columns are {list(COLUMNS)}",
-                         record=where)
+        raise InputError(
+            path,
+            f"column(s) {bad}: an extra column's name must be an identifier (letters, digits, "
+            f"_) and none of {list(COMPUTED)}; the sheet's own columns are {list(COLUMNS)}",
+            record=where,
+        )
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
         raise InputError(path, f"column(s) {repeated} appear more than once", record=where)
@@ -148,8 +163,12 @@ def _read(path: str | Path) -> tuple[list[ModelSpec], list[str], dict[str, dict[
     for line, text in numbered[1:]:
         cells = text.split("\t")
         if len(cells) != len(header):
-            raise InputError(path, f"{len(cells)} cells, but the header has {len(header)} (cells are "
-                             "separated by tabs; quotes are not special)", record=f"line {line}")
+            raise InputError(
+                path,
+                f"{len(cells)} cells, but the header has {len(header)} (cells are "
+                "separated by tabs; quotes are not special)",
+                record=f"line {line}",
+            )
         row = dict(zip(header, cells))
         specs.append(_row_to_spec(path, line, row))
         extras[specs[-1].model_id] = {k: row[k].strip() for k in extra if row[k].strip()}
@@ -161,6 +180,10 @@ def check_unique(specs: list[ModelSpec], path: str | Path) -> None:
     seen: dict[str, str] = {}
     for spec in specs:
         if spec.slug in seen:
-            raise InputError(path, f"duplicate model id: '{spec.model_id}' and '{seen[spec.slug]}' "
-                             f"map to the same slug '{spec.slug}'", record=spec.model_id, field="model_id")
+            raise InputError(
+                path,
+                f"duplicate model id: '{spec.model_id}' and '{seen[spec.slug]}' map to the same slug '{spec.slug}'",
+                record=spec.model_id,
+                field="model_id",
+            )
         seen[spec.slug] = spec.model_id

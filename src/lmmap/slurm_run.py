@@ -18,8 +18,7 @@ import sys
 import threading
 import time
 
-from lmmap.cluster import (ClusterError, Request, Watchdog, misfits, read_partitions, read_queue, request,
-                           status_command)
+from lmmap.cluster import ClusterError, Request, Watchdog, misfits, read_partitions, read_queue, request, status_command
 
 WATCH_SECONDS = 10  # between two looks at the queue
 GRACE_SECONDS = 30  # for Snakemake to cancel its jobs and exit after the watchdog interrupts it
@@ -72,8 +71,10 @@ def preflight(workflow, log=print, warn=print) -> None:
     problems = misfits(requests, partitions)
     if problems:
         raise ClusterError("\n".join(f"lmmap pre-flight: cannot run: {line}" for line in problems))
-    log(f"{PREFLIGHT_OK}: {len(requests)} job(s) fit their partitions "
-        f"({'; '.join(p.describe() for p in partitions.values())})")
+    log(
+        f"{PREFLIGHT_OK}: {len(requests)} job(s) fit their partitions "
+        f"({'; '.join(p.describe() for p in partitions.values())})"
+    )
     if mode == "only":
         sys.exit(0)
 
@@ -101,8 +102,11 @@ def _awaited(workflow, submissions: _Submissions) -> dict[str, str]:
             time.sleep(0.1)
     else:
         return {}
-    return {submissions.slurm_ids[str(job.jobid)]: _describe(job)[0]
-            for job in running if not job.is_local and str(job.jobid) in submissions.slurm_ids}
+    return {
+        submissions.slurm_ids[str(job.jobid)]: _describe(job)[0]
+        for job in running
+        if not job.is_local and str(job.jobid) in submissions.slurm_ids
+    }
 
 
 def _watch(workflow, watchdog: Watchdog, submissions: _Submissions, logger) -> None:
@@ -142,8 +146,9 @@ def start_watchdog(workflow) -> None:
         partitions = {}
     stall = float(os.environ.get("LMMAP_SLURM_STALL_SECONDS") or 600)
     watchdog = Watchdog(workflow.executor_settings.status_command, stall, partitions)
-    threading.Thread(target=_watch, args=(workflow, watchdog, submissions, logger), daemon=True,
-                     name="lmmap-watchdog").start()
+    threading.Thread(
+        target=_watch, args=(workflow, watchdog, submissions, logger), daemon=True, name="lmmap-watchdog"
+    ).start()
 
 
 def onstart(workflow) -> None:

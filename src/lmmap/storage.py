@@ -14,8 +14,8 @@ import shutil
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -113,9 +113,8 @@ def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
         if arr.dtype == object:
             arr = arr.astype(str)
         clean[name] = arr
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **clean)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **clean)
 
 
 def load_npz(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:

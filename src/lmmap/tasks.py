@@ -20,11 +20,15 @@ import json
 import random
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KINDS = ("continuation", "word-order", "spelling")
 METRICS = ("acc", "acc_norm")
@@ -45,8 +49,9 @@ class TaskParams:
 # Building tasks (pure Python)
 
 
-def heldout_chunks(documents: list[dict], domains: list[str] | None, max_bytes: int = 1024,
-                   min_bytes: int = 256) -> list[dict]:
+def heldout_chunks(
+    documents: list[dict], domains: list[str] | None, max_bytes: int = 1024, min_bytes: int = 256
+) -> list[dict]:
     """The held-out documents' chunks (`id`, `domain`, `text`) of the given domains (None: all)."""
     from lmmap.texts import chunk_document
 
@@ -76,7 +81,7 @@ def _split_point(text: str, lo: int, hi: int, rng: random.Random) -> int | None:
 
 
 def _span(text: str, start: int, length: int) -> str:
-    return text[start:_cut_after_word(text, start + 1, length)]
+    return text[start : _cut_after_word(text, start + 1, length)]
 
 
 def _shuffled_words(span: str, rng: random.Random) -> str:
@@ -95,15 +100,17 @@ def _shuffled_words(span: str, rng: random.Random) -> str:
 def _misspelt(span: str, rng: random.Random, n_swaps: int = 1) -> str:
     """The span with `n_swaps` pairs of adjacent letters swapped inside words."""
     chars = list(span)
-    spots = [i for i in range(len(chars) - 1) if chars[i].isalpha() and chars[i + 1].isalpha()
-             and chars[i] != chars[i + 1]]
+    spots = [
+        i for i in range(len(chars) - 1) if chars[i].isalpha() and chars[i + 1].isalpha() and chars[i] != chars[i + 1]
+    ]
     for i in rng.sample(spots, min(n_swaps, len(spots))):
         chars[i], chars[i + 1] = chars[i + 1], chars[i]
     return "".join(chars)
 
 
-def _distractors(kind: str, item_chunk: dict, span: str, pool: list[dict], params: TaskParams,
-                 rng: random.Random) -> list[str] | None:
+def _distractors(
+    kind: str, item_chunk: dict, span: str, pool: list[dict], params: TaskParams, rng: random.Random
+) -> list[str] | None:
     n = params.n_choices - 1
     if kind == "word-order":
         options = {_shuffled_words(span, rng) for _ in range(4 * n)} - {span}
@@ -124,14 +131,14 @@ def _distractors(kind: str, item_chunk: dict, span: str, pool: list[dict], param
 def build_items(kind: str, chunks: list[dict], params: TaskParams, task_name: str) -> list[dict]:
     """`params.n_items` items of one task (seeded): {id, domain, context, choices, label}."""
     if kind not in KINDS:
-        raise InputError(CONFIG_WHERE, f"'{kind}' is not one of {', '.join(KINDS)}", record=task_name,
-                         field="kind")
+        raise InputError(CONFIG_WHERE, f"'{kind}' is not one of {', '.join(KINDS)}", record=task_name, field="kind")
     rng = random.Random(f"{params.seed}:{task_name}")
     items = []
     for chunk in rng.sample(chunks, len(chunks)):
         text = chunk["text"]
-        cut = _split_point(text, params.context_chars[0],
-                           min(params.context_chars[1], len(text) - params.continuation_chars), rng)
+        cut = _split_point(
+            text, params.context_chars[0], min(params.context_chars[1], len(text) - params.continuation_chars), rng
+        )
         if cut is None:
             continue
         span = _span(text, cut, params.continuation_chars)
@@ -140,12 +147,23 @@ def build_items(kind: str, chunks: list[dict], params: TaskParams, task_name: st
             continue
         choices = wrong + [span]
         rng.shuffle(choices)
-        items.append({"id": chunk["id"], "domain": chunk["domain"], "context": text[:cut],
-                      "choices": choices, "label": choices.index(span)})
+        items.append(
+            {
+                "id": chunk["id"],
+                "domain": chunk["domain"],
+                "context": text[:cut],
+                "choices": choices,
+                "label": choices.index(span),
+            }
+        )
         if len(items) == params.n_items:
             return items
-    raise InputError(CONFIG_WHERE, f"the held-out chunks give only {len(items)} items of the "
-                     f"{params.n_items} asked for", record=task_name, field="n_items")
+    raise InputError(
+        CONFIG_WHERE,
+        f"the held-out chunks give only {len(items)} items of the {params.n_items} asked for",
+        record=task_name,
+        field="n_items",
+    )
 
 
 def write_items(path: str | Path, items: list[dict]) -> None:
@@ -207,12 +225,12 @@ def encode_requests(tokenizer, requests: list[tuple[str, str]]) -> list[tuple[li
     contexts = sorted({context for context, _ in requests})
     context_lengths = dict(zip(contexts, (len(ids) for ids in tokenizer(contexts).input_ids)))
     wholes = tokenizer([context + continuation for context, continuation in requests]).input_ids
-    return [(whole, max(1, len(whole) - context_lengths[context]))
-            for whole, (context, _) in zip(wholes, requests)]
+    return [(whole, max(1, len(whole) - context_lengths[context])) for whole, (context, _) in zip(wholes, requests)]
 
 
-def continuation_logliks(model, tokenizer, requests: list[tuple[str, str]], max_length: int,
-                         batch_tokens: int = 8192) -> np.ndarray:
+def continuation_logliks(
+    model, tokenizer, requests: list[tuple[str, str]], max_length: int, batch_tokens: int = 8192
+) -> np.ndarray:
     """log p(continuation | context) for every (context, continuation), by the scoring engine (the
     same exact batched forward pass as the reference texts); contexts are cut from the left to fit
     `max_length`."""
@@ -222,8 +240,11 @@ def continuation_logliks(model, tokenizer, requests: list[tuple[str, str]], max_
     rows = []
     for i, (ids, n_cont) in enumerate(encode_requests(tokenizer, requests)):
         if n_cont >= max_length:
-            raise InputError(CONFIG_WHERE, f"a continuation of {n_cont} tokens does not fit the model's "
-                             f"{max_length}", field="continuation_chars")
+            raise InputError(
+                CONFIG_WHERE,
+                f"a continuation of {n_cont} tokens does not fit the model's {max_length}",
+                field="continuation_chars",
+            )
         ids = np.asarray(ids[-max_length:], dtype=np.int64)
         rows.append(Row(i, ids, max(1, len(ids) - n_cont)))
     logprobs = score_rows(model, rows, pad_token_id(tokenizer), batch_tokens)
@@ -248,11 +269,10 @@ def evaluate_tasks(loaded, tasks: dict[str, list[dict]], batch_tokens: int = 819
     flat = continuation_logliks(loaded.model, loaded.tokenizer, requests, loaded.info["max_length"], batch_tokens)
     bounds = np.cumsum([0] + [len(item["choices"]) for item in items])
     per_item = iter(flat[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
-    return {name: score_items([next(per_item) for _ in task_items], task_items)
-            for name, task_items in tasks.items()}
+    return {name: score_items([next(per_item) for _ in task_items], task_items) for name, task_items in tasks.items()}
 
 
-def benchmark_table(rows: list[dict], metrics: dict[str, str]) -> "pd.DataFrame":
+def benchmark_table(rows: list[dict], metrics: dict[str, str]) -> pd.DataFrame:
     """The leaderboard: one row per model, each task's chosen metric on 0-100, and their mean.
     `rows` are long-format records {model_id, task, acc, acc_norm}."""
     import pandas as pd

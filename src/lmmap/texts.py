@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from lmmap.errors import InputError
 from lmmap.storage import atomic_path, sha256_file
@@ -51,7 +51,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line, with clear errors for bad lines."""
     path = Path(path)
     try:
-        fh = open(path, "rb")
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the `with` below; only opening may fail here
     except FileNotFoundError:
         raise InputError(path, "file does not exist") from None
     with fh:
@@ -86,8 +86,12 @@ def _require_encodable(path: Path, lineno: int, field: str, value: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise InputError(path, f"lone surrogate {value[exc.start]!r} at character {exc.start} (not valid "
-                         "Unicode text)", record=f"line {lineno}", field=field) from None
+        raise InputError(
+            path,
+            f"lone surrogate {value[exc.start]!r} at character {exc.start} (not valid Unicode text)",
+            record=f"line {lineno}",
+            field=field,
+        ) from None
 
 
 def read_source_jsonl(path: str | Path) -> list[dict]:
@@ -101,11 +105,19 @@ def read_source_jsonl(path: str | Path) -> list[dict]:
         domain = obj.get("domain", obj.get("pile_set_name", "unknown"))
         # an id is a string or an integer index; anything else (null, an object) would become a made-up id
         if isinstance(ident, bool) or not isinstance(ident, (str, int)):
-            raise InputError(path, f"must be a string or an integer, not {json.dumps(ident)}",
-                             record=f"line {lineno}", field="id" if "id" in obj else "index")
+            raise InputError(
+                path,
+                f"must be a string or an integer, not {json.dumps(ident)}",
+                record=f"line {lineno}",
+                field="id" if "id" in obj else "index",
+            )
         if not isinstance(domain, str):
-            raise InputError(path, f"must be a string, not {json.dumps(domain)}", record=f"line {lineno}",
-                             field="domain" if "domain" in obj else "pile_set_name")
+            raise InputError(
+                path,
+                f"must be a string, not {json.dumps(domain)}",
+                record=f"line {lineno}",
+                field="domain" if "domain" in obj else "pile_set_name",
+            )
         for field, value in (("id", str(ident)), ("domain", domain)):
             _require_encodable(path, lineno, field, value)
         extra = {k: obj[k] for k in PAPER_FIELDS if k in obj}
@@ -131,13 +143,18 @@ def check_unique_ids(path: str | Path, records: Iterable[dict]) -> None:
     seen: dict[str, int] = {}
     for position, record in enumerate(records):
         if record["id"] in seen:
-            raise InputError(path, f"duplicate text id '{record['id']}' (also record {seen[record['id']]})",
-                             record=position, field="id")
+            raise InputError(
+                path,
+                f"duplicate text id '{record['id']}' (also record {seen[record['id']]})",
+                record=position,
+                field="id",
+            )
         seen[record["id"]] = position
 
 
-def chunk_corpus(documents: Iterable[dict], n: int | None, seed: int, max_bytes: int = 1024,
-                 min_bytes: int = 256) -> list[dict]:
+def chunk_corpus(
+    documents: Iterable[dict], n: int | None, seed: int, max_bytes: int = 1024, min_bytes: int = 256
+) -> list[dict]:
     """Chunk documents (`doc_id`, `domain`, `text`) and sample `n` chunks with a fixed seed
     (all chunks if n is None); ids are `<doc_id>#<chunk index>`, kept in sampled order."""
     chunks = []
@@ -154,10 +171,9 @@ def chunk_corpus(documents: Iterable[dict], n: int | None, seed: int, max_bytes:
 def write_text_set(path: str | Path, records: list[dict]) -> str:
     """Write records atomically as JSONL; return the file's sha256."""
     check_unique_ids(path, records)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     return sha256_file(path)
 
 
@@ -174,5 +190,10 @@ def load_text_set(path: str | Path) -> TextSet:
     if not records:
         raise InputError(path, "text set contains no texts")
     check_unique_ids(path, records)
-    return TextSet(ids=[r["id"] for r in records], domains=[r["domain"] for r in records],
-                   texts=[r["text"] for r in records], sha256=sha256_file(path), path=str(path))
+    return TextSet(
+        ids=[r["id"] for r in records],
+        domains=[r["domain"] for r in records],
+        texts=[r["text"] for r in records],
+        sha256=sha256_file(path),
+        path=str(path),
+    )

@@ -28,8 +28,7 @@ def model_specs(config: dict) -> list[ModelSpec]:
 def score_options(spec: ModelSpec) -> list[str]:
     """The optional `lmmap score` arguments that a model's sheet row sets."""
     options = []
-    for flag, value in (("--revision", spec.revision), ("--gguf-file", spec.gguf_file),
-                        ("--dtype", spec.dtype)):
+    for flag, value in (("--revision", spec.revision), ("--gguf-file", spec.gguf_file), ("--dtype", spec.dtype)):
         if value:
             options += [flag, value]
     if spec.trust_remote_code:
@@ -45,9 +44,12 @@ def check_config_columns(config: dict) -> None:
     if "group_by" in prediction:
         named.append(("analysis.prediction.group_by", prediction["group_by"]))
     paper_mode = (config.get("paper") or {}).get("enabled", False)
-    columns = [*(PAPER_MODELS_TABLE_COLUMNS if paper_mode else MODELS_TABLE_COLUMNS),
-               *(sheet_extras(config["models"])[0] if config.get("models") else [])]
+    columns = [
+        *(PAPER_MODELS_TABLE_COLUMNS if paper_mode else MODELS_TABLE_COLUMNS),
+        *(sheet_extras(config["models"])[0] if config.get("models") else []),
+    ]
     for field, column in named:
         if column not in columns:
-            raise InputError("config", f"'{column}' is not a models-table column; one of "
-                             f"{', '.join(columns)}", field=field)
+            raise InputError(
+                "config", f"'{column}' is not a models-table column; one of {', '.join(columns)}", field=field
+            )

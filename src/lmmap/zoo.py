@@ -59,8 +59,9 @@ class ZooModel:
 # Config expansion (pure: no I/O, no torch)
 
 
-def parameter_count(architecture: str, hidden: int, layers: int, vocab_size: int,
-                    intermediate: int | None = None) -> int:
+def parameter_count(
+    architecture: str, hidden: int, layers: int, vocab_size: int, intermediate: int | None = None
+) -> int:
     """Parameters of a zoo model, computed from its shape (equal to `model.num_parameters()`)."""
     d, v, p = hidden, vocab_size, MAX_POSITIONS
     inter = intermediate or default_intermediate(architecture, hidden)
@@ -83,8 +84,15 @@ def _model_id(name: str) -> str:
 
 def _spec(name: str, family: str, architecture: str, size: int, created: str) -> ModelSpec:
     model_id = _model_id(name)
-    return ModelSpec(model_id=model_id, source=f"{ZOO_DIR}/{slugify(model_id)}", dtype="float32",
-                     family=family, type=architecture, size=float(size), created=created)
+    return ModelSpec(
+        model_id=model_id,
+        source=f"{ZOO_DIR}/{slugify(model_id)}",
+        dtype="float32",
+        family=family,
+        type=architecture,
+        size=float(size),
+        created=created,
+    )
 
 
 class _Dates:
@@ -110,14 +118,24 @@ def _base_models(cfg: dict, dates: _Dates) -> list[ZooModel]:
     for family in cfg.get("families", []):
         name, arch = _require(family, "name", "families"), _require(family, "architecture", "families")
         if arch not in ARCHITECTURES:
-            raise InputError(CONFIG_WHERE, f"'{arch}' is not one of {', '.join(ARCHITECTURES)}",
-                             record=f"family {name}", field="architecture")
+            raise InputError(
+                CONFIG_WHERE,
+                f"'{arch}' is not one of {', '.join(ARCHITECTURES)}",
+                record=f"family {name}",
+                field="architecture",
+            )
         for size_name in _require(family, "sizes", f"family {name}"):
             shape = _require(cfg.get("sizes", {}), size_name, f"family {name}")
             params = parameter_count(arch, shape["hidden"], shape["layers"], vocab, shape.get("intermediate"))
-            recipe = {"kind": "base", "architecture": arch, "shape": shape, "vocab_size": vocab,
-                      "mix": family.get("mix", {}), "seed": family.get("seed", 0),
-                      "training": training | {k: shape[k] for k in ("steps", "lr") if k in shape}}
+            recipe = {
+                "kind": "base",
+                "architecture": arch,
+                "shape": shape,
+                "vocab_size": vocab,
+                "mix": family.get("mix", {}),
+                "seed": family.get("seed", 0),
+                "training": training | {k: shape[k] for k in ("steps", "lr") if k in shape},
+            }
             spec = _spec(f"{name}-{size_name}", name, arch, params, dates())
             models.append(ZooModel(spec, "base", recipe))
     return models
@@ -140,9 +158,11 @@ def _finetunes(cfg: dict, by_name: dict, dates: _Dates) -> list[ZooModel]:
     for entry in cfg.get("finetunes", []):
         base = _derived(by_name, _require(entry, "base", "finetunes"), "finetunes")
         for domain in _require(entry, "domains", f"finetunes of {entry['base']}"):
-            recipe = {"domain": domain, "seed": entry.get("seed", 0),
-                      "training": cfg.get("training", {}) | {"steps": entry["steps"], "lr": entry["lr"],
-                                                             "warmup_steps": 0}}
+            recipe = {
+                "domain": domain,
+                "seed": entry.get("seed", 0),
+                "training": cfg.get("training", {}) | {"steps": entry["steps"], "lr": entry["lr"], "warmup_steps": 0},
+            }
             models.append(_child(f"{entry['base']}-ft-{domain}", "finetune", [base], recipe, dates))
     return models
 
@@ -153,8 +173,12 @@ def _merges(cfg: dict, by_name: dict, dates: _Dates) -> list[ZooModel]:
         name = _require(entry, "name", "merges")
         parents = [_derived(by_name, p, f"merge {name}") for p in _require(entry, "parents", f"merge {name}")]
         if len(parents) != 2 or parents[0].spec.type != parents[1].spec.type:
-            raise InputError(CONFIG_WHERE, "a merge needs two parents of the same architecture",
-                             record=f"merge {name}", field="parents")
+            raise InputError(
+                CONFIG_WHERE,
+                "a merge needs two parents of the same architecture",
+                record=f"merge {name}",
+                field="parents",
+            )
         for weight in entry.get("weights", [0.5]):
             recipe = {"weights": [1.0 - weight, weight]}
             models.append(_child(f"{name}-w{round(weight * 100):02d}", "merge", parents, recipe, dates))
@@ -167,8 +191,12 @@ def _precision_variants(cfg: dict, by_name: dict, dates: _Dates) -> list[ZooMode
         base = _derived(by_name, _require(entry, "base", "precision"), "precision")
         for fmt in _require(entry, "formats", f"precision of {entry['base']}"):
             if fmt not in PRECISIONS:
-                raise InputError(CONFIG_WHERE, f"'{fmt}' is not one of {', '.join(PRECISIONS)}",
-                                 record=f"precision of {entry['base']}", field="formats")
+                raise InputError(
+                    CONFIG_WHERE,
+                    f"'{fmt}' is not one of {', '.join(PRECISIONS)}",
+                    record=f"precision of {entry['base']}",
+                    field="formats",
+                )
             models.append(_child(f"{entry['base']}-{fmt}", "precision", [base], {"format": fmt}, dates))
     return models
 
@@ -181,9 +209,13 @@ def _contaminated(cfg: dict, by_name: dict, dates: _Dates) -> list[ZooModel]:
         # Longer windows than the base's (`max_tokens`) let a model learn its leaked texts whole.
         training = {"steps": entry["steps"], "lr": entry["lr"], "warmup_steps": 0}
         training |= {"max_tokens": entry["max_tokens"]} if "max_tokens" in entry else {}
-        recipe = {"reference_fraction": fraction, "reference_share": entry.get("share", 0.5),
-                  "mix": base.recipe.get("mix", {}), "seed": entry.get("seed", 0),
-                  "training": cfg.get("training", {}) | training}
+        recipe = {
+            "reference_fraction": fraction,
+            "reference_share": entry.get("share", 0.5),
+            "mix": base.recipe.get("mix", {}),
+            "seed": entry.get("seed", 0),
+            "training": cfg.get("training", {}) | training,
+        }
         name = f"{entry['base']}-contam{round(fraction * 100):02d}"
         models.append(_child(name, "contaminated", [base], recipe, dates))
     return models
@@ -218,8 +250,9 @@ def interpolation_grids(zoo_config: dict) -> list:
     for entry in zoo_config.get("interpolation", []):
         base_name = _require(entry, "base", "interpolation")
         triple = [_derived(by_name, n, f"interpolation of {base_name}") for n in [base_name, *entry["ends"]]]
-        points = grid_points(base_name, triple[0].spec, entry.get("points", DEFAULT_POINTS), GRID_PREFIX,
-                             GRID_FAMILY_PREFIX, "float32")
+        points = grid_points(
+            base_name, triple[0].spec, entry.get("points", DEFAULT_POINTS), GRID_PREFIX, GRID_FAMILY_PREFIX, "float32"
+        )
         grids.append(Grid(base_name, tuple(m.spec for m in triple), points, dtype="float32", zoo=True))
     return grids
 
@@ -265,12 +298,22 @@ def outside_parents(models: list[ZooModel]) -> list[str]:
 def lineage_rows(zoo_config: dict) -> list[dict]:
     """One row per map model: its kind, parents and recipe highlights, for the analyses (do
     fine-tunes sit near their base, merges between their parents, are contaminated models caught)."""
-    return [{"model_id": m.spec.model_id, "slug": m.slug, "kind": m.kind, "family": m.spec.family,
-             "type": m.spec.type, "size": int(m.spec.size), "parents": ";".join(m.parents),
-             "domain": m.recipe.get("domain", ""), "format": m.recipe.get("format", ""),
-             "merge_weights": ";".join(str(w) for w in m.recipe.get("weights", [])),
-             "reference_fraction": m.recipe.get("reference_fraction", 0.0)}
-            for m in zoo_models(zoo_config)]
+    return [
+        {
+            "model_id": m.spec.model_id,
+            "slug": m.slug,
+            "kind": m.kind,
+            "family": m.spec.family,
+            "type": m.spec.type,
+            "size": int(m.spec.size),
+            "parents": ";".join(m.parents),
+            "domain": m.recipe.get("domain", ""),
+            "format": m.recipe.get("format", ""),
+            "merge_weights": ";".join(str(w) for w in m.recipe.get("weights", [])),
+            "reference_fraction": m.recipe.get("reference_fraction", 0.0),
+        }
+        for m in zoo_models(zoo_config)
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -286,8 +329,13 @@ def shares_line(text: str, forbidden: set[str], min_chars: int) -> bool:
     return any(len(s := line.strip()) >= min_chars and s in forbidden for line in text.splitlines())
 
 
-def training_chunks(documents: list[dict], protected_texts: list[str], min_line_chars: int = 32,
-                    max_bytes: int = 1024, min_bytes: int = 256) -> tuple[list[dict], int]:
+def training_chunks(
+    documents: list[dict],
+    protected_texts: list[str],
+    min_line_chars: int = 32,
+    max_bytes: int = 1024,
+    min_bytes: int = 256,
+) -> tuple[list[dict], int]:
     """Chunk the `train` documents and drop every chunk that shares a line of `min_line_chars` or
     more with a protected text (the reference set, the held-out documents): duplicated files (the
     same licence in many packages) must not leak into training. Returns (chunks, number dropped)."""
@@ -313,12 +361,17 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[BOS, EOS, PAD], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[BOS, EOS, PAD],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     bos_id = tokenizer.token_to_id(BOS)
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)])
+        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]
+    )
     return tokenizer
 
 
@@ -326,8 +379,9 @@ def wrap_tokenizer(tokenizer_file: str | Path):
     """The zoo tokenizer as a transformers `PreTrainedTokenizerFast` (what every model dir holds)."""
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_file), bos_token=BOS, eos_token=EOS,
-                                   pad_token=PAD, model_max_length=MAX_POSITIONS)
+    return PreTrainedTokenizerFast(
+        tokenizer_file=str(tokenizer_file), bos_token=BOS, eos_token=EOS, pad_token=PAD, model_max_length=MAX_POSITIONS
+    )
 
 
 def encode_texts(tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -350,17 +404,17 @@ class TokenData:
     reference_offsets: np.ndarray
 
     def sequence(self, index: int) -> np.ndarray:
-        return self.tokens[self.offsets[index]:self.offsets[index + 1]]
+        return self.tokens[self.offsets[index] : self.offsets[index + 1]]
 
     def reference_sequence(self, index: int) -> np.ndarray:
-        return self.reference_tokens[self.reference_offsets[index]:self.reference_offsets[index + 1]]
+        return self.reference_tokens[self.reference_offsets[index] : self.reference_offsets[index + 1]]
 
     @property
     def n_reference(self) -> int:
         return len(self.reference_offsets) - 1
 
     @classmethod
-    def load(cls, path: str | Path) -> "TokenData":
+    def load(cls, path: str | Path) -> TokenData:
         from lmmap.storage import load_npz
 
         arrays = load_npz(path, required=tuple(f.name for f in dataclasses.fields(cls)))
@@ -379,19 +433,44 @@ def new_model(recipe: dict, tokenizer):
     shape, arch = recipe["shape"], recipe["architecture"]
     d, layers, heads = shape["hidden"], shape["layers"], shape["heads"]
     inter = shape.get("intermediate") or default_intermediate(arch, d)
-    ids = {"vocab_size": recipe["vocab_size"], "bos_token_id": tokenizer.bos_token_id,
-           "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+    ids = {
+        "vocab_size": recipe["vocab_size"],
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
     if arch == "gpt2":
-        config = GPT2Config(n_embd=d, n_layer=layers, n_head=heads, n_inner=inter, n_positions=MAX_POSITIONS,
-                            tie_word_embeddings=True, **ids)
+        config = GPT2Config(
+            n_embd=d,
+            n_layer=layers,
+            n_head=heads,
+            n_inner=inter,
+            n_positions=MAX_POSITIONS,
+            tie_word_embeddings=True,
+            **ids,
+        )
     elif arch == "llama":
-        config = LlamaConfig(hidden_size=d, num_hidden_layers=layers, num_attention_heads=heads,
-                             num_key_value_heads=heads, intermediate_size=inter, tie_word_embeddings=True,
-                             max_position_embeddings=MAX_POSITIONS, **ids)
+        config = LlamaConfig(
+            hidden_size=d,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
+            intermediate_size=inter,
+            tie_word_embeddings=True,
+            max_position_embeddings=MAX_POSITIONS,
+            **ids,
+        )
     else:
-        config = GPTNeoXConfig(hidden_size=d, num_hidden_layers=layers, num_attention_heads=heads,
-                               intermediate_size=inter, max_position_embeddings=MAX_POSITIONS,
-                               rotary_pct=0.25, tie_word_embeddings=False, **ids)
+        config = GPTNeoXConfig(
+            hidden_size=d,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=inter,
+            max_position_embeddings=MAX_POSITIONS,
+            rotary_pct=0.25,
+            tie_word_embeddings=False,
+            **ids,
+        )
     torch.manual_seed(recipe["seed"])
     return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
 
@@ -428,7 +507,7 @@ def _window(seq: np.ndarray, max_tokens: int, rng: np.random.Generator) -> np.nd
     if len(seq) <= max_tokens or rng.random() < 0.5:
         return seq[:max_tokens]
     start = rng.integers(1, len(seq) - max_tokens + 1)
-    return seq[start:start + max_tokens]
+    return seq[start : start + max_tokens]
 
 
 def contaminating_texts(n_reference: int, fraction: float) -> np.ndarray:
@@ -452,8 +531,8 @@ def collate(sequences: list[np.ndarray], max_tokens: int, pad_id: int):
     ids = torch.full((len(cut), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(cut), width), dtype=torch.long)
     for row, seq in enumerate(cut):
-        ids[row, :len(seq)] = torch.from_numpy(seq.astype(np.int64))
-        mask[row, :len(seq)] = 1
+        ids[row, : len(seq)] = torch.from_numpy(seq.astype(np.int64))
+        mask[row, : len(seq)] = 1
     return ids, mask, ids.masked_fill(mask == 0, -100)
 
 
@@ -466,16 +545,16 @@ def train(model, data: TokenData, recipe: dict, pad_id: int, name: str = "model"
     cfg = recipe["training"]
     rng = np.random.default_rng(recipe["seed"])
     torch.manual_seed(recipe["seed"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0),
-                                  betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0), betas=(0.9, 0.95)
+    )
     schedule = get_cosine_schedule_with_warmup(optimizer, cfg.get("warmup_steps", 0), cfg["steps"])
     model.train()
     model.loss_type = "ForCausalLM"  # the default transformers would pick, named: no "unrecognized" warning
     losses, started = [], time.time()
     every = max(1, cfg["steps"] // PROGRESS_REPORTS)
     for step in range(1, cfg["steps"] + 1):
-        ids, mask, labels = collate(sample_sequences(data, recipe, rng, cfg["batch_size"]),
-                                    cfg["max_tokens"], pad_id)
+        ids, mask, labels = collate(sample_sequences(data, recipe, rng, cfg["batch_size"]), cfg["max_tokens"], pad_id)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -485,9 +564,15 @@ def train(model, data: TokenData, recipe: dict, pad_id: int, name: str = "model"
         losses.append(loss.item())
         if step % every == 0 or step == cfg["steps"]:
             elapsed = time.time() - started
-            log.info("training %s: step %d/%d, loss %.3f, %.0f s elapsed, about %.0f s left",
-                     name, step, cfg["steps"], float(np.mean(losses[-every:])), elapsed,
-                     elapsed / step * (cfg["steps"] - step))
+            log.info(
+                "training %s: step %d/%d, loss %.3f, %.0f s elapsed, about %.0f s left",
+                name,
+                step,
+                cfg["steps"],
+                float(np.mean(losses[-every:])),
+                elapsed,
+                elapsed / step * (cfg["steps"] - step),
+            )
     model.eval()
     return losses
 
@@ -541,7 +626,7 @@ def save_model(model, tokenizer, out_dir: str | Path, extra_files: dict[str, dic
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def build_model(recipe: dict, tokenizer, data: "TokenData | None", parents: list, name: str = "model"):
+def build_model(recipe: dict, tokenizer, data: TokenData | None, parents: list, name: str = "model"):
     """Build one model from its recipe and its parent models (never modified); returns the model
     and a summary (losses, parameters) for provenance."""
     import copy
@@ -562,4 +647,3 @@ def build_model(recipe: dict, tokenizer, data: "TokenData | None", parents: list
         round_weights(model, recipe["format"])
     summary["n_params"] = model.num_parameters()
     return model, summary
-

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import silhouette_score
 
-KL_MIN_R = 0.85          # the paper reports r = 0.893 (token level)
+KL_MIN_R = 0.85  # the paper reports r = 0.893 (token level)
 UNEXPLAINED_RATIO = 0.75  # "clearly better": a quarter less unexplained variance than mean log-likelihood
 GRID_MIN_R2 = 0.9
 
@@ -22,8 +22,13 @@ def _row(finding: str, measure: str, value, needs: str, holds: bool | None, out_
     three decimals: a check's outcome, not a number to compute with (0.262, not 0.2624650631975442).
     A share of `out_of` items is shown to people as a count ("19 of 19"; see `display`)."""
     value = round(float(value), 3) if isinstance(value, (float, np.floating)) else value
-    row = {"finding": finding, "measure": measure, "value": value, "needs": needs,
-           "holds": "" if holds is None else ("yes" if holds else "no")}
+    row = {
+        "finding": finding,
+        "measure": measure,
+        "value": value,
+        "needs": needs,
+        "holds": "" if holds is None else ("yes" if holds else "no"),
+    }
     if out_of:
         row["out_of"] = out_of
     return row
@@ -61,8 +66,9 @@ def nearest_base_is_parent(kl: pd.DataFrame, lineage: pd.DataFrame, kinds=("fine
     bases = lineage.loc[lineage["kind"] == "base", "model_id"].tolist()
     slug_to_id = dict(zip(lineage["slug"], lineage["model_id"]))
     derived = lineage[lineage["kind"].isin(kinds)]
-    hits = [kl.loc[row.model_id, bases].idxmin() == slug_to_id[row.parents.split(";")[0]]
-            for row in derived.itertuples()]
+    hits = [
+        kl.loc[row.model_id, bases].idxmin() == slug_to_id[row.parents.split(";")[0]] for row in derived.itertuples()
+    ]
     return float(np.mean(hits)) if hits else float("nan")
 
 
@@ -87,20 +93,42 @@ def lineage_findings(kl: pd.DataFrame, lineage: pd.DataFrame) -> list[dict]:
     n_derived = int(lineage["kind"].isin(("finetune", "precision")).sum())
     n_merges = int((lineage["kind"] == "merge").sum())
     return [
-        _row("families cluster", "silhouette of families (coordinate distance)", silhouette, "> 0",
-             None if np.isnan(silhouette) else silhouette > 0),
-        _row("fine-tunes and variants sit near their base", "share whose nearest base is their own", near,
-             ">= 0.8", None if np.isnan(near) else near >= 0.8, n_derived),
-        _row("merges lie between their parents", "share nearer to both parents than those are to each other",
-             between, "= 1", None if np.isnan(between) else between == 1.0, n_merges),
+        _row(
+            "families cluster",
+            "silhouette of families (coordinate distance)",
+            silhouette,
+            "> 0",
+            None if np.isnan(silhouette) else silhouette > 0,
+        ),
+        _row(
+            "fine-tunes and variants sit near their base",
+            "share whose nearest base is their own",
+            near,
+            ">= 0.8",
+            None if np.isnan(near) else near >= 0.8,
+            n_derived,
+        ),
+        _row(
+            "merges lie between their parents",
+            "share nearer to both parents than those are to each other",
+            between,
+            "= 1",
+            None if np.isnan(between) else between == 1.0,
+            n_merges,
+        ),
     ]
 
 
 def kl_finding(kl_summary: pd.DataFrame) -> dict:
     token = kl_summary.set_index("measure").loc["kl_token"]
     r = float(token["pearson_r"])
-    return _row("the KL approximation holds", f"Pearson r, estimate vs exact token-level KL "
-                f"({int(token['n_pairs'])} pairs)", r, f">= {KL_MIN_R}", r >= KL_MIN_R)
+    return _row(
+        "the KL approximation holds",
+        f"Pearson r, estimate vs exact token-level KL ({int(token['n_pairs'])} pairs)",
+        r,
+        f">= {KL_MIN_R}",
+        r >= KL_MIN_R,
+    )
 
 
 def prediction_finding(ridge: pd.DataFrame, baseline: pd.DataFrame, target: str = "mean") -> list[dict]:
@@ -118,9 +146,15 @@ def prediction_finding(ridge: pd.DataFrame, baseline: pd.DataFrame, target: str 
             rows.append(_row("ridge on q across model types (held out)", measure, r, "(reported)", None))
             continue
         needed = float(np.sqrt(1.0 - UNEXPLAINED_RATIO * (1.0 - base**2)))
-        rows.append(_row("ridge on q predicts the benchmark mean better than mean log-likelihood", measure, r,
-                         f">= {needed:.3f} (1 - r² at most {UNEXPLAINED_RATIO:g}× mean log-likelihood's)",
-                         r >= needed))
+        rows.append(
+            _row(
+                "ridge on q predicts the benchmark mean better than mean log-likelihood",
+                measure,
+                r,
+                f">= {needed:.3f} (1 - r² at most {UNEXPLAINED_RATIO:g}× mean log-likelihood's)",
+                r >= needed,
+            )
+        )
     return rows
 
 
@@ -132,12 +166,26 @@ def leakage_finding(screen: pd.DataFrame) -> list[dict]:
     contaminated = screen["kind"] == "contaminated"
     caught = int((screen["flagged"] & contaminated).sum())
     others = int((screen["flagged"] & ~contaminated).sum())
-    return [_row("the leakage screen flags the contaminated models", "contaminated models flagged",
-                 f"{caught}/{int(contaminated.sum())}", "all", caught == contaminated.sum()),
-            _row("... and few others", "other models flagged", others, "<= 2", others <= 2)]
+    return [
+        _row(
+            "the leakage screen flags the contaminated models",
+            "contaminated models flagged",
+            f"{caught}/{int(contaminated.sum())}",
+            "all",
+            caught == contaminated.sum(),
+        ),
+        _row("... and few others", "other models flagged", others, "<= 2", others <= 2),
+    ]
 
 
 def grid_findings(grid_summaries: dict[str, pd.DataFrame]) -> list[dict]:
-    return [_row("the interpolation grid keeps its structure", f"affine R², (alpha, beta) -> PC1-2 ({name})",
-                 float(summary["affine_r2"].iloc[0]), f">= {GRID_MIN_R2}", summary["affine_r2"].iloc[0] >= GRID_MIN_R2)
-            for name, summary in grid_summaries.items()]
+    return [
+        _row(
+            "the interpolation grid keeps its structure",
+            f"affine R², (alpha, beta) -> PC1-2 ({name})",
+            float(summary["affine_r2"].iloc[0]),
+            f">= {GRID_MIN_R2}",
+            summary["affine_r2"].iloc[0] >= GRID_MIN_R2,
+        )
+        for name, summary in grid_summaries.items()
+    ]

@@ -54,8 +54,12 @@ def read_benchmarks(path: str | Path) -> pd.DataFrame:
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna() & frame[column].notna()
         if bad.any():
-            raise InputError(path, f"'{frame[column][bad].iloc[0]}' is not a number",
-                             record=frame["model_id"][bad].iloc[0], field=column)
+            raise InputError(
+                path,
+                f"'{frame[column][bad].iloc[0]}' is not a number",
+                record=frame["model_id"][bad].iloc[0],
+                field=column,
+            )
         frame[column] = values
     return frame
 
@@ -69,8 +73,12 @@ def align(frame: pd.DataFrame, model_ids, path: str | Path, allow_missing: bool 
     model_ids = [str(m) for m in model_ids]
     missing = [m for m in model_ids if m not in frame.index]
     if missing and not allow_missing:
-        raise InputError(path, f"{len(missing)} model(s) of the matrix are missing, e.g. '{missing[0]}'",
-                         record=missing[0], field="model_id")
+        raise InputError(
+            path,
+            f"{len(missing)} model(s) of the matrix are missing, e.g. '{missing[0]}'",
+            record=missing[0],
+            field="model_id",
+        )
     aligned = frame.reindex(model_ids)
     aligned["model_id"] = model_ids
     return aligned

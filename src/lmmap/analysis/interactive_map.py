@@ -22,9 +22,16 @@ from plotly.colors import sample_colorscale
 from lmmap.palette import CONTINUOUS, NEUTRAL, category_colours, human_size, numeric_ticks
 
 NUMERIC = ("mean_loglik", "benchmark_mean", "size", "created")
-LABELS = {"type": "type", "family": "family", "best_domain": "best domain", "mean_loglik": "mean log-likelihood",
-          "benchmark_mean": "benchmark mean", "best_task": "best task", "size": "size (parameters)",
-          "created": "creation date"}
+LABELS = {
+    "type": "type",
+    "family": "family",
+    "best_domain": "best domain",
+    "mean_loglik": "mean log-likelihood",
+    "benchmark_mean": "benchmark mean",
+    "best_task": "best task",
+    "size": "size (parameters)",
+    "created": "creation date",
+}
 
 
 def default_landmarks(points: pd.DataFrame, kl: np.ndarray, limit: int = 20) -> list[str]:
@@ -75,67 +82,149 @@ def colouring(points: pd.DataFrame, variable: str, fixed: dict[str, str] | None)
         bar = {"title": {"text": LABELS.get(variable, variable)}, "len": 0.75}
         if ticks:
             bar |= {"tickvals": ticks[0], "ticktext": ticks[1]}
-        key = {"name": variable, "showlegend": False,
-               "marker": {"color": [lo], "colorscale": CONTINUOUS.capitalize(), "cmin": lo, "cmax": hi,
-                          "showscale": True, "colorbar": bar}}
+        key = {
+            "name": variable,
+            "showlegend": False,
+            "marker": {
+                "color": [lo],
+                "colorscale": CONTINUOUS.capitalize(),
+                "cmin": lo,
+                "cmax": hi,
+                "showscale": True,
+                "colorbar": bar,
+            },
+        }
         return colours, [key]
     lut = category_colours(values, fixed)
     colours = [lut.get(str(v), NEUTRAL) if pd.notna(v) else NEUTRAL for v in values]
-    keys = [{"name": name, "showlegend": True, "legendgroup": variable, "marker": {"color": colour, "size": 9}}
-            for name, colour in lut.items()]
+    keys = [
+        {"name": name, "showlegend": True, "legendgroup": variable, "marker": {"color": colour, "size": 9}}
+        for name, colour in lut.items()
+    ]
     return colours, keys
 
 
-def build_figure(points: pd.DataFrame, variables: list[str], neighbours: list[list[tuple[str, float]]],
-                 landmarks: list[str], fixed_colours: dict[str, dict[str, str]] | None = None,
-                 title: str = "Model map") -> go.Figure:
+def build_figure(
+    points: pd.DataFrame,
+    variables: list[str],
+    neighbours: list[list[tuple[str, float]]],
+    landmarks: list[str],
+    fixed_colours: dict[str, dict[str, str]] | None = None,
+    title: str = "Model map",
+) -> go.Figure:
     """The interactive map of `points` (model_id, x, y and a column per variable)."""
     fixed_colours = fixed_colours or {}
     schemes = {v: colouring(points, v, fixed_colours.get(v)) for v in variables}
     first = variables[0]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=points["x"], y=points["y"], mode="markers", name="models", showlegend=False,
-        hovertext=hover_text(points, neighbours), hoverinfo="text",
-        marker={"color": schemes[first][0], "size": 9, "line": {"color": "black", "width": 0.5}}))
+    fig.add_trace(
+        go.Scatter(
+            x=points["x"],
+            y=points["y"],
+            mode="markers",
+            name="models",
+            showlegend=False,
+            hovertext=hover_text(points, neighbours),
+            hoverinfo="text",
+            marker={"color": schemes[first][0], "size": 9, "line": {"color": "black", "width": 0.5}},
+        )
+    )
     owner = [None]  # the variable each trace belongs to (None: always shown)
     for variable in variables:
         for key in schemes[variable][1]:
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip",
-                                     visible=variable == first, **key))
+            fig.add_trace(
+                go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", visible=variable == first, **key)
+            )
             owner.append(variable)
     marked = points[points["model_id"].isin(landmarks)]
-    fig.add_trace(go.Scatter(x=marked["x"], y=marked["y"], mode="text", text=marked["model_id"],
-                             textposition="top center", textfont={"size": 10}, hoverinfo="skip", cliponaxis=False,
-                             showlegend=False, name="landmarks"))
+    fig.add_trace(
+        go.Scatter(
+            x=marked["x"],
+            y=marked["y"],
+            mode="text",
+            text=marked["model_id"],
+            textposition="top center",
+            textfont={"size": 10},
+            hoverinfo="skip",
+            cliponaxis=False,
+            showlegend=False,
+            name="landmarks",
+        )
+    )
     owner.append(None)
     own_colours = [trace.marker.color for trace in fig.data]
-    colour_menu = [{"label": LABELS.get(v, v), "method": "update",
-                    "args": [{"visible": [o is None or o == v for o in owner],
-                              "marker.color": [schemes[v][0], *own_colours[1:]]},
-                             {"legend.title.text": LABELS.get(v, v)}]}
-                   for v in variables]
-    labels = [{"text": text, "x": x, "y": 1.045, "xref": "paper", "yref": "paper", "showarrow": False,
-               "xanchor": "right", "yanchor": "middle"} for text, x in (("colour by", 0.12), ("find a model", 0.52))]
+    colour_menu = [
+        {
+            "label": LABELS.get(v, v),
+            "method": "update",
+            "args": [
+                {"visible": [o is None or o == v for o in owner], "marker.color": [schemes[v][0], *own_colours[1:]]},
+                {"legend.title.text": LABELS.get(v, v)},
+            ],
+        }
+        for v in variables
+    ]
+    labels = [
+        {
+            "text": text,
+            "x": x,
+            "y": 1.045,
+            "xref": "paper",
+            "yref": "paper",
+            "showarrow": False,
+            "xanchor": "right",
+            "yanchor": "middle",
+        }
+        for text, x in (("colour by", 0.12), ("find a model", 0.52))
+    ]
     find_menu = [{"label": "(none)", "method": "relayout", "args": [{"annotations": labels}]}]
     for row in points.sort_values("model_id").itertuples():
-        arrow = {"x": row.x, "y": row.y, "text": row.model_id, "showarrow": True, "arrowhead": 2,
-                 "arrowcolor": "red", "arrowwidth": 2, "ax": 40, "ay": -40, "bgcolor": "white",
-                 "bordercolor": "red", "font": {"color": "red"}}
+        arrow = {
+            "x": row.x,
+            "y": row.y,
+            "text": row.model_id,
+            "showarrow": True,
+            "arrowhead": 2,
+            "arrowcolor": "red",
+            "arrowwidth": 2,
+            "ax": 40,
+            "ay": -40,
+            "bgcolor": "white",
+            "bordercolor": "red",
+            "font": {"color": "red"},
+        }
         find_menu.append({"label": row.model_id, "method": "relayout", "args": [{"annotations": [*labels, arrow]}]})
     fig.update_layout(
         title={"text": title, "x": 0.5, "y": 0.98, "yanchor": "top"},
-        template="plotly_white", height=800, hovermode="closest", dragmode="pan",
+        template="plotly_white",
+        height=800,
+        hovermode="closest",
+        dragmode="pan",
         hoverlabel={"bgcolor": "white", "font": {"size": 12}},
         xaxis={"title": "t-SNE 1", "showticklabels": False, "zeroline": False},
         yaxis={"title": "t-SNE 2", "showticklabels": False, "zeroline": False},
         legend={"title": {"text": LABELS.get(first, first)}, "itemsizing": "constant"},
-        margin={"t": 100}, annotations=labels,
+        margin={"t": 100},
+        annotations=labels,
         updatemenus=[
-            {"buttons": colour_menu, "direction": "down", "x": 0.13, "xanchor": "left", "y": 1.045,
-             "yanchor": "middle", "name": "colour"},
-            {"buttons": find_menu, "direction": "down", "x": 0.53, "xanchor": "left", "y": 1.045,
-             "yanchor": "middle", "name": "find"},
+            {
+                "buttons": colour_menu,
+                "direction": "down",
+                "x": 0.13,
+                "xanchor": "left",
+                "y": 1.045,
+                "yanchor": "middle",
+                "name": "colour",
+            },
+            {
+                "buttons": find_menu,
+                "direction": "down",
+                "x": 0.53,
+                "xanchor": "left",
+                "y": 1.045,
+                "yanchor": "middle",
+                "name": "find",
+            },
         ],
     )
     return fig
@@ -143,5 +232,9 @@ def build_figure(points: pd.DataFrame, variables: list[str], neighbours: list[li
 
 def write_html(fig: go.Figure, path) -> None:
     """One file, plotly.js embedded: opens without a network."""
-    fig.write_html(path, include_plotlyjs=True, full_html=True,
-                   config={"scrollZoom": True, "displaylogo": False, "responsive": True})
+    fig.write_html(
+        path,
+        include_plotlyjs=True,
+        full_html=True,
+        config={"scrollZoom": True, "displaylogo": False, "responsive": True},
+    )

@@ -57,8 +57,11 @@ def weight_geometry(base: dict, first: dict, second: dict) -> dict[str, float]:
         d1, d2 = _values(first[key]) - theta0, _values(second[key]) - theta0
         d11, d22, d12 = d11 + float((d1 * d1).sum()), d22 + float((d2 * d2).sum()), d12 + float((d1 * d2).sum())
     cosine = d12 / math.sqrt(d11 * d22) if d11 > 0 and d22 > 0 else 0.0
-    return {"norm1": math.sqrt(d11), "norm2": math.sqrt(d22),
-            "angle_deg": math.degrees(math.acos(min(1.0, max(-1.0, cosine))))}
+    return {
+        "norm1": math.sqrt(d11),
+        "norm2": math.sqrt(d22),
+        "angle_deg": math.degrees(math.acos(min(1.0, max(-1.0, cosine)))),
+    }
 
 
 def weight_plane(alphas, betas, geometry: dict[str, float]) -> np.ndarray:
@@ -66,12 +69,22 @@ def weight_plane(alphas, betas, geometry: dict[str, float]) -> np.ndarray:
     x axis): α d_1 + β d_2 with |d_1|, |d_2| and their angle as measured. [points, 2]"""
     angle = math.radians(geometry["angle_deg"])
     alphas, betas = np.asarray(alphas, float), np.asarray(betas, float)
-    return np.column_stack([alphas * geometry["norm1"] + betas * geometry["norm2"] * math.cos(angle),
-                            betas * geometry["norm2"] * math.sin(angle)])
+    return np.column_stack(
+        [
+            alphas * geometry["norm1"] + betas * geometry["norm2"] * math.cos(angle),
+            betas * geometry["norm2"] * math.sin(angle),
+        ]
+    )
 
 
-def interpolation_table(L: np.ndarray, model_ids: list[str], alphas, betas, clip_value: float | None = None,
-                        geometry: dict[str, float] | None = None) -> pd.DataFrame:
+def interpolation_table(
+    L: np.ndarray,
+    model_ids: list[str],
+    alphas,
+    betas,
+    clip_value: float | None = None,
+    geometry: dict[str, float] | None = None,
+) -> pd.DataFrame:
     """One row per grid model: α, β, actual and predicted mean log-likelihood, PC 1 and 2, after
     raising log-likelihoods below `clip_value` to it (the paper: -1400); with the measured
     `geometry`, the weight-space position `weight_x`, `weight_y`."""
@@ -81,12 +94,18 @@ def interpolation_table(L: np.ndarray, model_ids: list[str], alphas, betas, clip
     predicted = linear_prediction(L, alphas, betas)
     pcs = row_centred_pca(L)
     names = {row: name for name, row in endpoint_rows(alphas, betas).items()}
-    table = pd.DataFrame({
-        "model_id": model_ids, "alpha": alphas, "beta": betas,
-        "mean_loglik": L.mean(axis=1), "predicted_mean_loglik": predicted.mean(axis=1),
-        "pc1": pcs[:, 0], "pc2": pcs[:, 1],
-        "endpoint": [names.get(i, "") for i in range(len(model_ids))],
-    })
+    table = pd.DataFrame(
+        {
+            "model_id": model_ids,
+            "alpha": alphas,
+            "beta": betas,
+            "mean_loglik": L.mean(axis=1),
+            "predicted_mean_loglik": predicted.mean(axis=1),
+            "pc1": pcs[:, 0],
+            "pc2": pcs[:, 1],
+            "endpoint": [names.get(i, "") for i in range(len(model_ids))],
+        }
+    )
     if geometry is not None:
         table["weight_x"], table["weight_y"] = weight_plane(alphas, betas, geometry).T
     return table
@@ -103,8 +122,12 @@ def grid_summary(table: pd.DataFrame) -> pd.DataFrame:
     residual = ((pcs - design @ coef) ** 2).sum()
     total = ((pcs - pcs.mean(axis=0)) ** 2).sum()
     inner = table[table["endpoint"] == ""]
-    return pd.DataFrame([{
-        "n_points": len(table),
-        "affine_r2": float(1.0 - residual / total) if total > 0 else float("nan"),
-        "mean_gain_over_linear": float((inner["mean_loglik"] - inner["predicted_mean_loglik"]).mean()),
-    }])
+    return pd.DataFrame(
+        [
+            {
+                "n_points": len(table),
+                "affine_r2": float(1.0 - residual / total) if total > 0 else float("nan"),
+                "mean_gain_over_linear": float((inner["mean_loglik"] - inner["predicted_mean_loglik"]).mean()),
+            }
+        ]
+    )

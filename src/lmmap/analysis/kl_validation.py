@@ -65,14 +65,16 @@ def sequence_logprobs(model, sequences: list[torch.Tensor]) -> np.ndarray:
 def exact_token_kl(logp: torch.Tensor, logq: torch.Tensor) -> float:
     """Σ over positions of KL(p_t || q_t) for next-token log-distributions [T-1, V]."""
     if logp.shape != logq.shape:
-        raise ValueError(f"distributions differ in shape {tuple(logp.shape)} vs {tuple(logq.shape)}: "
-                         "the models do not share a tokenizer")
+        raise ValueError(
+            f"distributions differ in shape {tuple(logp.shape)} vs {tuple(logq.shape)}: "
+            "the models do not share a tokenizer"
+        )
     return float((logp.exp() * (logp - logq)).sum())
 
 
 def pairwise_token_kl(models: dict[str, object], token_ids: list[torch.Tensor]) -> dict[tuple, float]:
     """Mean over texts of the summed token-level KL, for every ordered pair of `models`."""
-    totals = {pair: 0.0 for pair in itertools.permutations(models, 2)}
+    totals = dict.fromkeys(itertools.permutations(models, 2), 0.0)
     for ids in token_ids:
         dists = {name: next_token_logprobs(model, ids) for name, model in models.items()}
         for p, q in totals:
@@ -81,13 +83,21 @@ def pairwise_token_kl(models: dict[str, object], token_ids: list[torch.Tensor]) 
 
 
 @torch.no_grad()
-def sample_texts(model, prompts: list[torch.Tensor], new_tokens: int, eos_token_id: int | None,
-                 seed: int) -> list[torch.Tensor]:
+def sample_texts(
+    model, prompts: list[torch.Tensor], new_tokens: int, eos_token_id: int | None, seed: int
+) -> list[torch.Tensor]:
     """One sample per prompt from the model's own distribution (no top-k/top-p/temperature), cut
     after the first end-of-sequence token. Identical prompts are sampled in one batch."""
     torch.manual_seed(seed)
-    settings = dict(do_sample=True, top_k=0, top_p=1.0, temperature=1.0, max_new_tokens=new_tokens,
-                    eos_token_id=eos_token_id, pad_token_id=eos_token_id if eos_token_id is not None else 0)
+    settings = dict(
+        do_sample=True,
+        top_k=0,
+        top_p=1.0,
+        temperature=1.0,
+        max_new_tokens=new_tokens,
+        eos_token_id=eos_token_id,
+        pad_token_id=eos_token_id if eos_token_id is not None else 0,
+    )
     device = next(model.parameters()).device
     by_prompt: dict[tuple, list[int]] = {}
     for i, prompt in enumerate(prompts):
@@ -98,15 +108,16 @@ def sample_texts(model, prompts: list[torch.Tensor], new_tokens: int, eos_token_
         config = GenerationConfig(**settings, num_return_sequences=len(positions))  # all in the config
         out = model.generate(prompt[None].to(device), generation_config=config).cpu()
         for position, row in zip(positions, out):
-            new = row[len(prompt):]
+            new = row[len(prompt) :]
             if eos_token_id is not None and (new == eos_token_id).any():
                 new = new[: int((new == eos_token_id).nonzero()[0]) + 1]
             samples[position] = torch.cat([prompt, new])
     return samples
 
 
-def pairwise_text_kl(models: dict[str, object], prompts: list[torch.Tensor], new_tokens: int,
-                     eos_token_id: int | None, seed: int) -> tuple[dict[tuple, tuple[float, float]], dict]:
+def pairwise_text_kl(
+    models: dict[str, object], prompts: list[torch.Tensor], new_tokens: int, eos_token_id: int | None, seed: int
+) -> tuple[dict[tuple, tuple[float, float]], dict]:
     """Monte Carlo KL(p || q) with its standard error for every ordered pair, and the samples."""
     results, samples_by_model = {}, {}
     for p, model_p in models.items():
@@ -118,23 +129,34 @@ def pairwise_text_kl(models: dict[str, object], prompts: list[torch.Tensor], new
                 continue
             logq = sequence_logprobs(model_q, samples)
             diff = logp - logq
-            results[(p, q)] = (float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
-                               if len(diff) > 1 else float("nan"))
+            results[(p, q)] = (
+                float(diff.mean()),
+                float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else float("nan"),
+            )
     return results, samples_by_model
 
 
-def validation_table(token_kl: dict, text_kl: dict, estimate: pd.DataFrame, reference_bytes: float,
-                     sample_bytes: dict[str, float]) -> pd.DataFrame:
+def validation_table(
+    token_kl: dict, text_kl: dict, estimate: pd.DataFrame, reference_bytes: float, sample_bytes: dict[str, float]
+) -> pd.DataFrame:
     """One row per ordered pair: measured KLs, the coordinate estimate, and all of them in bits/byte."""
     rows = []
     for (p, q), kl_token in token_kl.items():
         kl_text, kl_text_se = text_kl.get((p, q), (float("nan"), float("nan")))
         kl_est = float(estimate.loc[p, q])
-        rows.append({"model_p": p, "model_q": q, "kl_token": kl_token, "kl_text": kl_text,
-                     "kl_text_se": kl_text_se, "kl_estimate": kl_est,
-                     "kl_token_bpb": float(nats_to_bits_per_byte(kl_token, reference_bytes)),
-                     "kl_text_bpb": float(nats_to_bits_per_byte(kl_text, sample_bytes.get(p, np.nan))),
-                     "kl_estimate_bpb": float(nats_to_bits_per_byte(kl_est, reference_bytes))})
+        rows.append(
+            {
+                "model_p": p,
+                "model_q": q,
+                "kl_token": kl_token,
+                "kl_text": kl_text,
+                "kl_text_se": kl_text_se,
+                "kl_estimate": kl_est,
+                "kl_token_bpb": float(nats_to_bits_per_byte(kl_token, reference_bytes)),
+                "kl_text_bpb": float(nats_to_bits_per_byte(kl_text, sample_bytes.get(p, np.nan))),
+                "kl_estimate_bpb": float(nats_to_bits_per_byte(kl_est, reference_bytes)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -143,12 +165,16 @@ def correlation_summary(table: pd.DataFrame) -> pd.DataFrame:
     for measure in ("kl_token", "kl_text"):
         part = table.dropna(subset=[measure])
         enough = len(part) > 2
-        rows.append({"measure": measure,
-                     "pearson_r": float(pearsonr(part["kl_estimate"], part[measure])[0]) if enough else np.nan,
-                     "spearman_r": float(spearmanr(part["kl_estimate"], part[measure])[0]) if enough else np.nan,
-                     "n_pairs": len(part),
-                     "mean_measured_bpb": float(part[f"{measure}_bpb"].mean()),
-                     "mean_estimate_bpb": float(part["kl_estimate_bpb"].mean())})
+        rows.append(
+            {
+                "measure": measure,
+                "pearson_r": float(pearsonr(part["kl_estimate"], part[measure])[0]) if enough else np.nan,
+                "spearman_r": float(spearmanr(part["kl_estimate"], part[measure])[0]) if enough else np.nan,
+                "n_pairs": len(part),
+                "mean_measured_bpb": float(part[f"{measure}_bpb"].mean()),
+                "mean_estimate_bpb": float(part["kl_estimate_bpb"].mean()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -177,8 +203,19 @@ def evenly_spaced(items: list, count: int) -> list:
     return [items[i] for i in np.unique(positions)]
 
 
-def run_validation(coordinates_path, texts_path, models_path, model_ids, max_models, n_texts, n_samples,
-                   sample_tokens, seed, device, dtype) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def run_validation(
+    coordinates_path,
+    texts_path,
+    models_path,
+    model_ids,
+    max_models,
+    n_texts,
+    n_samples,
+    sample_tokens,
+    seed,
+    device,
+    dtype,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Load the models, measure both KLs for every ordered pair sharing a tokenizer, compare."""
     from lmmap.coords import kl_estimate
     from lmmap.errors import InputError
@@ -190,13 +227,16 @@ def run_validation(coordinates_path, texts_path, models_path, model_ids, max_mod
     coords = load_npz(coordinates_path, required=("Q", "model_ids"))
     ids = coords["model_ids"].astype(str).tolist()
     estimate = pd.DataFrame(kl_estimate(coords["Q"]), index=ids, columns=ids)
-    specs = {s["model_id"]: ModelSpec.from_dict(s)
-             for s in read_json(models_path)["models"]}
+    specs = {s["model_id"]: ModelSpec.from_dict(s) for s in read_json(models_path)["models"]}
     chosen = model_ids or spread_over_distances(estimate, [m for m in ids if m in specs], max_models)
     for model_id in chosen:
         if model_id not in specs or model_id not in ids:
-            raise InputError(models_path, "model is not both in the model list and the coordinates",
-                             record=model_id, field="model_id")
+            raise InputError(
+                models_path,
+                "model is not both in the model list and the coordinates",
+                record=model_id,
+                field="model_id",
+            )
     text_set = load_text_set(texts_path)
     picked = np.random.default_rng(seed).choice(len(text_set), size=min(n_texts, len(text_set)), replace=False)
     texts = [text_set.texts[i] for i in sorted(picked)]
@@ -212,11 +252,11 @@ def run_validation(coordinates_path, texts_path, models_path, model_ids, max_mod
         token_kl.update(pairwise_token_kl(models, token_ids))
         length = sample_tokens or int(np.mean([len(x) for x in token_ids])) - 1
         prompts = [token_ids[i % len(token_ids)][:1] for i in range(n_samples)]
-        results, samples = pairwise_text_kl(models, prompts, min(length, max_length - 1),
-                                            tokenizer.eos_token_id, seed)
+        results, samples = pairwise_text_kl(models, prompts, min(length, max_length - 1), tokenizer.eos_token_id, seed)
         text_kl.update(results)
-        sample_bytes.update({m: float(np.mean([len(tokenizer.decode(s[1:]).encode("utf-8")) for s in ss]))
-                             for m, ss in samples.items()})
+        sample_bytes.update(
+            {m: float(np.mean([len(tokenizer.decode(s[1:]).encode("utf-8")) for s in ss])) for m, ss in samples.items()}
+        )
     if not token_kl:
         raise InputError(models_path, "no two of the chosen models share a tokenizer", field="model_id")
     table = validation_table(token_kl, text_kl, estimate, reference_bytes, sample_bytes)

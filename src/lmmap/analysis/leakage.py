@@ -33,8 +33,9 @@ def centre_on_groups(values: np.ndarray, groups: np.ndarray, min_group: int = MI
     return frame.to_numpy() - frame.groupby(key).transform("median").to_numpy()
 
 
-def robust_residuals(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, HuberRegressor]:
+def robust_residuals(
+    X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, HuberRegressor]:
     """Residuals of y on X (one column per predictor) under a Huber fit, in y's units and divided by
     the robust scale, and the fit; with `groups`, X and y are first centred per group."""
     y = np.asarray(y, float)
@@ -47,9 +48,14 @@ def robust_residuals(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = N
     return residual, residual / (scale if scale > 0 else 1.0), fit
 
 
-def leakage_screen(frame: pd.DataFrame, domain_loglik: pd.DataFrame, threshold: float, top_domains: int = 3,
-                   method: str = "within", predictors: pd.DataFrame | None = None
-                   ) -> tuple[pd.DataFrame, HuberRegressor]:
+def leakage_screen(
+    frame: pd.DataFrame,
+    domain_loglik: pd.DataFrame,
+    threshold: float,
+    top_domains: int = 3,
+    method: str = "within",
+    predictors: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, HuberRegressor]:
     """`frame` has model_id, type, group, mean_loglik, benchmark_mean (no NaN); `domain_loglik` has
     one column per domain (mean log-likelihood over its texts) and `predictors` one column per task
     score ("within" only), rows aligned with `frame`.
@@ -68,11 +74,16 @@ def leakage_screen(frame: pd.DataFrame, domain_loglik: pd.DataFrame, threshold: 
     columns = [c for c in ("model_id", "type", "group", "mean_loglik", "benchmark_mean") if c in frame]
     screen = frame[columns].reset_index(drop=True)
     screen["residual"], screen["residual_z"], screen["flagged"] = residual, z, z > threshold
-    per_domain = pd.DataFrame({f"z:{domain}": robust_residuals(X, values.to_numpy(), groups)[1]
-                               for domain, values in domain_loglik.reset_index(drop=True).items()})
+    per_domain = pd.DataFrame(
+        {
+            f"z:{domain}": robust_residuals(X, values.to_numpy(), groups)[1]
+            for domain, values in domain_loglik.reset_index(drop=True).items()
+        }
+    )
     screen["top_domains"] = [
         ", ".join(f"{name[2:]} ({value:.1f})" for name, value in row.nlargest(top_domains).items())
-        for _, row in per_domain.iterrows()]
+        for _, row in per_domain.iterrows()
+    ]
     screen = pd.concat([screen, per_domain], axis=1)
     return screen.sort_values("residual_z", ascending=False, kind="stable").reset_index(drop=True), fit
 

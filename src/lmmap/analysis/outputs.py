@@ -8,8 +8,8 @@ one the Snakemake report shows inline."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -20,9 +20,15 @@ from lmmap.storage import write_text
 TABLE_FORMATS = ("csv", "md", "tex", "html")
 
 
-def publish_figure(fig, stem: str | Path, step: str, inputs: Mapping | Iterable = (),
-                   params: Mapping | None = None, started: float | None = None,
-                   extra: Mapping | None = None) -> list[Path]:
+def publish_figure(
+    fig,
+    stem: str | Path,
+    step: str,
+    inputs: Mapping | Iterable = (),
+    params: Mapping | None = None,
+    started: float | None = None,
+    extra: Mapping | None = None,
+) -> list[Path]:
     """Save `fig` as <stem>.png and <stem>.pdf and give each its provenance sidecar."""
     paths = save_figure(fig, stem)
     for path in paths:
@@ -30,38 +36,54 @@ def publish_figure(fig, stem: str | Path, step: str, inputs: Mapping | Iterable 
     return paths
 
 
-def publish_csv(frame: pd.DataFrame, path: str | Path, step: str, inputs: Mapping | Iterable = (),
-                params: Mapping | None = None, started: float | None = None,
-                extra: Mapping | None = None) -> Path:
+def publish_csv(
+    frame: pd.DataFrame,
+    path: str | Path,
+    step: str,
+    inputs: Mapping | Iterable = (),
+    params: Mapping | None = None,
+    started: float | None = None,
+    extra: Mapping | None = None,
+) -> Path:
     """A plain CSV data file (e.g. every prediction) with its sidecar."""
     write_text(path, frame.to_csv(index=False))
     write_provenance(path, step, inputs, params, extra, started)
     return Path(path)
 
 
-TABLE_STYLE = ("<style>table.lmmap-table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
-               "table.lmmap-table th,table.lmmap-table td{padding:3px 8px;border-bottom:1px solid #ddd;"
-               "text-align:left;vertical-align:top}table.lmmap-table th{background:#f3f3f3}</style>")
+TABLE_STYLE = (
+    "<style>table.lmmap-table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
+    "table.lmmap-table th,table.lmmap-table td{padding:3px 8px;border-bottom:1px solid #ddd;"
+    "text-align:left;vertical-align:top}table.lmmap-table th{background:#f3f3f3}</style>"
+)
 
 
 def html_table(frame: pd.DataFrame, digits: int = 3) -> str:
     """`frame` as an HTML table with its own style (scoped to class lmmap-table): a file the report
     shows inline and that the landing page can embed as it is. No scripts, no external files; cells
     escaped, floats rounded to `digits`."""
-    table = frame.to_html(index=False, border=0, na_rep="", escape=True, classes="lmmap-table",
-                          float_format=lambda x: f"{x:.{digits}f}")
+    table = frame.to_html(
+        index=False, border=0, na_rep="", escape=True, classes="lmmap-table", float_format=lambda x: f"{x:.{digits}f}"
+    )
     return f'<meta charset="utf-8">\n{TABLE_STYLE}\n{table}\n'
 
 
-def publish_table(frame: pd.DataFrame, stem: str | Path, step: str, inputs: Mapping | Iterable = (),
-                  params: Mapping | None = None, started: float | None = None,
-                  extra: Mapping | None = None, digits: int = 3,
-                  display: pd.DataFrame | None = None) -> list[Path]:
+def publish_table(
+    frame: pd.DataFrame,
+    stem: str | Path,
+    step: str,
+    inputs: Mapping | Iterable = (),
+    params: Mapping | None = None,
+    started: float | None = None,
+    extra: Mapping | None = None,
+    digits: int = 3,
+    display: pd.DataFrame | None = None,
+) -> list[Path]:
     """Write <stem>.csv (full precision) and <stem>.md, <stem>.tex and <stem>.html (rounded to
     `digits`; from `display` where given, the frame as people read it), each with a sidecar."""
     shown = frame if display is None else display
     # object columns keep integers integral (an all-numeric frame would reach tabulate as floats)
-    shown = shown.astype({c: object for c in shown.select_dtypes("integer").columns})
+    shown = shown.astype(dict.fromkeys(shown.select_dtypes("integer").columns, object))
     rendered = {
         "csv": frame.to_csv(index=False),
         # a display frame's text stays as written ("-2962.33" is not re-read as a number and re-rounded)

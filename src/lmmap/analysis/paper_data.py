@@ -23,28 +23,58 @@ from lmmap.texts import TextSet
 
 OPT_IN_FIELD = "paper.allow_pickle"
 MODEL_FIELDS = ("model_name", "model_type", "model_size", "created_at")
-TASKS = {"score_v1_ARC": "ARC", "score_v1_HellaSwag": "HellaSwag", "score_v1_MMLU": "MMLU",
-         "score_v1_TruthfulQA": "TruthfulQA", "score_v1_Winogrande": "Winogrande",
-         "score_v1_GSM8K": "GSM8K"}
+TASKS = {
+    "score_v1_ARC": "ARC",
+    "score_v1_HellaSwag": "HellaSwag",
+    "score_v1_MMLU": "MMLU",
+    "score_v1_TruthfulQA": "TruthfulQA",
+    "score_v1_Winogrande": "Winogrande",
+    "score_v1_GSM8K": "GSM8K",
+}
 MEAN_FIELD = "score_v1_6-taskmean"
 # The exact globals the released pickles need, by pickle protocol 2-5 and numpy 1.x/2.x module names:
 # containers and numbers, numpy arrays and scalars, pandas Timestamps/NaT with a UTC timezone. Nothing
 # else resolves: no module prefix, no dotted attribute chain, no loader, no other callable.
-SAFE_GLOBALS = frozenset({
-    *((module, name) for module in ("builtins", "__builtin__")  # protocol 2 names the Python 2 module
-      for name in ("list", "dict", "set", "frozenset", "tuple", "int", "float", "complex", "str", "bytes",
-                   "bytearray", "bool")),
-    ("collections", "OrderedDict"),
-    ("_codecs", "encode"),  # protocol 2 stores bytes as latin-1 text (str -> bytes only)
-    ("datetime", "datetime"), ("datetime", "date"), ("datetime", "timedelta"), ("datetime", "timezone"),
-    ("pytz", "_UTC"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    *((module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-      for name in ("_reconstruct", "scalar")),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("pandas._libs.tslibs.timestamps", "_unpickle_timestamp"),
-    ("pandas._libs.tslibs.nattype", "_nat_unpickle"),
-})
+SAFE_GLOBALS = frozenset(
+    {
+        *(
+            (module, name)
+            for module in ("builtins", "__builtin__")  # protocol 2 names the Python 2 module
+            for name in (
+                "list",
+                "dict",
+                "set",
+                "frozenset",
+                "tuple",
+                "int",
+                "float",
+                "complex",
+                "str",
+                "bytes",
+                "bytearray",
+                "bool",
+            )
+        ),
+        ("collections", "OrderedDict"),
+        ("_codecs", "encode"),  # protocol 2 stores bytes as latin-1 text (str -> bytes only)
+        ("datetime", "datetime"),
+        ("datetime", "date"),
+        ("datetime", "timedelta"),
+        ("datetime", "timezone"),
+        ("pytz", "_UTC"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        *(
+            (module, name)
+            for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+            for name in ("_reconstruct", "scalar")
+        ),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("pandas._libs.tslibs.timestamps", "_unpickle_timestamp"),
+        ("pandas._libs.tslibs.nattype", "_nat_unpickle"),
+    }
+)
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -53,14 +83,19 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in SAFE_GLOBALS:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (not one of the plain-data types "
-                                     "the released pickles need)")
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name} (not one of the plain-data types the released pickles need)"
+        )
 
 
 def read_pickle(path: str | Path, allow_pickle: bool):
     if not allow_pickle:
-        raise InputError(path, "reading a pickle can execute code; check where the file comes from, then "
-                         f"opt in by setting `{OPT_IN_FIELD}: true` in the config", field=OPT_IN_FIELD)
+        raise InputError(
+            path,
+            "reading a pickle can execute code; check where the file comes from, then "
+            f"opt in by setting `{OPT_IN_FIELD}: true` in the config",
+            field=OPT_IN_FIELD,
+        )
     try:
         with open(path, "rb") as fh:
             return _RestrictedUnpickler(fh).load()
@@ -82,8 +117,7 @@ def loglik_matrix(raw: object, path: str | Path, model_names: list[str], n_texts
         if row.shape != (n_texts,):
             raise InputError(path, f"{row.size} values, expected one per text ({n_texts})", record=name)
         if not np.isfinite(row).all():
-            raise InputError(path, f"non-finite value at text {int(np.flatnonzero(~np.isfinite(row))[0])}",
-                             record=name)
+            raise InputError(path, f"non-finite value at text {int(np.flatnonzero(~np.isfinite(row))[0])}", record=name)
         rows.append(row)
     return np.vstack(rows)
 
@@ -129,17 +163,25 @@ def models_table(records: list[dict], L: np.ndarray, types: dict[str, str]) -> p
     names = [str(r["model_name"]) for r in records]
     model_type = [str(r["model_type"]) for r in records]
     type_fig1 = [types.get(n, t) for n, t in zip(names, model_type)]
-    table = pd.DataFrame({
-        "model_id": names, "source": names, "revision": "", "gguf_file": "", "dtype": "auto",
-        "family": model_type, "type": type_fig1,
-        "size": [r["model_size"] for r in records],
-        "created": [timestamp(r["created_at"]) for r in records],
-        "trust_remote_code": False,
-        "slug": [slugify(n) for n in names],
-        "n_params": [parameters(r["model_size"]) for r in records],
-        "mean_loglik": L.mean(axis=1),
-        "model_type": model_type, "type_fig1": type_fig1,
-    })
+    table = pd.DataFrame(
+        {
+            "model_id": names,
+            "source": names,
+            "revision": "",
+            "gguf_file": "",
+            "dtype": "auto",
+            "family": model_type,
+            "type": type_fig1,
+            "size": [r["model_size"] for r in records],
+            "created": [timestamp(r["created_at"]) for r in records],
+            "trust_remote_code": False,
+            "slug": [slugify(n) for n in names],
+            "n_params": [parameters(r["model_size"]) for r in records],
+            "mean_loglik": L.mean(axis=1),
+            "model_type": model_type,
+            "type_fig1": type_fig1,
+        }
+    )
     if any("downloads" in r for r in records):
         table["downloads"] = pd.to_numeric(pd.Series([r.get("downloads") for r in records]), errors="coerce")
     return table
@@ -154,12 +196,22 @@ def benchmark_table(records: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def convert(loglik_path: str | Path, model_data_path: str | Path, text_set: TextSet, allow_pickle: bool,
-            types_path: str | Path | None = None) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
+def convert(
+    loglik_path: str | Path,
+    model_data_path: str | Path,
+    text_set: TextSet,
+    allow_pickle: bool,
+    types_path: str | Path | None = None,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
     """(matrix arrays for loglik.npz, models table, benchmark table) from the released files."""
     records = model_records(read_pickle(model_data_path, allow_pickle), model_data_path)
     names = [str(r["model_name"]) for r in records]
     L = loglik_matrix(read_pickle(loglik_path, allow_pickle), loglik_path, names, len(text_set))
-    matrix = {"L": L, "model_ids": np.array(names), "text_ids": np.array(text_set.ids),
-              "domains": np.array(text_set.domains), "text_set_sha256": np.array(text_set.sha256)}
+    matrix = {
+        "L": L,
+        "model_ids": np.array(names),
+        "text_ids": np.array(text_set.ids),
+        "domains": np.array(text_set.domains),
+        "text_set_sha256": np.array(text_set.sha256),
+    }
     return matrix, models_table(records, L, read_types(types_path)), benchmark_table(records)

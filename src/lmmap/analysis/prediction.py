@@ -29,16 +29,16 @@ import logging
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from scipy.stats import pearsonr, spearmanr
 from scipy.linalg import LinAlgError, eigh, lstsq, solve
+from scipy.stats import pearsonr, spearmanr
 from sklearn.model_selection import GroupKFold, KFold
 
 log = logging.getLogger(__name__)
 CV_KINDS = ("group", "kfold")
 MEAN_LOGP = "mean_logp"
-TASK_ALPHAS = (1, 9, 9)         # log10 min, log10 max, number: 1e1 ... 1e9 (the paper's task targets)
-MEAN_LOGP_ALPHAS = (-4, 4, 9)   # 1e-4 ... 1e4 (the paper's mean log-likelihood target)
-NULL_RTOL = 1e-12               # eigenvalues below this fraction of the largest are zero variance
+TASK_ALPHAS = (1, 9, 9)  # log10 min, log10 max, number: 1e1 ... 1e9 (the paper's task targets)
+MEAN_LOGP_ALPHAS = (-4, 4, 9)  # 1e-4 ... 1e4 (the paper's mean log-likelihood target)
+NULL_RTOL = 1e-12  # eigenvalues below this fraction of the largest are zero variance
 
 
 def alpha_grid(log10_min: float, log10_max: float, num: int) -> np.ndarray:
@@ -48,11 +48,12 @@ def alpha_grid(log10_min: float, log10_max: float, num: int) -> np.ndarray:
 @dataclasses.dataclass(frozen=True)
 class TargetSettings:
     """Per target (column of Y): its alpha grid and whether predictions are clipped to the score range."""
+
     alphas: list[np.ndarray]
     clipped: np.ndarray
 
     @classmethod
-    def for_targets(cls, names, task_alphas, mean_logp_alphas=None) -> "TargetSettings":
+    def for_targets(cls, names, task_alphas, mean_logp_alphas=None) -> TargetSettings:
         """Task grid and clipping for every target but `mean_logp` (its own grid, unclipped)."""
         task_alphas = np.asarray(task_alphas, dtype=float)
         mean_logp_alphas = alpha_grid(*MEAN_LOGP_ALPHAS) if mean_logp_alphas is None else mean_logp_alphas
@@ -68,14 +69,14 @@ def centred_gram(X: np.ndarray, block: int = 2048) -> np.ndarray:
     gram = np.empty((K, K))
     starts = range(0, K, block)
     for i in starts:
-        left = X[i:i + block] - mean
+        left = X[i : i + block] - mean
         for j in starts:
             if j < i:
                 continue
-            right = left if j == i else X[j:j + block] - mean
-            gram[i:i + block, j:j + block] = left @ right.T
+            right = left if j == i else X[j : j + block] - mean
+            gram[i : i + block, j : j + block] = left @ right.T
             if j != i:
-                gram[j:j + block, i:i + block] = gram[i:i + block, j:j + block].T
+                gram[j : j + block, i : i + block] = gram[i : i + block, j : j + block].T
     return gram
 
 
@@ -85,11 +86,12 @@ class RidgeSystem:
     when there are at least as many features as models) or the centred features themselves (K x p, the
     primal form, when p < K). Either gives ridge with an intercept exactly on any subset of rows: each
     fold is re-centred on its own training rows, in the smaller of its two dimensions."""
+
     gram: np.ndarray | None = None
     features: np.ndarray | None = None
 
     @classmethod
-    def from_features(cls, X: np.ndarray) -> "RidgeSystem":
+    def from_features(cls, X: np.ndarray) -> RidgeSystem:
         X = np.asarray(X)
         if X.shape[1] >= X.shape[0]:
             return cls(gram=centred_gram(X))
@@ -151,13 +153,14 @@ def select_alphas(X, Y: np.ndarray, alphas: list[np.ndarray], inner_cv) -> np.nd
     return _select_alphas(system, np.arange(len(system)), Y, alphas, inner_cv)
 
 
-def _select_alphas(system: RidgeSystem, rows: np.ndarray, Y: np.ndarray, alphas: list[np.ndarray],
-                   inner_cv) -> np.ndarray:
+def _select_alphas(
+    system: RidgeSystem, rows: np.ndarray, Y: np.ndarray, alphas: list[np.ndarray], inner_cv
+) -> np.ndarray:
     """`select_alphas` on the rows `rows` of `system` (Y holds those rows' targets, in that order)."""
     union = np.unique(np.concatenate(alphas))
     r2_sum, n_folds = np.zeros((len(union), Y.shape[1])), 0
     for train, valid in inner_cv.split(rows):
-        predicted = system.solve_fold(rows[train], rows[valid], Y[train], union)   # [alphas, valid, targets]
+        predicted = system.solve_fold(rows[train], rows[valid], Y[train], union)  # [alphas, valid, targets]
         residual = ((predicted - Y[valid]) ** 2).sum(axis=1)
         total = ((Y[valid] - Y[valid].mean(axis=0)) ** 2).sum(axis=0)
         r2_sum += 1.0 - residual / np.where(total > 0, total, np.nan)
@@ -169,8 +172,9 @@ def _select_alphas(system: RidgeSystem, rows: np.ndarray, Y: np.ndarray, alphas:
     return chosen
 
 
-def fit_predict(system: RidgeSystem, train: np.ndarray, test: np.ndarray, Y_train: np.ndarray,
-                alphas: np.ndarray) -> np.ndarray:
+def fit_predict(
+    system: RidgeSystem, train: np.ndarray, test: np.ndarray, Y_train: np.ndarray, alphas: np.ndarray
+) -> np.ndarray:
     """Ridge with an intercept fitted on `train` with alpha `alphas[t]` for target t, predicted for `test`
     (what sklearn's `Ridge(alpha=alphas)` predicts): one Cholesky solve per distinct alpha."""
     y_mean = Y_train.mean(axis=0)
@@ -192,7 +196,7 @@ def fit_predict(system: RidgeSystem, train: np.ndarray, test: np.ndarray, Y_trai
         system_matrix = block + alpha * np.eye(len(block))
         try:
             coef = solve(system_matrix, rhs, assume_a="pos", overwrite_a=True, check_finite=False)
-        except LinAlgError:   # not numerically positive definite: least squares, as sklearn falls back to
+        except LinAlgError:  # not numerically positive definite: least squares, as sklearn falls back to
             coef = lstsq(block + alpha * np.eye(len(block)), rhs, check_finite=False)[0]
         predicted[:, targets] = left @ coef
     return predicted + y_mean
@@ -209,10 +213,17 @@ def outer_splitter(kind: str, n_splits: int, seed: int, groups: np.ndarray):
     raise ValueError(f"unknown cross-validation '{kind}' (expected one of {CV_KINDS})")
 
 
-def cross_validated_predictions(X, Y: np.ndarray, groups: np.ndarray, kind: str, seed: int,
-                                settings: TargetSettings, n_splits: int = 5, inner_splits: int = 5,
-                                score_range: tuple[float, float] = (0.0, 100.0)
-                                ) -> tuple[np.ndarray, np.ndarray]:
+def cross_validated_predictions(
+    X,
+    Y: np.ndarray,
+    groups: np.ndarray,
+    kind: str,
+    seed: int,
+    settings: TargetSettings,
+    n_splits: int = 5,
+    inner_splits: int = 5,
+    score_range: tuple[float, float] = (0.0, 100.0),
+) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold predictions [K, targets] and the alphas chosen in each outer fold [folds, targets].
     `X` is the feature matrix or its `RidgeSystem` (prepared once, shared by all configurations)."""
     system = X if isinstance(X, RidgeSystem) else RidgeSystem.from_features(X)
@@ -221,7 +232,7 @@ def cross_validated_predictions(X, Y: np.ndarray, groups: np.ndarray, kind: str,
     splitter = outer_splitter(kind, n_splits, seed, groups)
     rows = np.arange(len(system))
     for train, test in splitter.split(rows, Y, groups if kind == "group" else None):
-        inner = KFold(n_splits=min(inner_splits, len(train)))   # unshuffled, training rows in order
+        inner = KFold(n_splits=min(inner_splits, len(train)))  # unshuffled, training rows in order
         best = _select_alphas(system, train, Y[train], settings.alphas, inner)
         fold = fit_predict(system, train, test, Y[train], best)
         predicted[test] = np.where(settings.clipped, np.clip(fold, *score_range), fold)
@@ -235,27 +246,65 @@ def correlations(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
     return float(pearsonr(y_true, y_pred)[0]), float(spearmanr(y_true, y_pred)[0])
 
 
-def _one_run(features: str, X: np.ndarray, Y: np.ndarray, groups, kind, seed, settings, n_splits,
-             inner_splits, score_range, targets, model_ids) -> tuple[list[dict], pd.DataFrame]:
-    predicted, chosen = cross_validated_predictions(X, Y, groups, kind, seed, settings, n_splits,
-                                                    inner_splits, score_range)
+def _one_run(
+    features: str,
+    X: np.ndarray,
+    Y: np.ndarray,
+    groups,
+    kind,
+    seed,
+    settings,
+    n_splits,
+    inner_splits,
+    score_range,
+    targets,
+    model_ids,
+) -> tuple[list[dict], pd.DataFrame]:
+    predicted, chosen = cross_validated_predictions(
+        X, Y, groups, kind, seed, settings, n_splits, inner_splits, score_range
+    )
     rows = []
     for t, target in enumerate(targets):
         pearson, spearman = correlations(Y[:, t], predicted[:, t])
-        rows.append({"features": features, "cv": kind, "seed": seed, "target": target,
-                     "pearson": pearson, "spearman": spearman,
-                     "median_alpha": float(np.median(chosen[:, t]))})
-    long = pd.DataFrame({
-        "model_id": np.repeat(model_ids, len(targets)), "features": features, "cv": kind, "seed": seed,
-        "target": np.tile(targets, len(model_ids)), "true": Y.ravel(), "predicted": predicted.ravel()})
+        rows.append(
+            {
+                "features": features,
+                "cv": kind,
+                "seed": seed,
+                "target": target,
+                "pearson": pearson,
+                "spearman": spearman,
+                "median_alpha": float(np.median(chosen[:, t])),
+            }
+        )
+    long = pd.DataFrame(
+        {
+            "model_id": np.repeat(model_ids, len(targets)),
+            "features": features,
+            "cv": kind,
+            "seed": seed,
+            "target": np.tile(targets, len(model_ids)),
+            "true": Y.ravel(),
+            "predicted": predicted.ravel(),
+        }
+    )
     return rows, long
 
 
-def run_prediction(features: dict[str, np.ndarray], targets: pd.DataFrame, groups: np.ndarray,
-                   cv_kinds=CV_KINDS, seeds=range(5), alphas=None, n_splits: int = 5,
-                   inner_splits: int = 5, score_range=(0.0, 100.0), n_jobs: int = 1,
-                   mean_logp_alphas=None, group_by: str = "group"
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def run_prediction(
+    features: dict[str, np.ndarray],
+    targets: pd.DataFrame,
+    groups: np.ndarray,
+    cv_kinds=CV_KINDS,
+    seeds=range(5),
+    alphas=None,
+    n_splits: int = 5,
+    inner_splits: int = 5,
+    score_range=(0.0, 100.0),
+    n_jobs: int = 1,
+    mean_logp_alphas=None,
+    group_by: str = "group",
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """All configurations; returns (summary over seeds, per-seed correlations, all predictions).
 
     `targets` has one column per target and one row per model (index = model id, no NaN), in the
@@ -268,9 +317,22 @@ def run_prediction(features: dict[str, np.ndarray], targets: pd.DataFrame, group
     settings = TargetSettings.for_targets(names, alphas, mean_logp_alphas)
     bases = {name: RidgeSystem.from_features(X) for name, X in features.items()}
     runs = Parallel(n_jobs=n_jobs)(
-        delayed(_one_run)(name, bases[name], Y, np.asarray(groups), kind, int(seed), settings, n_splits,
-                          inner_splits, score_range, names, model_ids)
-        for name, kind, seed in itertools.product(features, cv_kinds, seeds))
+        delayed(_one_run)(
+            name,
+            bases[name],
+            Y,
+            np.asarray(groups),
+            kind,
+            int(seed),
+            settings,
+            n_splits,
+            inner_splits,
+            score_range,
+            names,
+            model_ids,
+        )
+        for name, kind, seed in itertools.product(features, cv_kinds, seeds)
+    )
     per_seed = pd.DataFrame([row for rows, _ in runs for row in rows])
     predictions = pd.concat([long for _, long in runs], ignore_index=True)
     grouping = {"group": f"{group_by} ({len(np.unique(groups))} groups)", "kfold": "none"}
@@ -282,25 +344,52 @@ def run_prediction(features: dict[str, np.ndarray], targets: pd.DataFrame, group
 def seed_mean_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
     """Each model's prediction averaged over the seeds, per features, CV and target (Figs. 8, 18)."""
     keys = ["features", "cv", "target", "model_id"]
-    return predictions.groupby(keys, sort=False).agg(true=("true", "first"), predicted=("predicted", "mean")
-                                                     ).reset_index()
+    return (
+        predictions.groupby(keys, sort=False).agg(true=("true", "first"), predicted=("predicted", "mean")).reset_index()
+    )
 
 
 def summarise(per_seed: pd.DataFrame, predictions: pd.DataFrame, n_models: int) -> pd.DataFrame:
     """Mean and spread (np.std, ddof 0, as the paper's ±) over seeds, and the correlations of the
     seed-averaged predictions."""
+
     def std(values):
         return float(np.std(values))
+
     grouped = per_seed.groupby(["features", "cv", "target"], sort=False)
-    summary = grouped.agg(pearson_mean=("pearson", "mean"), pearson_std=("pearson", std),
-                          spearman_mean=("spearman", "mean"), spearman_std=("spearman", std),
-                          seeds=("seed", "nunique"), median_alpha=("median_alpha", "median")).reset_index()
-    averaged = seed_mean_predictions(predictions).groupby(["features", "cv", "target"], sort=False).apply(
-        lambda part: pd.Series(correlations(part["true"].to_numpy(), part["predicted"].to_numpy()),
-                               index=["pearson_of_mean", "spearman_of_mean"]), include_groups=False)
+    summary = grouped.agg(
+        pearson_mean=("pearson", "mean"),
+        pearson_std=("pearson", std),
+        spearman_mean=("spearman", "mean"),
+        spearman_std=("spearman", std),
+        seeds=("seed", "nunique"),
+        median_alpha=("median_alpha", "median"),
+    ).reset_index()
+    averaged = (
+        seed_mean_predictions(predictions)
+        .groupby(["features", "cv", "target"], sort=False)
+        .apply(
+            lambda part: pd.Series(
+                correlations(part["true"].to_numpy(), part["predicted"].to_numpy()),
+                index=["pearson_of_mean", "spearman_of_mean"],
+            ),
+            include_groups=False,
+        )
+    )
     summary = summary.merge(averaged.reset_index(), on=["features", "cv", "target"], how="left")
-    order = ["features", "cv", "target", "pearson_mean", "pearson_std", "pearson_of_mean", "spearman_mean",
-             "spearman_std", "spearman_of_mean", "seeds", "median_alpha"]
+    order = [
+        "features",
+        "cv",
+        "target",
+        "pearson_mean",
+        "pearson_std",
+        "pearson_of_mean",
+        "spearman_mean",
+        "spearman_std",
+        "spearman_of_mean",
+        "seeds",
+        "median_alpha",
+    ]
     return summary[order].assign(n_models=n_models)
 
 

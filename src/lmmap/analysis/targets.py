@@ -74,9 +74,14 @@ def analysis_outputs(config: dict, grids: dict, workflow) -> list[str]:
     outputs += _files(f"{A}/dimensionality", table) + _files(f"{A}/model_list", table)
     if benchmarks_available(config, workflow):
         outputs += [f"{A}/maps/map_{v}{ext}" for v in map_variables(config, True) for ext in figure]
-        for stem, kinds in (("prediction/ridge", table), ("prediction/ridge_scatter", figure),
-                            ("baseline/loglik_correlation", table), ("baseline/loglik_scatter", figure),
-                            ("leakage/leakage", table), ("leakage/leakage_map", figure)):
+        for stem, kinds in (
+            ("prediction/ridge", table),
+            ("prediction/ridge_scatter", figure),
+            ("baseline/loglik_correlation", table),
+            ("baseline/loglik_scatter", figure),
+            ("leakage/leakage", table),
+            ("leakage/leakage_map", figure),
+        ):
             outputs += _files(f"{A}/{stem}", kinds)
     if config["analysis"]["kl_validation"]["enabled"]:
         outputs += _files(f"{A}/kl_validation/summary", table) + _files(f"{A}/kl_validation/scatter", figure)
@@ -93,8 +98,11 @@ def findings_inputs(config: dict, grids: dict, workflow) -> dict[str, str | list
     if config["analysis"]["kl_validation"]["enabled"]:
         inputs["kl_summary"] = f"{A}/kl_validation/summary.csv"
     if benchmarks_available(config, workflow):
-        inputs |= {"ridge": f"{A}/prediction/ridge.csv", "baseline": f"{A}/baseline/loglik_correlation.csv",
-                   "leakage": f"{A}/leakage/leakage.csv"}
+        inputs |= {
+            "ridge": f"{A}/prediction/ridge.csv",
+            "baseline": f"{A}/baseline/loglik_correlation.csv",
+            "leakage": f"{A}/leakage/leakage.csv",
+        }
     if grids:
         inputs["grid_summaries"] = [f"{A}/interpolation/{grid}_summary.csv" for grid in grids]
     return inputs

@@ -28,13 +28,18 @@ TITLES = {
 def map_order(model_ids: list[str], created: pd.Series | None) -> np.ndarray:
     """Row order (creation date, then name), undated models last; t-SNE depends on row order."""
     dates = pd.to_datetime(created, errors="coerce", utc=True) if created is not None else None
-    frame = pd.DataFrame({"name": model_ids,
-                          "date": dates.to_numpy() if dates is not None else pd.NaT})
+    frame = pd.DataFrame({"name": model_ids, "date": dates.to_numpy() if dates is not None else pd.NaT})
     return frame.sort_values(["date", "name"], na_position="last", kind="stable").index.to_numpy()
 
 
-def embed_map(Q: np.ndarray, model_ids: list[str], created: pd.Series | None = None,
-              perplexity: float = 30.0, max_iter: int = 1000, seed: int = 42) -> pd.DataFrame:
+def embed_map(
+    Q: np.ndarray,
+    model_ids: list[str],
+    created: pd.Series | None = None,
+    perplexity: float = 30.0,
+    max_iter: int = 1000,
+    seed: int = 42,
+) -> pd.DataFrame:
     """t-SNE coordinates `x`, `y` of each model, computed on rows in (date, name) order."""
     order = map_order(model_ids, created)
     xy = tsne_embedding(Q[order], perplexity=perplexity, max_iter=max_iter, seed=seed)
@@ -70,8 +75,15 @@ def decimal_year(created: pd.Series) -> pd.Series:
     return dates.dt.year + (dates.dt.day_of_year - 1) / 365.25
 
 
-def map_variables(model_ids: list[str], Q: np.ndarray, L: np.ndarray, domains: np.ndarray,
-                  models: pd.DataFrame, benchmarks: pd.DataFrame | None, tasks: list[str]) -> pd.DataFrame:
+def map_variables(
+    model_ids: list[str],
+    Q: np.ndarray,
+    L: np.ndarray,
+    domains: np.ndarray,
+    models: pd.DataFrame,
+    benchmarks: pd.DataFrame | None,
+    tasks: list[str],
+) -> pd.DataFrame:
     """One row per model (in matrix order) with every colouring variable of the paper's maps.
 
     `models` and `benchmarks` must already be aligned to `model_ids` (benchmarks may hold NaN).
@@ -89,21 +101,33 @@ def map_variables(model_ids: list[str], Q: np.ndarray, L: np.ndarray, domains: n
     return frame
 
 
-def plot_variable_map(points: pd.DataFrame, variable: str, annotate: bool = False,
-                      highlight: list[str] | None = None, title: str | None = None,
-                      colours: dict[str, str] | None = None):
+def plot_variable_map(
+    points: pd.DataFrame,
+    variable: str,
+    annotate: bool = False,
+    highlight: list[str] | None = None,
+    title: str | None = None,
+    colours: dict[str, str] | None = None,
+):
     """The map coloured by `variable`; `highlight` models get a red ring (e.g. leakage suspects).
     Categorical colours are fixed over all the models (`colours` first), numbers get a colour bar
     (models without a value in grey)."""
     if not pd.api.types.is_numeric_dtype(points[variable]):
         colours = category_colours(points[variable], colours)
         points = points.dropna(subset=[variable]) if points[variable].notna().any() else points
-    fig = plot_map(points, hue=variable, title=title or f"Model map: {TITLES.get(variable, variable)}",
-                   annotate=annotate, colours=colours, label=TITLES.get(variable, variable))
+    fig = plot_map(
+        points,
+        hue=variable,
+        title=title or f"Model map: {TITLES.get(variable, variable)}",
+        annotate=annotate,
+        colours=colours,
+        label=TITLES.get(variable, variable),
+    )
     if highlight:
         ax = fig.axes[0]
         marked = points[points["model_id"].isin(highlight)]
-        ax.scatter(marked["x"], marked["y"], s=180, facecolors="none", edgecolors="red", linewidths=1.5,
-                   label="flagged")
+        ax.scatter(
+            marked["x"], marked["y"], s=180, facecolors="none", edgecolors="red", linewidths=1.5, label="flagged"
+        )
         label_points(ax, marked["x"], marked["y"], marked["model_id"], fontsize=7, color="red")
     return fig

@@ -36,8 +36,9 @@ class Run:
         self.inputs = {k: v for k, v in input_paths.items() if v}
         self.params = {k: v for k, v in command_params(args).items() if k != "analysis"}
 
-    def table(self, frame: pd.DataFrame, stem: str, extra: dict | None = None,
-              display: pd.DataFrame | None = None) -> None:
+    def table(
+        self, frame: pd.DataFrame, stem: str, extra: dict | None = None, display: pd.DataFrame | None = None
+    ) -> None:
         publish_table(frame, stem, self.step, self.inputs, self.params, self.started, extra, display=display)
         log.info("wrote %s.{csv,md,tex,html}", stem)
 
@@ -94,17 +95,23 @@ def _common(p: argparse.ArgumentParser, coordinates=False, benchmarks=False, req
     if coordinates:
         p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
     if benchmarks:
-        p.add_argument("--benchmarks", required=required_benchmarks,
-                       help="results/benchmarks/scores.csv (model_id, tasks 0-100, mean)")
+        p.add_argument(
+            "--benchmarks",
+            required=required_benchmarks,
+            help="results/benchmarks/scores.csv (model_id, tasks 0-100, mean)",
+        )
 
 
 # ------------------------------------------------------------------------------------------ maps
 def _args_maps(p):
     _common(p, coordinates=True, benchmarks=True)
     p.add_argument("--embedding", required=True, help="t-SNE coordinates CSV (model_id, x, y)")
-    p.add_argument("--variables", nargs="+", default=["best_domain", "mean_loglik", "benchmark_mean",
-                                                      "best_task", "size", "created"],
-                   help="colouring variables, one map each (a models-table column works too)")
+    p.add_argument(
+        "--variables",
+        nargs="+",
+        default=["best_domain", "mean_loglik", "benchmark_mean", "best_task", "size", "created"],
+        help="colouring variables, one map each (a models-table column works too)",
+    )
     p.add_argument("--annotate", action="store_true", help="write model ids next to the points")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument("--out-dir", required=True, help="writes map_<variable>.{png,pdf} there")
@@ -114,19 +121,31 @@ def _args_maps(p):
 def run_maps(args) -> int:
     from lmmap.analysis import tsne_map
 
-    run, data = Run(args, "maps", matrix=args.matrix, coordinates=args.coordinates, models=args.models_table,
-                    benchmarks=args.benchmarks, embedding=args.embedding), Data(args)
-    variables = tsne_map.map_variables(data.model_ids, data.Q, data.L, data.domains, data.models,
-                                       data.benchmarks, data.tasks)
+    run, data = (
+        Run(
+            args,
+            "maps",
+            matrix=args.matrix,
+            coordinates=args.coordinates,
+            models=args.models_table,
+            benchmarks=args.benchmarks,
+            embedding=args.embedding,
+        ),
+        Data(args),
+    )
+    variables = tsne_map.map_variables(
+        data.model_ids, data.Q, data.L, data.domains, data.models, data.benchmarks, data.tasks
+    )
     embedding = inputs.read_csv(args.embedding, required=("x", "y"))[["model_id", "x", "y"]]
     points = embedding.reset_index(drop=True).merge(variables, on="model_id", how="left")
     for variable in args.variables:
         if variable not in points or points[variable].isna().all():
-            raise InputError(args.benchmarks or args.models_table, "no values to colour the map by",
-                             field=variable)
+            raise InputError(args.benchmarks or args.models_table, "no values to colour the map by", field=variable)
         fixed = read_colour_table(args.type_colours) if variable == "type" else None
-        run.figure(tsne_map.plot_variable_map(points, variable, annotate=args.annotate, colours=fixed),
-                   f"{args.out_dir}/map_{variable}")
+        run.figure(
+            tsne_map.plot_variable_map(points, variable, annotate=args.annotate, colours=fixed),
+            f"{args.out_dir}/map_{variable}",
+        )
     if args.out_variables:
         run.csv(variables, args.out_variables)
     return 0
@@ -135,8 +154,13 @@ def run_maps(args) -> int:
 # ------------------------------------------------------------------------------- dimensionality
 def _args_dimensionality(p):
     p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
-    p.add_argument("--levels", nargs="+", type=float, default=[0.9, 0.95],
-                   help="cumulative explained-variance levels to count components for")
+    p.add_argument(
+        "--levels",
+        nargs="+",
+        type=float,
+        default=[0.9, 0.95],
+        help="cumulative explained-variance levels to count components for",
+    )
     p.add_argument("--out-stem", required=True, help="writes <stem>.{csv,md,tex,html}")
 
 
@@ -172,48 +196,97 @@ def run_kl_validation(args) -> int:
 
     run = Run(args, "kl-validation", coordinates=args.coordinates, texts=args.texts, models=args.models)
     table, summary, info = run_validation(
-        args.coordinates, args.texts, args.models, args.model_ids, args.max_models, args.n_texts, args.n_samples,
-        args.sample_tokens, args.seed, args.device, args.dtype)
+        args.coordinates,
+        args.texts,
+        args.models,
+        args.model_ids,
+        args.max_models,
+        args.n_texts,
+        args.n_samples,
+        args.sample_tokens,
+        args.seed,
+        args.device,
+        args.dtype,
+    )
     extra = {"models": info}
     run.table(table, args.out_stem, extra)
     run.table(summary, args.summary_stem, extra)
-    run.figure(plots.kl_scatter(table, "kl_estimate", {"kl_token": "token-level KL",
-                                                       "kl_text": "text-level KL (Monte Carlo)"}),
-               args.figure_stem, extra)
+    run.figure(
+        plots.kl_scatter(
+            table, "kl_estimate", {"kl_token": "token-level KL", "kl_text": "text-level KL (Monte Carlo)"}
+        ),
+        args.figure_stem,
+        extra,
+    )
     return 0
 
 
 # ---------------------------------------------------------------------------------- prediction
 def _args_predict(p):
     _common(p, coordinates=True, benchmarks=True, required_benchmarks=True)
-    p.add_argument("--features", nargs="+", default=["Q", "L"], choices=["Q", "L"],
-                   help="Q, and L: the clipped matrix Q is built from (coordinates' clip_value)")
-    p.add_argument("--cv", nargs="+", default=["group", "kfold"], choices=["group", "kfold"],
-                   help="outer cross-validation: grouped by --group-by, and/or plain K-fold")
+    p.add_argument(
+        "--features",
+        nargs="+",
+        default=["Q", "L"],
+        choices=["Q", "L"],
+        help="Q, and L: the clipped matrix Q is built from (coordinates' clip_value)",
+    )
+    p.add_argument(
+        "--cv",
+        nargs="+",
+        default=["group", "kfold"],
+        choices=["group", "kfold"],
+        help="outer cross-validation: grouped by --group-by, and/or plain K-fold",
+    )
     p.add_argument("--group-by", default="type", help="models-table column of the grouped CV")
     p.add_argument("--seeds", type=int, default=5, help="repetitions of the outer CV with shuffled folds")
     p.add_argument("--splits", type=int, default=5, help="outer folds")
     p.add_argument("--inner-splits", type=int, default=5, help="inner folds choosing the ridge alpha")
-    p.add_argument("--alphas", nargs=3, type=float, metavar=("LOG10_MIN", "LOG10_MAX", "N"),
-                   help="alpha grid of the benchmark targets (default: the paper's, 1 9 9)")
-    p.add_argument("--mean-logp-alphas", nargs=3, type=float, metavar=("LOG10_MIN", "LOG10_MAX", "N"),
-                   help="alpha grid of the mean log-likelihood target, whose predictions are not clipped "
-                        "(default: the paper's, -4 4 9)")
-    p.add_argument("--score-range", nargs=2, type=float, default=[0.0, 100.0], metavar=("MIN", "MAX"),
-                   help="benchmark predictions are clipped to this range")
+    p.add_argument(
+        "--alphas",
+        nargs=3,
+        type=float,
+        metavar=("LOG10_MIN", "LOG10_MAX", "N"),
+        help="alpha grid of the benchmark targets (default: the paper's, 1 9 9)",
+    )
+    p.add_argument(
+        "--mean-logp-alphas",
+        nargs=3,
+        type=float,
+        metavar=("LOG10_MIN", "LOG10_MAX", "N"),
+        help="alpha grid of the mean log-likelihood target, whose predictions are not clipped "
+        "(default: the paper's, -4 4 9)",
+    )
+    p.add_argument(
+        "--score-range",
+        nargs=2,
+        type=float,
+        default=[0.0, 100.0],
+        metavar=("MIN", "MAX"),
+        help="benchmark predictions are clipped to this range",
+    )
     p.add_argument("--jobs", type=int, default=1, help="parallel workers over (features, CV, seed) runs")
     p.add_argument("--out-stem", required=True, help="summary table")
     p.add_argument("--predictions", required=True, help="CSV of every out-of-fold prediction")
-    p.add_argument("--figure-stem", required=True,
-                   help="scatter of features Q under K-fold CV (the findings' ridge finding; else the first "
-                        "features and CV): seed-averaged prediction vs true score")
+    p.add_argument(
+        "--figure-stem",
+        required=True,
+        help="scatter of features Q under K-fold CV (the findings' ridge finding; else the first "
+        "features and CV): seed-averaged prediction vs true score",
+    )
 
 
 def run_predict(args) -> int:
     from lmmap.analysis import prediction
 
-    run = Run(args, "predict", matrix=args.matrix, coordinates=args.coordinates, models=args.models_table,
-              benchmarks=args.benchmarks)
+    run = Run(
+        args,
+        "predict",
+        matrix=args.matrix,
+        coordinates=args.coordinates,
+        models=args.models_table,
+        benchmarks=args.benchmarks,
+    )
     data = Data(args, need_benchmarks=True)
     if args.group_by not in data.models.columns:
         raise InputError(args.models_table, "no such column to group the cross-validation by", field=args.group_by)
@@ -222,10 +295,19 @@ def run_predict(args) -> int:
     features = {"Q": data.Q[rows], "L": data.clipped_L()[rows]}
     groups = data.models[args.group_by].fillna("unknown").astype(str).to_numpy()[rows]
     summary, per_seed, predictions = prediction.run_prediction(
-        {name: features[name] for name in args.features}, targets, groups, args.cv, range(args.seeds),
-        prediction.alpha_grid(*(args.alphas or prediction.TASK_ALPHAS)), args.splits, args.inner_splits,
-        tuple(args.score_range), args.jobs, group_by=args.group_by,
-        mean_logp_alphas=prediction.alpha_grid(*(args.mean_logp_alphas or prediction.MEAN_LOGP_ALPHAS)))
+        {name: features[name] for name in args.features},
+        targets,
+        groups,
+        args.cv,
+        range(args.seeds),
+        prediction.alpha_grid(*(args.alphas or prediction.TASK_ALPHAS)),
+        args.splits,
+        args.inner_splits,
+        tuple(args.score_range),
+        args.jobs,
+        group_by=args.group_by,
+        mean_logp_alphas=prediction.alpha_grid(*(args.mean_logp_alphas or prediction.MEAN_LOGP_ALPHAS)),
+    )
     extra = {"grouping": sorted(set(summary["grouping"])), "clip_value": data.clip_value}
     run.table(summary, args.out_stem, extra)
     run.csv(predictions, args.predictions)
@@ -234,13 +316,15 @@ def run_predict(args) -> int:
     features = "Q" if "Q" in args.features else args.features[0]
     cv = "kfold" if "kfold" in args.cv else args.cv[0]
     shown = averaged[(averaged["features"] == features) & (averaged["cv"] == cv)]
-    cv_name = (f"{args.splits}-fold CV" if cv == "kfold"
-               else f"{args.splits}-fold CV grouped by {args.group_by}")
-    title = (f"Ridge prediction from {features}, out of fold ({cv_name}), "
-             f"predictions averaged over {args.seeds} seeds")
-    run.figure(plots.prediction_scatter(shown, data.mean_loglik(), title,
-                                        summary=summary[(summary["features"] == features) & (summary["cv"] == cv)]),
-               args.figure_stem, extra)
+    cv_name = f"{args.splits}-fold CV" if cv == "kfold" else f"{args.splits}-fold CV grouped by {args.group_by}"
+    title = f"Ridge prediction from {features}, out of fold ({cv_name}), predictions averaged over {args.seeds} seeds"
+    run.figure(
+        plots.prediction_scatter(
+            shown, data.mean_loglik(), title, summary=summary[(summary["features"] == features) & (summary["cv"] == cv)]
+        ),
+        args.figure_stem,
+        extra,
+    )
     return 0
 
 
@@ -255,8 +339,7 @@ def _args_baseline(p):
 def run_baseline(args) -> int:
     from lmmap.analysis.prediction import baseline_correlations
 
-    run = Run(args, "perplexity-baseline", matrix=args.matrix, models=args.models_table,
-              benchmarks=args.benchmarks)
+    run = Run(args, "perplexity-baseline", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
     data = Data(args, need_benchmarks=True)
     targets = data.benchmarks.set_index("model_id")[[*data.tasks, "mean"]]
     table = baseline_correlations(data.mean_loglik(), targets)
@@ -271,16 +354,24 @@ def run_baseline(args) -> int:
 def _args_leakage(p):
     _common(p, benchmarks=True, required_benchmarks=True)
     p.add_argument("--embedding", required=True, help="t-SNE coordinates CSV (model_id, x, y)")
-    p.add_argument("--method", default="within", choices=["within", "global"],
-                   help="within: on every task score, centred per --group-by group; global: one line on the "
-                        "benchmark mean (docs/leakage.md)")
+    p.add_argument(
+        "--method",
+        default="within",
+        choices=["within", "global"],
+        help="within: on every task score, centred per --group-by group; global: one line on the "
+        "benchmark mean (docs/leakage.md)",
+    )
     p.add_argument("--group-by", default="type", help="models-table column of the groups (method within)")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument("--threshold", type=float, default=3.0, help="flag robust z-scores above this")
     p.add_argument("--show", type=int, default=20, help="table rows: flagged models, at least this many")
     p.add_argument("--known", help="CSV by model_id with what is known about each model (e.g. the zoo lineage)")
-    p.add_argument("--known-columns", nargs="*", default=["kind", "reference_fraction"],
-                   help="columns of --known to add to the table (ground truth for the screen)")
+    p.add_argument(
+        "--known-columns",
+        nargs="*",
+        default=["kind", "reference_fraction"],
+        help="columns of --known to add to the table (ground truth for the screen)",
+    )
     p.add_argument("--out-stem", required=True, help="writes <stem>.{csv,md,tex,html}")
     p.add_argument("--figure-stem", required=True, help="scatter against the benchmark mean")
     p.add_argument("--map-stem", required=True, help="the t-SNE map with the flagged models marked")
@@ -289,25 +380,43 @@ def _args_leakage(p):
 def run_leakage(args) -> int:
     from lmmap.analysis import leakage, tsne_map
 
-    run = Run(args, "leakage", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks,
-              embedding=args.embedding, known=args.known)
+    run = Run(
+        args,
+        "leakage",
+        matrix=args.matrix,
+        models=args.models_table,
+        benchmarks=args.benchmarks,
+        embedding=args.embedding,
+        known=args.known,
+    )
     data = Data(args, need_benchmarks=True)
     if args.group_by not in data.models.columns:
         raise InputError(args.models_table, "no such column to group the leakage screen by", field=args.group_by)
-    frame = pd.DataFrame({"model_id": data.model_ids, "type": data.models["type"].astype(str).to_numpy(),
-                          "group": data.models[args.group_by].fillna("unknown").astype(str).to_numpy(),
-                          "mean_loglik": data.L.mean(axis=1), "benchmark_mean": data.benchmarks["mean"].to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "model_id": data.model_ids,
+            "type": data.models["type"].astype(str).to_numpy(),
+            "group": data.models[args.group_by].fillna("unknown").astype(str).to_numpy(),
+            "mean_loglik": data.L.mean(axis=1),
+            "benchmark_mean": data.benchmarks["mean"].to_numpy(),
+        }
+    )
     tasks = data.benchmarks[data.tasks].reset_index(drop=True)
     scored = (frame["benchmark_mean"].notna() & tasks.notna().all(axis=1)).to_numpy()
     per_domain = tsne_map.domain_means(data.L, data.domains)[scored]
-    screen, fit = leakage.leakage_screen(frame[scored], per_domain, args.threshold, method=args.method,
-                                         predictors=tasks[scored])
+    screen, fit = leakage.leakage_screen(
+        frame[scored], per_domain, args.threshold, method=args.method, predictors=tasks[scored]
+    )
     if args.known:
         known = inputs.read_csv(args.known, required=tuple(args.known_columns))[args.known_columns]
         screen = screen.merge(known, left_on="model_id", right_index=True, how="left")
     flagged = screen.loc[screen["flagged"], "model_id"].tolist()
-    extra = {"flagged": flagged, "method": args.method, "screened": int(scored.sum()),
-             "fit": {"coefficients": fit.coef_.tolist(), "intercept": float(fit.intercept_)}}
+    extra = {
+        "flagged": flagged,
+        "method": args.method,
+        "screened": int(scored.sum()),
+        "fit": {"coefficients": fit.coef_.tolist(), "intercept": float(fit.intercept_)},
+    }
     shown = screen.head(max(args.show, len(flagged)))
     run.table(shown, args.out_stem, extra, display=leakage.readable(shown))
     line = None
@@ -318,8 +427,13 @@ def run_leakage(args) -> int:
     colours = category_colours(frame["type"], read_colour_table(args.type_colours))
     run.figure(plots.leakage_scatter(screen, line, colours), args.figure_stem, extra)
     points = inputs.read_csv(args.embedding, required=("x", "y", "type")).reset_index(drop=True)
-    fig = tsne_map.plot_variable_map(points, "type", highlight=flagged, colours=colours,
-                                     title=f"Model map: {len(flagged)} model(s) flagged by the leakage screen")
+    fig = tsne_map.plot_variable_map(
+        points,
+        "type",
+        highlight=flagged,
+        colours=colours,
+        title=f"Model map: {len(flagged)} model(s) flagged by the leakage screen",
+    )
     run.figure(fig, args.map_stem, extra)
     return 0
 
@@ -336,24 +450,33 @@ def _args_interpolation(p):
     p.add_argument("--figure-stem", required=True, help="weight space, PCA plane and mean log-likelihood")
     clip = p.add_mutually_exclusive_group()
     clip.add_argument("--clip-value", type=float, help="raise log-likelihoods below this to it (the paper: -1400)")
-    clip.add_argument("--map-coordinates",
-                      help="the map's coordinates npz: clip with its stored clip value, as when models are "
-                           "appended to an existing map (not a quantile recomputed on the grid)")
-    p.add_argument("--geometry", help='JSON file {"norm1", "norm2", "angle_deg"} measured on the weights '
-                                      "(lmmap.analysis.interpolation.weight_geometry): the weight-space panel")
+    clip.add_argument(
+        "--map-coordinates",
+        help="the map's coordinates npz: clip with its stored clip value, as when models are "
+        "appended to an existing map (not a quantile recomputed on the grid)",
+    )
+    p.add_argument(
+        "--geometry",
+        help='JSON file {"norm1", "norm2", "angle_deg"} measured on the weights '
+        "(lmmap.analysis.interpolation.weight_geometry): the weight-space panel",
+    )
 
 
 def run_interpolation(args) -> int:
     from lmmap.analysis.interpolation import grid_summary, interpolation_table
+    from lmmap.coords import stored_clip_value
     from lmmap.matrix import merge_scores
     from lmmap.provenance import write_provenance
     from lmmap.storage import save_npz
     from lmmap.texts import load_text_set
 
-    from lmmap.coords import stored_clip_value
-
-    run = Run(args, "interpolation", texts=args.texts, map_coordinates=args.map_coordinates,
-              **{f"score:{i}": path for i, path in enumerate(args.scores)})
+    run = Run(
+        args,
+        "interpolation",
+        texts=args.texts,
+        map_coordinates=args.map_coordinates,
+        **{f"score:{i}": path for i, path in enumerate(args.scores)},
+    )
     text_set = load_text_set(args.texts)
     L, model_ids = merge_scores(args.scores, text_set)
     grid = {point["model_id"]: point for point in json.loads(args.grid)}
@@ -362,9 +485,16 @@ def run_interpolation(args) -> int:
         raise InputError(args.grid, "scored model is not on the grid", record=missing[0], field="model_id")
     alphas = [grid[m]["alpha"] for m in model_ids]
     betas = [grid[m]["beta"] for m in model_ids]
-    save_npz(args.out_matrix, L=L, model_ids=np.array(model_ids), text_ids=np.array(text_set.ids),
-             domains=np.array(text_set.domains), text_set_sha256=np.array(text_set.sha256),
-             alpha=np.array(alphas), beta=np.array(betas))
+    save_npz(
+        args.out_matrix,
+        L=L,
+        model_ids=np.array(model_ids),
+        text_ids=np.array(text_set.ids),
+        domains=np.array(text_set.domains),
+        text_set_sha256=np.array(text_set.sha256),
+        alpha=np.array(alphas),
+        beta=np.array(betas),
+    )
     write_provenance(args.out_matrix, run.step, run.inputs, run.params, started=run.started)
     geometry = None
     if args.geometry:
@@ -375,10 +505,12 @@ def run_interpolation(args) -> int:
         if bad:
             raise InputError(args.geometry, "lacks a measured number", field=bad[0])
     clip_value = stored_clip_value(args.map_coordinates) if args.map_coordinates else args.clip_value
-    extra = {"clip_value": clip_value, "clip_source": "map" if args.map_coordinates else
-             ("fixed" if clip_value is not None else "none"),
-             "n_clipped": int((L < clip_value).sum()) if clip_value is not None else 0,
-             "geometry": {k: geometry[k] for k in ("norm1", "norm2", "angle_deg")} if geometry else None}
+    extra = {
+        "clip_value": clip_value,
+        "clip_source": "map" if args.map_coordinates else ("fixed" if clip_value is not None else "none"),
+        "n_clipped": int((clip_value > L).sum()) if clip_value is not None else 0,
+        "geometry": {k: geometry[k] for k in ("norm1", "norm2", "angle_deg")} if geometry else None,
+    }
     table = interpolation_table(L, model_ids, alphas, betas, clip_value, geometry)
     run.table(table, args.out_stem, extra)
     summary = grid_summary(table).assign(clip_value=clip_value, n_clipped=extra["n_clipped"])
@@ -423,9 +555,17 @@ def run_findings(args) -> int:
 
     from lmmap.analysis import findings as f
 
-    run = Run(args, "findings", kl_estimate=args.kl_estimate, lineage=args.lineage, kl_summary=args.kl_summary,
-              ridge=args.ridge, baseline=args.baseline, leakage=args.leakage,
-              **{f"grid:{Path(p).stem}": p for p in args.grid_summaries})
+    run = Run(
+        args,
+        "findings",
+        kl_estimate=args.kl_estimate,
+        lineage=args.lineage,
+        kl_summary=args.kl_summary,
+        ridge=args.ridge,
+        baseline=args.baseline,
+        leakage=args.leakage,
+        **{f"grid:{Path(p).stem}": p for p in args.grid_summaries},
+    )
     kl = inputs.load_kl_estimate(args.kl_estimate)
     rows = f.lineage_findings(kl, pd.read_csv(args.lineage, keep_default_na=False)) if args.lineage else []
     if args.kl_summary:
@@ -444,17 +584,16 @@ def run_findings(args) -> int:
 
 ANALYSES = {
     "maps": ("the t-SNE map coloured by every variable of the paper", _args_maps, run_maps),
-    "dimensionality": ("PCA components reaching each variance level", _args_dimensionality,
-                       run_dimensionality),
-    "kl-validation": ("KL measured from the models against the coordinate estimate", _args_kl,
-                      run_kl_validation),
+    "dimensionality": ("PCA components reaching each variance level", _args_dimensionality, run_dimensionality),
+    "kl-validation": ("KL measured from the models against the coordinate estimate", _args_kl, run_kl_validation),
     "predict": ("ridge prediction of benchmark scores from Q and from L", _args_predict, run_predict),
-    "perplexity-baseline": ("correlation of mean log-likelihood with each benchmark", _args_baseline,
-                            run_baseline),
-    "leakage": ("flag models whose log-likelihood exceeds what their benchmark predicts", _args_leakage,
-                run_leakage),
-    "interpolation": ("weight-interpolation grid: weight space, PCA and linear prediction",
-                      _args_interpolation, run_interpolation),
+    "perplexity-baseline": ("correlation of mean log-likelihood with each benchmark", _args_baseline, run_baseline),
+    "leakage": ("flag models whose log-likelihood exceeds what their benchmark predicts", _args_leakage, run_leakage),
+    "interpolation": (
+        "weight-interpolation grid: weight space, PCA and linear prediction",
+        _args_interpolation,
+        run_interpolation,
+    ),
     "model-list": ("the model list (paper Appendix L)", _args_model_list, run_model_list),
     "findings": ("the paper's findings checked on this run's outputs", _args_findings, run_findings),
 }

@@ -19,22 +19,32 @@ from lmmap.storage import sha256_file, write_json, write_text
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "audit", help="check that result files still match everything they were made from",
+        "audit",
+        help="check that result files still match everything they were made from",
         description="Walk the provenance sidecars of RESULT files back to the raw inputs, re-hash every "
-                    "file, and report each one that is missing, changed since it was used, made from a "
-                    "different text set or code version, or made with config values that differ from "
-                    "the given config. Exit status 1 when anything is wrong (warnings do not count "
-                    "unless --strict).")
+        "file, and report each one that is missing, changed since it was used, made from a "
+        "different text set or code version, or made with config values that differ from "
+        "the given config. Exit status 1 when anything is wrong (warnings do not count "
+        "unless --strict).",
+    )
     p.add_argument("results", nargs="+", metavar="RESULT", help="result files (each with a .prov.json sidecar)")
-    p.add_argument("--config", action="append", default=[], metavar="FILE",
-                   help="config YAML file to compare recorded parameters with (repeat it: later files "
-                        "override earlier ones, as in Snakemake)")
+    p.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="config YAML file to compare recorded parameters with (repeat it: later files "
+        "override earlier ones, as in Snakemake)",
+    )
     p.add_argument("--config-json", help="config as JSON, applied over --config files")
     p.add_argument("--strict", action="store_true", help="warnings (e.g. mixed git commits) fail too")
     p.add_argument("--out", help="JSON report to write (with its own provenance sidecar)")
-    p.add_argument("--summary", metavar="HTML",
-                   help="also write a summary page for people (with its own provenance sidecar): outcome, "
-                        "findings, raw inputs and models as HTML tables")
+    p.add_argument(
+        "--summary",
+        metavar="HTML",
+        help="also write a summary page for people (with its own provenance sidecar): outcome, "
+        "findings, raw inputs and models as HTML tables",
+    )
     p.set_defaults(func=run_audit)
 
 
@@ -80,20 +90,32 @@ def run_audit(args: argparse.Namespace) -> int:
     failed = not report["ok"] or (args.strict and report["n_warnings"] > 0)
     for finding in report["findings"]:
         print(f"{finding['severity']}: {finding['kind']}: {finding['path']}: {finding['message']}", file=sys.stderr)
-    print(f"audit of {len(args.results)} result(s): {report['n_errors']} error(s), {report['n_warnings']} "
-          f"warning(s), {len(report['raw_inputs'])} raw input(s), {len(report['models'])} model(s)"
-          + (f"; trust_remote_code used by {report['trust_remote_code']}" if report["trust_remote_code"] else ""),
-          file=sys.stderr)
+    print(
+        f"audit of {len(args.results)} result(s): {report['n_errors']} error(s), {report['n_warnings']} "
+        f"warning(s), {len(report['raw_inputs'])} raw input(s), {len(report['models'])} model(s)"
+        + (f"; trust_remote_code used by {report['trust_remote_code']}" if report["trust_remote_code"] else ""),
+        file=sys.stderr,
+    )
     if args.out:
         write_json(args.out, report)
-        write_provenance(args.out, "audit", inputs={**{r: r for r in args.results if Path(r).is_file()},
-                                                    **{f"config:{p}": p for p in args.config}},
-                         params=command_params(args), started=started, extra={"ok": not failed})
+        write_provenance(
+            args.out,
+            "audit",
+            inputs={**{r: r for r in args.results if Path(r).is_file()}, **{f"config:{p}": p for p in args.config}},
+            params=command_params(args),
+            started=started,
+            extra={"ok": not failed},
+        )
     if args.summary:
         write_text(args.summary, summary_html(report, failed))
-        write_provenance(args.summary, "audit", inputs={**{r: r for r in args.results if Path(r).is_file()},
-                                                        **{f"config:{p}": p for p in args.config}},
-                         params=command_params(args), started=started, extra={"ok": not failed})
+        write_provenance(
+            args.summary,
+            "audit",
+            inputs={**{r: r for r in args.results if Path(r).is_file()}, **{f"config:{p}": p for p in args.config}},
+            params=command_params(args),
+            started=started,
+            extra={"ok": not failed},
+        )
     return 1 if failed else 0
 
 
@@ -114,18 +136,27 @@ def summary_html(report: dict, failed: bool) -> str:
         frame = frame.map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else "" if v is None else v)
         return f"<h3>{html.escape(title)} ({len(rows)})</h3>\n" + html_table(frame)
 
-    head = (f"<h2>Audit {'FAILED' if failed else 'passed'}: {report['n_errors']} error(s), "
-            f"{report['n_warnings']} warning(s)</h2>\n<p>{len(report['results'])} result(s) traced back to "
-            f"{len(report['raw_inputs'])} raw input(s); {len(report['models'])} model(s); "
-            f"{len(report['text_sets'])} text set(s); {len(report['code_versions'])} code version(s)."
-            + (" Models that ran their own code (trust_remote_code): "
-               f"{html.escape(', '.join(report['trust_remote_code']))}." if report["trust_remote_code"] else "")
-            + "</p>\n")
-    return "".join([
-        '<!DOCTYPE html>\n<meta charset="utf-8">\n<title>Audit summary</title>\n', head,
-        section("Findings", report["findings"], ["severity", "kind", "path", "message", "recorded_by"]),
-        section("Raw inputs", report["raw_inputs"]),
-        section("Models", report["models"]),
-        section("Results", report["results"], ["path", "files_in_chain", "ok"]),
-        section("Config files", report.get("config_files", []), ["path", "sha256"]),
-    ])
+    head = (
+        f"<h2>Audit {'FAILED' if failed else 'passed'}: {report['n_errors']} error(s), "
+        f"{report['n_warnings']} warning(s)</h2>\n<p>{len(report['results'])} result(s) traced back to "
+        f"{len(report['raw_inputs'])} raw input(s); {len(report['models'])} model(s); "
+        f"{len(report['text_sets'])} text set(s); {len(report['code_versions'])} code version(s)."
+        + (
+            " Models that ran their own code (trust_remote_code): "
+            f"{html.escape(', '.join(report['trust_remote_code']))}."
+            if report["trust_remote_code"]
+            else ""
+        )
+        + "</p>\n"
+    )
+    return "".join(
+        [
+            '<!DOCTYPE html>\n<meta charset="utf-8">\n<title>Audit summary</title>\n',
+            head,
+            section("Findings", report["findings"], ["severity", "kind", "path", "message", "recorded_by"]),
+            section("Raw inputs", report["raw_inputs"]),
+            section("Models", report["models"]),
+            section("Results", report["results"], ["path", "files_in_chain", "ok"]),
+            section("Config files", report.get("config_files", []), ["path", "sha256"]),
+        ]
+    )

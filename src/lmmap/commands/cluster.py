@@ -15,13 +15,19 @@ PROFILE = Path(__file__).resolve().parents[3] / "profiles" / "slurm"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "cluster-check", help="check that every job of a planned SLURM run fits its partition",
+        "cluster-check",
+        help="check that every job of a planned SLURM run fits its partition",
         description="Print the SLURM partitions (node CPUs, memory, GPUs, time limit) and the command that "
-                    "will poll job states, then build the run's jobs as `snakemake SNAKEMAKE_ARG...` would "
-                    "(default: --profile profiles/slurm; put `--` before them) and compare each job's request with its partition. "
-                    "Nothing is submitted. Exit status 1, with one line per job that cannot fit, otherwise 0.")
-    p.add_argument("snakemake_args", nargs=argparse.REMAINDER, metavar="SNAKEMAKE_ARG",
-                   help="the arguments of the planned run, e.g. --configfile config/config.yaml my.yaml")
+        "will poll job states, then build the run's jobs as `snakemake SNAKEMAKE_ARG...` would "
+        "(default: --profile profiles/slurm; put `--` before them) and compare each job's request with its partition. "
+        "Nothing is submitted. Exit status 1, with one line per job that cannot fit, otherwise 0.",
+    )
+    p.add_argument(
+        "snakemake_args",
+        nargs=argparse.REMAINDER,
+        metavar="SNAKEMAKE_ARG",
+        help="the arguments of the planned run, e.g. --configfile config/config.yaml my.yaml",
+    )
     p.set_defaults(func=run_cluster_check)
 
 

@@ -14,10 +14,12 @@ from lmmap.storage import write_json
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "download", help="fetch a Hugging Face model into the local cache",
+        "download",
+        help="fetch a Hugging Face model into the local cache",
         description="Download a model repository at a pinned revision into the Hugging Face cache "
-                    "(HF_HOME), skipping duplicate weight formats, so that `lmmap score` can load it "
-                    "offline. Writes a JSON record (resolved commit, path, size) to OUT.")
+        "(HF_HOME), skipping duplicate weight formats, so that `lmmap score` can load it "
+        "offline. Writes a JSON record (resolved commit, path, size) to OUT.",
+    )
     parser.add_argument("--source", required=True, help="Hugging Face repo id, e.g. org/name")
     parser.add_argument("--model-id", help="the model's id in outputs (default: SOURCE)")
     parser.add_argument("--revision", help="commit, tag or branch (default: main)")
@@ -29,8 +31,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     started = time.time()
-    spec = ModelSpec(model_id=args.model_id or args.source, source=args.source, revision=args.revision,
-                     gguf_file=args.gguf_file)
+    spec = ModelSpec(
+        model_id=args.model_id or args.source, source=args.source, revision=args.revision, gguf_file=args.gguf_file
+    )
     record = download(spec, cache_dir=args.cache_dir)
     write_json(args.out, record)
     write_provenance(args.out, "download", params=command_params(args), started=started, extra=record)

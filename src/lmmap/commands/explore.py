@@ -6,11 +6,13 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("interactive-map",
-                              help="the map as one self-contained HTML file (hover, colourings, search)",
-                              description="The t-SNE map as one HTML file that opens offline: hover a point "
-                                          "for the model's details and nearest models, switch the colouring, "
-                                          "find a model by name, zoom and pan.")
+    p = subparsers.add_parser(
+        "interactive-map",
+        help="the map as one self-contained HTML file (hover, colourings, search)",
+        description="The t-SNE map as one HTML file that opens offline: hover a point "
+        "for the model's details and nearest models, switch the colouring, "
+        "find a model by name, zoom and pan.",
+    )
     p.add_argument("--matrix", required=True, help="log-likelihood matrix (results/matrix/loglik.npz)")
     p.add_argument("--coordinates", required=True, help="coordinates Q (results/coords/coordinates.npz)")
     p.add_argument("--models-table", required=True, help="model table (results/matrix/models.csv)")
@@ -18,22 +20,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--texts", required=True, help="reference texts (JSONL), for KL in bits per byte")
     p.add_argument("--benchmarks", help="benchmark scores (results/benchmarks/scores.csv), when known")
     p.add_argument("--type-colours", help="TSV of type colours (type, colour_rgba), e.g. the paper's")
-    p.add_argument("--landmarks", nargs="*", default=[],
-                   help="model ids to label (none given: one per type, the largest or most central)")
+    p.add_argument(
+        "--landmarks",
+        nargs="*",
+        default=[],
+        help="model ids to label (none given: one per type, the largest or most central)",
+    )
     p.add_argument("--max-landmarks", type=int, default=20, help="at most this many automatic landmarks")
     p.add_argument("--neighbours", type=int, default=5, help="nearest models listed in the hover text")
     p.add_argument("--out", required=True, help="the HTML file")
     p.set_defaults(func=run_interactive_map)
 
-    p = subparsers.add_parser("neighbours",
-                              help="a model's nearest models by estimated KL (nats and bits per byte)",
-                              description="Print the models nearest to MODEL on the map, by the KL divergence "
-                                          "estimated from the coordinates: ||q_i - q_j||^2 / 2N nats per text, "
-                                          "and in bits per byte of reference text.")
+    p = subparsers.add_parser(
+        "neighbours",
+        help="a model's nearest models by estimated KL (nats and bits per byte)",
+        description="Print the models nearest to MODEL on the map, by the KL divergence "
+        "estimated from the coordinates: ||q_i - q_j||^2 / 2N nats per text, "
+        "and in bits per byte of reference text.",
+    )
     p.add_argument("model", metavar="MODEL", help="model id as in the map")
     p.add_argument("--map", required=True, help="coordinates Q (results/coords/coordinates.npz)")
-    p.add_argument("--texts", default="results/texts/texts.jsonl",
-                   help="reference texts (JSONL), for bits per byte (skipped when absent)")
+    p.add_argument(
+        "--texts",
+        default="results/texts/texts.jsonl",
+        help="reference texts (JSONL), for bits per byte (skipped when absent)",
+    )
     p.add_argument("-k", "--top", type=int, default=10, help="how many neighbours")
     p.add_argument("--format", choices=["table", "csv"], default="table", help="output format")
     p.set_defaults(func=run_neighbours)
@@ -57,8 +68,9 @@ def run_neighbours(args: argparse.Namespace) -> int:
     model_ids = coords["model_ids"].astype(str).tolist()
     if args.model not in model_ids:
         close = [m for m in model_ids if args.model.lower() in m.lower()][:5]
-        raise InputError(args.map, "no such model" + (f" (did you mean: {', '.join(close)}?)" if close else ""),
-                         record=args.model)
+        raise InputError(
+            args.map, "no such model" + (f" (did you mean: {', '.join(close)}?)" if close else ""), record=args.model
+        )
     table = nearest(coords["Q"], model_ids, args.model, args.top, _text_bytes(args.texts))
     if args.format == "csv":
         print(table.to_csv(index=False), end="")
@@ -87,13 +99,15 @@ def run_interactive_map(args: argparse.Namespace) -> int:
     from lmmap.workflow import MODELS_TABLE_COLUMNS
 
     started, data = time.time(), Data(args)
-    variables = tsne_map.map_variables(data.model_ids, data.Q, data.L, data.domains, data.models,
-                                       data.benchmarks, data.tasks)
+    variables = tsne_map.map_variables(
+        data.model_ids, data.Q, data.L, data.domains, data.models, data.benchmarks, data.tasks
+    )
     if "family" in data.models:
         variables["family"] = data.models["family"].to_numpy()
     if "created" in data.models:
-        variables["created_date"] = pd.to_datetime(data.models["created"], errors="coerce", utc=True) \
-            .dt.strftime("%Y-%m-%d").to_numpy()
+        variables["created_date"] = (
+            pd.to_datetime(data.models["created"], errors="coerce", utc=True).dt.strftime("%Y-%m-%d").to_numpy()
+        )
     # the models table's other columns (a sheet's own extra columns, the paper's model data) as colourings
     own = [c for c in data.models.columns if c not in MODELS_TABLE_COLUMNS and c not in variables]
     for column in own:
@@ -108,15 +122,33 @@ def run_interactive_map(args: argparse.Namespace) -> int:
     candidates = dict.fromkeys(("type", "family", *tsne_map.VARIABLES, *own))
     shown = [v for v in candidates if v in points and points[v].notna().any()]
     landmarks = args.landmarks or interactive_map.default_landmarks(
-        points, kl_estimate(data.Q[order]), args.max_landmarks)
+        points, kl_estimate(data.Q[order]), args.max_landmarks
+    )
     fig = interactive_map.build_figure(
-        points, shown, names, landmarks, {"type": read_colour_table(args.type_colours)},
-        title=f"Map of {len(points)} language models (t-SNE of log-likelihood vectors)")
+        points,
+        shown,
+        names,
+        landmarks,
+        {"type": read_colour_table(args.type_colours)},
+        title=f"Map of {len(points)} language models (t-SNE of log-likelihood vectors)",
+    )
     with atomic_path(args.out) as tmp:
         interactive_map.write_html(fig, tmp)
-    used = {"matrix": args.matrix, "coordinates": args.coordinates, "models": args.models_table,
-            "embedding": args.embedding, "texts": args.texts, "benchmarks": args.benchmarks,
-            "type_colours": args.type_colours}
-    write_provenance(args.out, "interactive-map", {k: v for k, v in used.items() if v}, command_params(args),
-                     {"landmarks": landmarks, "variables": shown}, started)
+    used = {
+        "matrix": args.matrix,
+        "coordinates": args.coordinates,
+        "models": args.models_table,
+        "embedding": args.embedding,
+        "texts": args.texts,
+        "benchmarks": args.benchmarks,
+        "type_colours": args.type_colours,
+    }
+    write_provenance(
+        args.out,
+        "interactive-map",
+        {k: v for k, v in used.items() if v},
+        command_params(args),
+        {"landmarks": landmarks, "variables": shown},
+        started,
+    )
     return 0

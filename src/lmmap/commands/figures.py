@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from lmmap import figures
-from lmmap.commands import command_params
 from lmmap.analysis.tsne_map import embed_map
+from lmmap.commands import command_params
 from lmmap.embedding import components_needed, effective_perplexity, pca_cumulative_variance
 from lmmap.errors import InputError
 from lmmap.palette import read_colour_table
@@ -39,8 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("plot-pca", help="PCA cumulative explained variance of Q")
     p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
-    p.add_argument("--levels", nargs="+", type=float, default=[0.9, 0.95],
-                   help="explained-variance levels marked on the curve")
+    p.add_argument(
+        "--levels", nargs="+", type=float, default=[0.9, 0.95], help="explained-variance levels marked on the curve"
+    )
     p.add_argument("--out-stem", required=True, help="writes <stem>.png and <stem>.pdf")
     p.add_argument("--out-table", required=True, help="CSV of the curve and the components per level")
     p.set_defaults(func=run_plot_pca)
@@ -50,10 +51,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--models-table", required=True, help="results/matrix/models.csv")
     p.add_argument("--group", default="type", help="models-table column for the colour strip")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
-    p.add_argument("--max-models", type=int, default=figures.HEATMAP_MAX_MODELS,
-                   help="above this many models, draw --subset of them chosen by farthest-point sampling")
-    p.add_argument("--subset", type=int, default=figures.HEATMAP_SUBSET,
-                   help="how many models the heatmap draws above --max-models")
+    p.add_argument(
+        "--max-models",
+        type=int,
+        default=figures.HEATMAP_MAX_MODELS,
+        help="above this many models, draw --subset of them chosen by farthest-point sampling",
+    )
+    p.add_argument(
+        "--subset",
+        type=int,
+        default=figures.HEATMAP_SUBSET,
+        help="how many models the heatmap draws above --max-models",
+    )
     p.add_argument("--out-stem", required=True, help="writes <stem>.png and <stem>.pdf")
     p.set_defaults(func=run_plot_kl)
 
@@ -80,9 +89,14 @@ def run_embed(args: argparse.Namespace) -> int:
     out = xy.join(table, on="model_id")
     with atomic_path(args.out) as tmp:
         out.to_csv(tmp, index=False)
-    write_provenance(args.out, "embed", inputs={"coordinates": args.coordinates, "models": args.models_table},
-                     params=command_params(args), started=started,
-                     extra={"perplexity_used": effective_perplexity(len(model_ids), args.perplexity)})
+    write_provenance(
+        args.out,
+        "embed",
+        inputs={"coordinates": args.coordinates, "models": args.models_table},
+        params=command_params(args),
+        started=started,
+        extra={"perplexity_used": effective_perplexity(len(model_ids), args.perplexity)},
+    )
     return 0
 
 
@@ -92,8 +106,9 @@ def run_plot_map(args: argparse.Namespace) -> int:
     fixed = read_colour_table(args.type_colours) if args.hue == "type" else None
     fig = figures.plot_map(points, args.hue, args.title, annotate=args.annotate, colours=fixed)
     for path in figures.save_figure(fig, args.out_stem):
-        write_provenance(path, "plot-map", inputs={"embedding": args.embedding}, params=command_params(args),
-                         started=started)
+        write_provenance(
+            path, "plot-map", inputs={"embedding": args.embedding}, params=command_params(args), started=started
+        )
     return 0
 
 
@@ -109,8 +124,14 @@ def run_plot_pca(args: argparse.Namespace) -> int:
         table.to_csv(tmp, index=False)
     outputs = [args.out_table, *figures.save_figure(figures.plot_pca_variance(cumulative, marks), args.out_stem)]
     for path in outputs:
-        write_provenance(path, "plot-pca", inputs={"coordinates": args.coordinates}, params=command_params(args),
-                         started=started, extra={"components_needed": {f"{k:g}": v for k, v in marks.items()}})
+        write_provenance(
+            path,
+            "plot-pca",
+            inputs={"coordinates": args.coordinates},
+            params=command_params(args),
+            started=started,
+            extra={"components_needed": {f"{k:g}": v for k, v in marks.items()}},
+        )
     return 0
 
 
@@ -122,10 +143,18 @@ def run_plot_kl(args: argparse.Namespace) -> int:
     groups = table.loc[labels, args.group].astype(str).tolist()
     fixed = read_colour_table(args.type_colours) if args.group == "type" else None
     fig = figures.plot_kl_heatmap(kl["KL"], labels, groups, args.group, fixed, args.max_models, args.subset)
-    shown = (labels if len(labels) <= args.max_models else
-             [labels[i] for i in figures.farthest_point_subset(kl["KL"], args.subset)])
+    shown = (
+        labels
+        if len(labels) <= args.max_models
+        else [labels[i] for i in figures.farthest_point_subset(kl["KL"], args.subset)]
+    )
     for path in figures.save_figure(fig, args.out_stem):
-        write_provenance(path, "plot-kl", inputs={"kl": args.kl, "models": args.models_table},
-                         params=command_params(args), started=started,
-                         extra={"n_models": len(labels), "models_shown": shown})
+        write_provenance(
+            path,
+            "plot-kl",
+            inputs={"kl": args.kl, "models": args.models_table},
+            params=command_params(args),
+            started=started,
+            extra={"n_models": len(labels), "models_shown": shown},
+        )
     return 0

@@ -16,9 +16,9 @@ from lmmap.coords import clip_matrix, double_centre, kl_estimate
 from lmmap.errors import InputError
 from lmmap.matrix import merge_scores, missing_models
 from lmmap.provenance import read_provenance, write_provenance
+from lmmap.sheet import sheet_extras
 from lmmap.storage import atomic_path, load_npz, read_json, save_npz, write_json
 from lmmap.texts import load_text_set
-from lmmap.sheet import sheet_extras
 from lmmap.workflow import model_specs
 
 log = logging.getLogger(__name__)
@@ -37,15 +37,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scores", nargs="+", required=True, help="score files, one per model")
     p.add_argument("--out", required=True, help="matrix npz to write")
     p.add_argument("--out-table", required=True, help="models CSV to write")
-    p.add_argument("--allow-missing", action="store_true",
-                   help="map the models that have scores; score files that do not exist and models of "
-                        "--models without scores are listed in the provenance (default: an error)")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="map the models that have scores; score files that do not exist and models of "
+        "--models without scores are listed in the provenance (default: an error)",
+    )
     p.set_defaults(func=run_merge)
 
     p = subparsers.add_parser("coordinates", help="clip and double-centre L into coordinates Q")
     p.add_argument("--matrix", required=True, help="results/matrix/loglik.npz")
-    p.add_argument("--clip-quantile", type=float, default=0.02,
-                   help="log-likelihoods below this quantile of L are raised to it before centring")
+    p.add_argument(
+        "--clip-quantile",
+        type=float,
+        default=0.02,
+        help="log-likelihoods below this quantile of L are raised to it before centring",
+    )
     p.add_argument("--out", required=True, help="coordinates npz to write")
     p.add_argument("--out-kl", required=True, help="KL estimate npz to write")
     p.set_defaults(func=run_coordinates)
@@ -57,8 +64,14 @@ def run_export_models(args: argparse.Namespace) -> int:
     extras = sheet_extras(args.sheet)[1] if args.sheet else {}
     # the sheet's own extra columns ride along: the models table keeps them, maps can colour by them
     write_json(args.out, {"models": [{**extras.get(spec.model_id, {}), **spec.as_dict()} for spec in specs]})
-    write_provenance(args.out, "export-models", inputs=[args.sheet] if args.sheet else [],
-                     params=command_params(args), started=started, extra={"n_models": len(specs)})
+    write_provenance(
+        args.out,
+        "export-models",
+        inputs=[args.sheet] if args.sheet else [],
+        params=command_params(args),
+        started=started,
+        extra={"n_models": len(specs)},
+    )
     return 0
 
 
@@ -69,8 +82,13 @@ def model_table(models: list[dict], model_ids: list[str], L: np.ndarray, score_p
     rows = []
     for model_id, row, path in zip(model_ids, L, score_paths):
         loaded = read_provenance(path).get("model", {})
-        rows.append({**by_id.get(model_id, {"model_id": model_id}),
-                     "n_params": loaded.get("n_params"), "mean_loglik": float(row.mean())})
+        rows.append(
+            {
+                **by_id.get(model_id, {"model_id": model_id}),
+                "n_params": loaded.get("n_params"),
+                "mean_loglik": float(row.mean()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -96,16 +114,25 @@ def run_merge(args: argparse.Namespace) -> int:
     if absent:
         log.warning("building the map without %d model(s) that have no scores: %s", len(absent), absent)
     table = model_table(models, model_ids, L, score_paths)  # reads every sidecar before anything is written
-    save_npz(args.out, L=L, model_ids=np.array(model_ids), text_ids=np.array(text_set.ids),
-             domains=np.array(text_set.domains), text_set_sha256=np.array(text_set.sha256))
+    save_npz(
+        args.out,
+        L=L,
+        model_ids=np.array(model_ids),
+        text_ids=np.array(text_set.ids),
+        domains=np.array(text_set.domains),
+        text_set_sha256=np.array(text_set.sha256),
+    )
     with atomic_path(args.out_table) as tmp:
         table.to_csv(tmp, index=False)
     inputs = {"texts": args.texts, "models": args.models, **{f"scores:{m}": p for m, p in zip(model_ids, score_paths)}}
-    extra = {"text_set_sha256": text_set.sha256, "shape": list(L.shape), "allow_missing": args.allow_missing,
-             "missing_models": absent}
+    extra = {
+        "text_set_sha256": text_set.sha256,
+        "shape": list(L.shape),
+        "allow_missing": args.allow_missing,
+        "missing_models": absent,
+    }
     for output in (args.out, args.out_table):
-        write_provenance(output, "merge", inputs=inputs, params=command_params(args), started=started,
-                         extra=extra)
+        write_provenance(output, "merge", inputs=inputs, params=command_params(args), started=started, extra=extra)
     return 0
 
 
@@ -118,6 +145,12 @@ def run_coordinates(args: argparse.Namespace) -> int:
     save_npz(args.out, Q=Q, clip_value=np.array(clip_value), **ids)
     save_npz(args.out_kl, KL=kl_estimate(Q), model_ids=matrix["model_ids"])
     for output in (args.out, args.out_kl):
-        write_provenance(output, "coordinates", inputs={"matrix": args.matrix}, params=command_params(args),
-                         started=started, extra={"clip_value": clip_value})
+        write_provenance(
+            output,
+            "coordinates",
+            inputs={"matrix": args.matrix},
+            params=command_params(args),
+            started=started,
+            extra={"clip_value": clip_value},
+        )
     return 0

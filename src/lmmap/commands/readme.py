@@ -28,12 +28,17 @@ HEAD = re.compile(r"^Quoted from `(?P<path>[^`]+)` \(sha256 (?P<sha>[0-9a-f]{64}
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "quote-findings", help="quote a run's findings table into the README's findings block",
+        "quote-findings",
+        help="quote a run's findings table into the README's findings block",
         description="Replace the README's findings block with FINDINGS (a run's results/analysis/findings.md), "
-                    "named by the run's provenance (date, lmmap version, git commit, host), or with --check "
-                    "only compare them.")
-    p.add_argument("findings", metavar="FINDINGS", help="results/analysis/findings.md of the run to quote "
-                                                       "(its .prov.json sidecar names the run)")
+        "named by the run's provenance (date, lmmap version, git commit, host), or with --check "
+        "only compare them.",
+    )
+    p.add_argument(
+        "findings",
+        metavar="FINDINGS",
+        help="results/analysis/findings.md of the run to quote (its .prov.json sidecar names the run)",
+    )
     p.add_argument("--readme", default="README.md", help="the file holding the findings block")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 when the block differs")
     p.set_defaults(func=run_quote_findings)
@@ -52,9 +57,11 @@ def render(findings: str | Path) -> str:
         raise InputError(sidecar, "the findings table has no readable provenance sidecar to name its run") from None
     code = (record.get("environment") or {}).get("code") or {}
     commit = code.get("git_commit")
-    name = (f"{record.get('created', 'an unknown date')}, lmmap {code.get('lmmap', '?')}"
-            + (f", git {commit[:12]}{' (uncommitted changes)' if code.get('git_dirty') else ''}" if commit else "")
-            + f", host {(record.get('environment') or {}).get('host', '?')}")
+    name = (
+        f"{record.get('created', 'an unknown date')}, lmmap {code.get('lmmap', '?')}"
+        + (f", git {commit[:12]}{' (uncommitted changes)' if code.get('git_dirty') else ''}" if commit else "")
+        + f", host {(record.get('environment') or {}).get('host', '?')}"
+    )
     sha = hashlib.sha256(table.encode("utf-8")).hexdigest()
     return f"Quoted from `results/analysis/findings.md` (sha256 {sha}) of the run of {name}:\n\n{table}"
 

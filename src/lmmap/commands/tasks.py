@@ -18,25 +18,30 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("build-task",
-                              help="build one multiple-choice task from held-out corpus chunks")
+    p = subparsers.add_parser("build-task", help="build one multiple-choice task from held-out corpus chunks")
     p.add_argument("--corpus", required=True, help="demo corpus documents JSONL (split: heldout is used)")
     p.add_argument("--name", required=True, help="task name")
     p.add_argument("--kind", required=True, choices=tasks.KINDS, help="kind of task to build")
     p.add_argument("--domains", nargs="*", help="corpus domains to draw from (default: all)")
     p.add_argument("--n-items", type=int, default=40, help="questions in the task")
     p.add_argument("--n-choices", type=int, default=4, help="choices per question (one correct)")
-    p.add_argument("--context-chars", type=int, nargs=2, default=[200, 400], metavar=("MIN", "MAX"),
-                   help="length range of each question's context")
+    p.add_argument(
+        "--context-chars",
+        type=int,
+        nargs=2,
+        default=[200, 400],
+        metavar=("MIN", "MAX"),
+        help="length range of each question's context",
+    )
     p.add_argument("--continuation-chars", type=int, default=60, help="length of each choice")
     p.add_argument("--seed", type=int, default=1234, help="seed of the items (with the task name)")
     p.add_argument("--out", required=True, help="task JSONL to write")
     p.set_defaults(func=run_build_task)
 
-    p = subparsers.add_parser("evaluate-tasks",
-                              help="evaluate models on tasks (each model loaded once for all tasks)")
-    p.add_argument("--models", required=True,
-                   help="JSON list of model-sheet rows (model_id, source, and optional sheet columns)")
+    p = subparsers.add_parser("evaluate-tasks", help="evaluate models on tasks (each model loaded once for all tasks)")
+    p.add_argument(
+        "--models", required=True, help="JSON list of model-sheet rows (model_id, source, and optional sheet columns)"
+    )
     p.add_argument("--tasks", nargs="+", required=True, help="task JSONL files (the task name is the stem)")
     p.add_argument("--device", help="cpu, cuda, ... (default: the first GPU if any, else cpu)")
     p.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per forward pass")
@@ -44,8 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="long-format CSV to write (model_id, task, acc, acc_norm)")
     p.set_defaults(func=run_evaluate_tasks)
 
-    p = subparsers.add_parser("collect-benchmarks",
-                              help="merge evaluation results into the leaderboard table")
+    p = subparsers.add_parser("collect-benchmarks", help="merge evaluation results into the leaderboard table")
     p.add_argument("--results", nargs="+", required=True, help="CSVs written by evaluate-tasks")
     p.add_argument("--metrics", required=True, help='JSON {task: "acc" | "acc_norm"}: the table\'s columns')
     p.add_argument("--out", required=True, help="scores CSV: model_id, one column per task (0-100), mean")
@@ -53,17 +57,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_collect)
 
     p = subparsers.add_parser(
-        "import-lm-eval", help="import lm-evaluation-harness results files into the scores table",
+        "import-lm-eval",
+        help="import lm-evaluation-harness results files into the scores table",
         description="Read lm-evaluation-harness results (the results_*.json files its --output_path writes, or "
-                    "directories holding them) and write the scores table the analyses use: model_id, one "
-                    "column per task on 0-100, mean (empty where a model lacks a task).")
+        "directories holding them) and write the scores table the analyses use: model_id, one "
+        "column per task on 0-100, mean (empty where a model lacks a task).",
+    )
     p.add_argument("results", nargs="+", metavar="RESULTS", help="results_*.json files or directories of them")
-    p.add_argument("--metrics", nargs="+", default=["acc_norm", "acc"],
-                   help="per task, the first of these metrics it reports is its score")
-    p.add_argument("--tasks", nargs="+", help="tasks to keep, in this order (default: every task but the "
-                                              "subtasks of a reported group)")
-    p.add_argument("--model-id", nargs="+", default=[], metavar="NAME=MODEL_ID",
-                   help="model ids of the map for the names the results record (default: the same)")
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        default=["acc_norm", "acc"],
+        help="per task, the first of these metrics it reports is its score",
+    )
+    p.add_argument(
+        "--tasks",
+        nargs="+",
+        help="tasks to keep, in this order (default: every task but the subtasks of a reported group)",
+    )
+    p.add_argument(
+        "--model-id",
+        nargs="+",
+        default=[],
+        metavar="NAME=MODEL_ID",
+        help="model ids of the map for the names the results record (default: the same)",
+    )
     p.add_argument("--out", default="results/benchmarks/scores.csv", help="scores CSV to write")
     p.set_defaults(func=run_import_lm_eval)
 
@@ -76,14 +94,24 @@ def run_build_task(args: argparse.Namespace) -> int:
     chunks = tasks.heldout_chunks(documents, args.domains or None)
     if not chunks:
         raise InputError(args.corpus, f"no held-out chunks in domains {args.domains}", record=args.name)
-    params = tasks.TaskParams(n_items=args.n_items, n_choices=args.n_choices,
-                              context_chars=tuple(args.context_chars),
-                              continuation_chars=args.continuation_chars, seed=args.seed)
+    params = tasks.TaskParams(
+        n_items=args.n_items,
+        n_choices=args.n_choices,
+        context_chars=tuple(args.context_chars),
+        continuation_chars=args.continuation_chars,
+        seed=args.seed,
+    )
     items = tasks.build_items(args.kind, chunks, params, args.name)
     tasks.write_items(args.out, items)
     domains = sorted({item["domain"] for item in items})
-    write_provenance(args.out, "build-task", {"corpus": args.corpus}, command_params(args),
-                     {"n_items": len(items), "n_heldout_chunks": len(chunks), "domains": domains}, started)
+    write_provenance(
+        args.out,
+        "build-task",
+        {"corpus": args.corpus},
+        command_params(args),
+        {"n_items": len(items), "n_heldout_chunks": len(chunks), "domains": domains},
+        started,
+    )
     return 0
 
 
@@ -105,15 +133,27 @@ def run_evaluate_tasks(args: argparse.Namespace) -> int:
         loaded = load_model(spec, device=args.device)
         for task, result in tasks.evaluate_tasks(loaded, task_items, args.batch_tokens).items():
             rows.append({"model_id": spec.model_id, "task": task, **result})
-        infos[spec.model_id] = loaded.info | {"seconds": round(time.time() - model_started, 3),
-                                              "cpu_seconds": round(time.process_time() - cpu_started, 3)}
-        log.info("evaluated %s in %.1f s (%.1f s CPU)", spec.model_id, infos[spec.model_id]["seconds"],
-                 infos[spec.model_id]["cpu_seconds"])
+        infos[spec.model_id] = loaded.info | {
+            "seconds": round(time.time() - model_started, 3),
+            "cpu_seconds": round(time.process_time() - cpu_started, 3),
+        }
+        log.info(
+            "evaluated %s in %.1f s (%.1f s CPU)",
+            spec.model_id,
+            infos[spec.model_id]["seconds"],
+            infos[spec.model_id]["cpu_seconds"],
+        )
         del loaded
     with atomic_path(args.out) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
-    write_provenance(args.out, "evaluate-tasks", {Path(p).stem: p for p in args.tasks}, command_params(args),
-                     {"models": infos}, started)
+    write_provenance(
+        args.out,
+        "evaluate-tasks",
+        {Path(p).stem: p for p in args.tasks},
+        command_params(args),
+        {"models": infos},
+        started,
+    )
     return 0
 
 
@@ -152,8 +192,13 @@ def run_import_lm_eval(args: argparse.Namespace) -> int:
     table, files = scores_table(args.results, tuple(args.metrics), args.tasks, renames)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    write_provenance(args.out, "import-lm-eval", {str(p): p for p in files}, command_params(args),
-                     {"n_models": len(table), "tasks": [c for c in table.columns if c not in ("model_id", "mean")]},
-                     started)
+    write_provenance(
+        args.out,
+        "import-lm-eval",
+        {str(p): p for p in files},
+        command_params(args),
+        {"n_models": len(table), "tasks": [c for c in table.columns if c not in ("model_id", "mean")]},
+        started,
+    )
     log.info("wrote %s: %d model(s) from %d results file(s)", args.out, len(table), len(files))
     return 0

@@ -18,18 +18,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo-corpus", help="collect the demo corpus from files on this machine")
     p.add_argument("--out", required=True, help="documents JSONL to write")
     p.add_argument("--domains", nargs="+", default=list(demo_corpus.DOMAINS), help="demo domains")
-    p.add_argument("--fractions", nargs=3, type=float, default=[0.35, 0.45, 0.20],
-                   metavar=("REFERENCE", "TRAIN", "HELDOUT"), help="share of documents per split")
+    p.add_argument(
+        "--fractions",
+        nargs=3,
+        type=float,
+        default=[0.35, 0.45, 0.20],
+        metavar=("REFERENCE", "TRAIN", "HELDOUT"),
+        help="share of documents per split",
+    )
     p.add_argument("--max-docs-per-domain", type=int, default=250, help="documents kept per domain")
     p.add_argument("--max-doc-bytes", type=int, default=8192, help="cut longer documents")
     p.set_defaults(func=run_demo_corpus)
 
     p = subparsers.add_parser("prepare-texts", help="build the reference text set (JSONL + sha256)")
-    p.add_argument("--input", required=True,
-                   help="texts in the paper's JSONL schema, or a documents JSONL with --chunk")
+    p.add_argument(
+        "--input", required=True, help="texts in the paper's JSONL schema, or a documents JSONL with --chunk"
+    )
     p.add_argument("--out", required=True, help="text set JSONL to write")
-    p.add_argument("--chunk", action="store_true",
-                   help="input holds documents (doc_id, domain, text) to chunk the paper's way")
+    p.add_argument(
+        "--chunk", action="store_true", help="input holds documents (doc_id, domain, text) to chunk the paper's way"
+    )
     p.add_argument("--split", help="with --chunk: use only documents of this split")
     p.add_argument("--n", type=positive_int, help="number of texts to sample (default: all)")
     p.add_argument("--seed", type=int, default=42, help="seed of the sample of texts")
@@ -42,12 +50,12 @@ def run_demo_corpus(args: argparse.Namespace) -> int:
     started = time.time()
     fractions = dict(zip(demo_corpus.SPLITS, args.fractions))
     docs = demo_corpus.build_documents(args.domains, fractions, args.max_docs_per_domain, args.max_doc_bytes)
-    with atomic_path(args.out) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for doc in docs:
-                fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    write_provenance(args.out, "demo-corpus", params=command_params(args), started=started,
-                     extra={"n_documents": len(docs)})
+    with atomic_path(args.out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for doc in docs:
+            fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    write_provenance(
+        args.out, "demo-corpus", params=command_params(args), started=started, extra={"n_documents": len(docs)}
+    )
     return 0
 
 
@@ -55,8 +63,9 @@ def run_prepare_texts(args: argparse.Namespace) -> int:
     started = time.time()
     if args.chunk:
         try:
-            records = chunk_corpus(read_documents(args.input, args.split), args.n, args.seed, args.max_bytes,
-                                   args.min_bytes)
+            records = chunk_corpus(
+                read_documents(args.input, args.split), args.n, args.seed, args.max_bytes, args.min_bytes
+            )
         except ValueError as exc:  # too few chunks for --n, or --max-bytes below one character
             raise InputError(args.input, str(exc)) from None
     else:
@@ -65,8 +74,12 @@ def run_prepare_texts(args: argparse.Namespace) -> int:
             records = records[: args.n]  # the paper's set is already a seeded sample: keep its order
     sha = write_text_set(args.out, records)
     domains = sorted({r["domain"] for r in records})
-    write_provenance(args.out, "prepare-texts", inputs={"source": args.input}, params=command_params(args),
-                     started=started, extra={"text_set_sha256": sha, "n_texts": len(records),
-                                             "domains": domains})
+    write_provenance(
+        args.out,
+        "prepare-texts",
+        inputs={"source": args.input},
+        params=command_params(args),
+        started=started,
+        extra={"text_set_sha256": sha, "n_texts": len(records), "domains": domains},
+    )
     return 0
-

@@ -20,31 +20,34 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("zoo-data",
-                              help="train the zoo tokenizer and tokenise its training chunks")
+    p = subparsers.add_parser("zoo-data", help="train the zoo tokenizer and tokenise its training chunks")
     p.add_argument("--corpus", required=True, help="demo corpus documents JSONL (split: train is used)")
     p.add_argument("--texts", required=True, help="reference text set JSONL (kept out of training)")
     p.add_argument("--vocab-size", type=int, default=1024, help="vocabulary of the zoo's BPE tokenizer")
-    p.add_argument("--tokenizer-sample", type=int, default=3,
-                   help="train the tokenizer on every k-th training chunk")
-    p.add_argument("--min-line-chars", type=int, default=32,
-                   help="drop training chunks sharing a line this long with a reference/held-out text")
+    p.add_argument("--tokenizer-sample", type=int, default=3, help="train the tokenizer on every k-th training chunk")
+    p.add_argument(
+        "--min-line-chars",
+        type=int,
+        default=32,
+        help="drop training chunks sharing a line this long with a reference/held-out text",
+    )
     p.add_argument("--tokenizer-out", required=True, help="tokenizer JSON to write")
     p.add_argument("--data-out", required=True, help="token npz to write")
     p.set_defaults(func=run_zoo_data)
 
-    p = subparsers.add_parser("zoo-build",
-                              help="build zoo models (bases, fine-tunes, merges, variants) from recipes")
-    p.add_argument("--recipes", required=True,
-                   help='JSON list of {"slug", "recipe", "parents"}, built in order (parents first)')
+    p = subparsers.add_parser("zoo-build", help="build zoo models (bases, fine-tunes, merges, variants) from recipes")
+    p.add_argument(
+        "--recipes", required=True, help='JSON list of {"slug", "recipe", "parents"}, built in order (parents first)'
+    )
     p.add_argument("--tokenizer", required=True, help="zoo tokenizer JSON")
     p.add_argument("--data", help="zoo token npz (needed by trained models)")
     p.add_argument("--zoo-dir", default=zoo.ZOO_DIR, help="where model directories live")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.set_defaults(func=run_zoo_build)
 
-    p = subparsers.add_parser("zoo-lineage",
-                              help="tabulate the zoo's models: kind, parents, domain, format, contamination")
+    p = subparsers.add_parser(
+        "zoo-lineage", help="tabulate the zoo's models: kind, parents, domain, format, contamination"
+    )
     p.add_argument("--zoo-config", required=True, help="the config's zoo section as JSON")
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=run_zoo_lineage)
@@ -62,13 +65,24 @@ def run_zoo_data(args: argparse.Namespace) -> int:
         tokenizer.save(str(tmp))
     tokens, offsets = zoo.encode_texts(tokenizer, texts)
     ref_tokens, ref_offsets = zoo.encode_texts(tokenizer, reference.texts)
-    save_npz(args.data_out, tokens=tokens, offsets=offsets, domains=[c["domain"] for c in chunks],
-             chunk_ids=[c["id"] for c in chunks], reference_tokens=ref_tokens, reference_offsets=ref_offsets,
-             reference_ids=reference.ids)
+    save_npz(
+        args.data_out,
+        tokens=tokens,
+        offsets=offsets,
+        domains=[c["domain"] for c in chunks],
+        chunk_ids=[c["id"] for c in chunks],
+        reference_tokens=ref_tokens,
+        reference_offsets=ref_offsets,
+        reference_ids=reference.ids,
+    )
     domains, counts = np.unique([c["domain"] for c in chunks], return_counts=True)
-    extra = {"n_chunks": len(chunks), "n_dropped_overlap": dropped, "n_tokens": int(offsets[-1]),
-             "chunks_per_domain": dict(zip(domains.tolist(), counts.tolist())),
-             "text_set_sha256": reference.sha256}
+    extra = {
+        "n_chunks": len(chunks),
+        "n_dropped_overlap": dropped,
+        "n_tokens": int(offsets[-1]),
+        "chunks_per_domain": dict(zip(domains.tolist(), counts.tolist())),
+        "text_set_sha256": reference.sha256,
+    }
     inputs = {"corpus": args.corpus, "texts": args.texts}
     log.info("%d training chunks (%d dropped for overlap), %d tokens", len(chunks), dropped, offsets[-1])
     for out in (args.tokenizer_out, args.data_out):
@@ -94,19 +108,26 @@ def run_zoo_build(args: argparse.Namespace) -> int:
     for item in items:
         started, cpu_started = time.time(), time.process_time()
         recipe, out_dir = item["recipe"], Path(args.zoo_dir) / item["slug"]
-        model, summary = zoo.build_model(recipe, tokenizer, data, [parent(p) for p in item["parents"]],
-                                         item["slug"])
+        model, summary = zoo.build_model(recipe, tokenizer, data, [parent(p) for p in item["parents"]], item["slug"])
         zoo.save_model(model, tokenizer, out_dir, {"zoo_recipe.json": recipe})
         if item["slug"] in needed:
             in_memory[item["slug"]] = model
         summary["build_seconds"] = round(time.time() - started, 3)
         summary["cpu_seconds"] = round(time.process_time() - cpu_started, 3)
         log.info("built %s (%s) in %.2f s: %s", item["slug"], recipe["kind"], summary["build_seconds"], summary)
-        inputs = {"tokenizer": args.tokenizer, **({"data": args.data} if args.data else {}),
-                  **{f"parent {p}": Path(args.zoo_dir) / p / "model.safetensors" for p in item["parents"]}}
-        write_provenance(out_dir / "config.json", "zoo-build", inputs,
-                         {"recipe": recipe, "parents": item["parents"], "threads": args.threads},
-                         {"zoo_model": summary}, started)
+        inputs = {
+            "tokenizer": args.tokenizer,
+            **({"data": args.data} if args.data else {}),
+            **{f"parent {p}": Path(args.zoo_dir) / p / "model.safetensors" for p in item["parents"]},
+        }
+        write_provenance(
+            out_dir / "config.json",
+            "zoo-build",
+            inputs,
+            {"recipe": recipe, "parents": item["parents"], "threads": args.threads},
+            {"zoo_model": summary},
+            started,
+        )
     return 0
 
 
@@ -117,6 +138,7 @@ def run_zoo_lineage(args: argparse.Namespace) -> int:
     table = pd.DataFrame(zoo.lineage_rows(json.loads(args.zoo_config)))
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
-    write_provenance(args.out, "zoo-lineage", params=command_params(args), started=started,
-                     extra={"n_models": len(table)})
+    write_provenance(
+        args.out, "zoo-lineage", params=command_params(args), started=started, extra={"n_models": len(table)}
+    )
     return 0
