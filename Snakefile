@@ -31,6 +31,7 @@ include: "rules/tasks.smk"
 include: "rules/audit.smk"
 include: "rules/paper.smk"
 include: "rules/analysis.smk"
+include: "rules/map_error.smk"
 include: "rules/explore.smk"
 include: "rules/cluster.smk"
 

@@ -12,13 +12,18 @@ def effective_perplexity(n_models: int, perplexity: float) -> float:
     return float(min(perplexity, max(1.0, (n_models - 1) / 3)))
 
 
-def tsne_embedding(Q: np.ndarray, perplexity: float = 30.0, max_iter: int = 1000, seed: int = 42) -> np.ndarray:
-    """2-D t-SNE of the rows of Q with squared Euclidean distances and PCA initialisation."""
+def tsne_embedding(
+    Q: np.ndarray, perplexity: float = 30.0, max_iter: int = 1000, seed: int = 42, init: np.ndarray | None = None
+) -> np.ndarray:
+    """2-D t-SNE of the rows of Q with squared Euclidean distances and PCA initialisation, or, to
+    refine an existing map (`init`, one row per row of Q), starting from it without early
+    exaggeration: that phase only gathers clusters from a random start, and would disturb the map."""
     tsne = TSNE(
         n_components=2,
         perplexity=effective_perplexity(len(Q), perplexity),
         max_iter=max_iter,
-        init="pca",
+        init="pca" if init is None else np.asarray(init, dtype=np.float64),
+        early_exaggeration=12.0 if init is None else 1.0,
         metric="sqeuclidean",
         random_state=seed,
     )

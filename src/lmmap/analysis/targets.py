@@ -85,6 +85,10 @@ def analysis_outputs(config: dict, grids: dict, workflow) -> list[str]:
             outputs += _files(f"{A}/{stem}", kinds)
     if config["analysis"]["kl_validation"]["enabled"]:
         outputs += _files(f"{A}/kl_validation/summary", table) + _files(f"{A}/kl_validation/scatter", figure)
+    if config["analysis"]["resampling_error"]["enabled"]:
+        outputs += _files(f"{A}/resampling_error/matching", table) + _files(f"{A}/resampling_error/errors", figure)
+    if config["analysis"]["map_uncertainty"]["enabled"]:
+        outputs += _files(f"{A}/map_uncertainty/models", table) + _files(f"{A}/map_uncertainty/ellipses", figure)
     for grid in grids:
         outputs += _files(f"{A}/interpolation/{grid}", figure)
     return outputs + _files(f"{A}/findings", table)

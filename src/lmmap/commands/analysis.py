@@ -582,6 +582,98 @@ def run_findings(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ resampling error
+def _args_resampling_error(p):
+    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["uniform", "ls", "kl"],
+        choices=["uniform", "ls", "kl"],
+        help="text sampling probabilities (uniform is always measured: the summary's reference)",
+    )
+    p.add_argument(
+        "--fractions",
+        nargs="+",
+        type=float,
+        default=[0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0],
+        help="numbers of draws as fractions of the N texts (N/2 and N are always added)",
+    )
+    p.add_argument("--seeds", type=int, default=20, help="samples per method and number of draws")
+    p.add_argument("--out-stem", required=True, help="error per method and draws: <stem>.{csv,md,tex,html}")
+    p.add_argument("--summary-stem", required=True, help="draws matching uniform's error at N/2 and N")
+    p.add_argument("--figure-stem", required=True, help="error against unique texts: <stem>.{png,pdf}")
+
+
+def run_resampling_error(args) -> int:
+    from lmmap.analysis import resampling_error
+
+    run = Run(args, "resampling-error", coordinates=args.coordinates)
+    Q = inputs.load_coordinates(args.coordinates)["Q"]
+    methods = ["uniform", *(m for m in args.methods if m != "uniform")]
+    draws = resampling_error.draw_grid(Q.shape[1], args.fractions)
+    measured = resampling_error.measure_errors(Q, methods, draws, args.seeds)
+    table = resampling_error.error_table(measured, Q.shape[1])
+    summary = resampling_error.matching_draws(table, Q.shape[1])
+    extra = {"n_models": Q.shape[0], "n_texts": Q.shape[1], "interpolation": "log-log on the measured mean curve"}
+    run.table(table, args.out_stem, extra)
+    run.table(summary, args.summary_stem, extra)
+    run.figure(resampling_error.error_figure(table, *Q.shape, args.seeds), args.figure_stem, extra)
+    return 0
+
+
+# ------------------------------------------------------------------------------ map uncertainty
+def _args_map_uncertainty(p):
+    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+    p.add_argument("--embedding", required=True, help="the reference t-SNE map (model_id, x, y, colour columns)")
+    p.add_argument("--hue", default="type", help="embedding column colouring the points and ellipses")
+    p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
+    p.add_argument("--replicates", type=int, default=20, help="bootstrap draws of the texts")
+    p.add_argument("--max-iter", type=int, default=300, help="t-SNE iterations per replicate (at least 250)")
+    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (the map's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first replicate (then +1 per replicate)")
+    p.add_argument("--out-stem", required=True, help="per-model spread: <stem>.{csv,md,tex,html}")
+    p.add_argument("--pairs", required=True, help="CSV: KL estimate and its standard error per model pair")
+    p.add_argument("--kl-se", required=True, help="npz: KL, KL_se [K, K], model_ids")
+    p.add_argument("--figure-stem", required=True, help="map with 1-sigma ellipses: <stem>.{png,pdf}")
+
+
+def run_map_uncertainty(args) -> int:
+    from lmmap.analysis import map_uncertainty
+    from lmmap.provenance import write_provenance
+    from lmmap.storage import save_npz
+
+    run = Run(args, "map-uncertainty", coordinates=args.coordinates, embedding=args.embedding)
+    coords = inputs.load_coordinates(args.coordinates)
+    points = inputs.read_csv(args.embedding, required=("model_id", "x", "y"))
+    if args.hue not in points:
+        raise InputError(args.embedding, "no such column to colour the map by", field=args.hue)
+    # the map's row order (t-SNE depends on it): rows of Q in the embedding's order
+    row_of = {m: i for i, m in enumerate(coords["model_ids"].astype(str))}
+    model_ids = points["model_id"].astype(str).tolist()
+    if sorted(model_ids) != sorted(row_of):
+        raise InputError(args.embedding, "models differ from the coordinates'", field="model_id")
+    Q = coords["Q"][[row_of[m] for m in model_ids]]
+    reference = points[["x", "y"]].to_numpy(dtype=float)
+    boot = map_uncertainty.bootstrap_map(Q, args.replicates, args.seed, reference, args.perplexity, args.max_iter)
+    extra = {
+        "replicates": args.replicates,
+        "tsne_max_iter_per_replicate": args.max_iter,
+        "mean_unique_texts": float(boot.unique_texts.mean()),
+    }
+    table = map_uncertainty.model_table(model_ids, reference, boot)
+    run.table(table, args.out_stem, extra)
+    run.csv(map_uncertainty.pair_table(model_ids, boot), args.pairs)
+    save_npz(args.kl_se, KL=boot.kl, KL_se=boot.kl_se, model_ids=np.asarray(model_ids))
+    write_provenance(args.kl_se, run.step, run.inputs, run.params, extra, run.started)
+    fixed = read_colour_table(args.type_colours) if args.hue == "type" else None
+    shown = table.assign(**{args.hue: points[args.hue].to_numpy()})
+    run.figure(
+        map_uncertainty.ellipse_figure(shown, args.hue, args.replicates, args.max_iter, fixed), args.figure_stem, extra
+    )
+    return 0
+
+
 ANALYSES = {
     "maps": ("the t-SNE map coloured by every variable of the paper", _args_maps, run_maps),
     "dimensionality": ("PCA components reaching each variance level", _args_dimensionality, run_dimensionality),
@@ -596,4 +688,14 @@ ANALYSES = {
     ),
     "model-list": ("the model list (paper Appendix L)", _args_model_list, run_model_list),
     "findings": ("the paper's findings checked on this run's outputs", _args_findings, run_findings),
+    "resampling-error": (
+        "map error of text subsets drawn uniformly, by likelihood variance (LS) and by KL",
+        _args_resampling_error,
+        run_resampling_error,
+    ),
+    "map-uncertainty": (
+        "bootstrap over texts: each model's 1-sigma ellipse on the map, KL standard errors",
+        _args_map_uncertainty,
+        run_map_uncertainty,
+    ),
 }
