@@ -20,7 +20,7 @@ if PAPER["enabled"]:
         log:
             "logs/convert_paper_data/convert_paper_data.log",
         benchmark:
-            "benchmarks/convert_paper_data/convert_paper_data.tsv"
+            "logs/convert_paper_data/convert_paper_data.benchmark.tsv"
         conda:
             "../envs/analysis.yaml"
         params:

@@ -11,7 +11,7 @@ rule score_model:
     log:
         "logs/score_model/{model}.log",
     benchmark:
-        "benchmarks/score_model/{model}.tsv"
+        "logs/score_model/{model}.benchmark.tsv"
     wildcard_constraints:
         model=individually_scored(),
     group:
@@ -49,7 +49,7 @@ for _group, _jobs in ZOO_SCORE_JOBS.items():
         log:
             f"logs/score_zoo_group/{_group}.log",
         benchmark:
-            f"benchmarks/score_zoo_group/{_group}.tsv"
+            f"logs/score_zoo_group/{_group}.benchmark.tsv"
         priority: 1  # before the plots: the matrix and every analysis wait for it
         conda:
             "../envs/scoring.yaml"

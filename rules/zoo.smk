@@ -7,8 +7,8 @@
 
 from lmmap import zoo
 
-ZOO_CONFIG = config.get("zoo") or {}
-ZOO_GROUPS = zoo.build_groups(ZOO_CONFIG) if ZOO_CONFIG.get("enabled") else {}
+ZOO_CONFIG = config["zoo"]
+ZOO_GROUPS = zoo.build_groups(ZOO_CONFIG) if ZOO_CONFIG["enabled"] else {}
 ZOO_DATA = {"tokenizer": "results/zoo/data/tokenizer.json", "data": "results/zoo/data/tokens.npz"}
 ZOO_OUTPUTS = ["results/zoo/lineage.csv"] if ZOO_GROUPS else []
 
@@ -24,13 +24,13 @@ if ZOO_GROUPS:
         log:
             "logs/prepare_zoo_data/prepare_zoo_data.log",
         benchmark:
-            "benchmarks/prepare_zoo_data/prepare_zoo_data.tsv"
+            "logs/prepare_zoo_data/prepare_zoo_data.benchmark.tsv"
         conda:
             "../envs/scoring.yaml"
         params:
             vocab_size=ZOO_CONFIG["tokenizer"]["vocab_size"],
-            sample=ZOO_CONFIG["tokenizer"].get("sample_every", 3),
-            min_line_chars=ZOO_CONFIG.get("min_shared_line_chars", 32),
+            sample=ZOO_CONFIG["tokenizer"]["sample_every"],
+            min_line_chars=ZOO_CONFIG["min_shared_line_chars"],
         shell:
             "python -m lmmap zoo-data --corpus {input.corpus:q} --texts {input.texts:q}"
             " --vocab-size {params.vocab_size} --tokenizer-sample {params.sample}"
@@ -67,7 +67,7 @@ if ZOO_GROUPS:
             log:
                 f"logs/build_zoo_family/{_family}.log",
             benchmark:
-                f"benchmarks/build_zoo_family/{_family}.tsv"
+                f"logs/build_zoo_family/{_family}.benchmark.tsv"
             # All builds before any scoring: the long builds then never end up alone on the last cores.
             priority: 2
             conda:

@@ -127,7 +127,9 @@ def test_bos_is_added_only_where_the_tokenizer_adds_it(tiny):
 
 def test_long_contexts_are_cut_from_the_left(tiny):
     long_context = " ".join(sample_texts(1, seed=1, min_words=400, max_words=400))
-    full = tasks.continuation_logliks(tiny.model, tiny.tokenizer, [(long_context, " the end")], max_length=128)
+    full = tasks.continuation_logliks(
+        tiny.model, tiny.tokenizer, [(long_context, " the end")], max_length=128, batch_tokens=8192
+    )
     assert np.isfinite(full).all()
 
 
@@ -181,6 +183,10 @@ def test_commands_build_evaluate_and_collect_with_provenance(tmp_path, tiny):
                     "200",
                     "--continuation-chars",
                     "30",
+                    "--n-choices",
+                    "4",
+                    "--seed",
+                    "1234",
                     "--out",
                     str(out),
                 ]
@@ -193,7 +199,8 @@ def test_commands_build_evaluate_and_collect_with_provenance(tmp_path, tiny):
     evaluation = tmp_path / "evaluation.csv"
     assert (
         cli_main(
-            ["evaluate-tasks", "--models", models, "--tasks", *task_files, "--device", "cpu", "--out", str(evaluation)]
+            ["evaluate-tasks", "--models", models, "--tasks", *task_files, "--device", "cpu", "--batch-tokens", "8192"]
+            + ["--out", str(evaluation)]
         )
         == 0
     )

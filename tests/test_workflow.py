@@ -3,6 +3,7 @@ and profile: tests/test_profiles.py)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,15 @@ def make(*targets, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProce
 def test_lint_is_clean():
     out = snakemake("--lint", "--configfile", str(ROOT / "config/config.yaml"))
     assert "Lints for" not in out, out
+
+
+def test_shell_lines_take_their_paths_from_the_rules_outputs():
+    """A path typed into a shell line outlives a renamed output: the step would write where no rule looks."""
+    typed = []
+    for path in sorted((ROOT / "rules").glob("*.smk")):
+        for block in re.findall(r"shell:\n((?:[ \t]+\".*\"\n)+)", path.read_text()):
+            typed += [f"{path.name}: {line.strip()}" for line in block.splitlines() if "results/" in line]
+    assert not typed, typed
 
 
 def test_steps_run_with_snakemakes_interpreter_not_the_python_on_path(tmp_path):

@@ -263,6 +263,8 @@ def mini_zoo(tmp_path_factory):
                     str(beta),
                     "--dtype",
                     grid.dtype,
+                    "--shard-gb",
+                    "5",
                     "--out-dir",
                     str(root / "a" / spec.slug),
                 ]

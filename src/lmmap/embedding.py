@@ -12,7 +12,7 @@ def effective_perplexity(n_models: int, perplexity: float) -> float:
     return float(min(perplexity, max(1.0, (n_models - 1) / 3)))
 
 
-def tsne_embedding(Q: np.ndarray, perplexity: float = 30.0, max_iter: int = 1000, seed: int = 42) -> np.ndarray:
+def tsne_embedding(Q: np.ndarray, perplexity: float, max_iter: int, seed: int) -> np.ndarray:
     """2-D t-SNE of the rows of Q with squared Euclidean distances and PCA initialisation."""
     tsne = TSNE(
         n_components=2,

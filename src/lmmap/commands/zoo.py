@@ -23,12 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("zoo-data", help="train the zoo tokenizer and tokenise its training chunks")
     p.add_argument("--corpus", required=True, help="demo corpus documents JSONL (split: train is used)")
     p.add_argument("--texts", required=True, help="reference text set JSONL (kept out of training)")
-    p.add_argument("--vocab-size", type=int, default=1024, help="vocabulary of the zoo's BPE tokenizer")
-    p.add_argument("--tokenizer-sample", type=int, default=3, help="train the tokenizer on every k-th training chunk")
+    p.add_argument("--vocab-size", type=int, required=True, help="vocabulary of the zoo's BPE tokenizer")
+    p.add_argument(
+        "--tokenizer-sample", type=int, required=True, help="train the tokenizer on every k-th training chunk"
+    )
     p.add_argument(
         "--min-line-chars",
         type=int,
-        default=32,
+        required=True,
         help="drop training chunks sharing a line this long with a reference/held-out text",
     )
     p.add_argument("--tokenizer-out", required=True, help="tokenizer JSON to write")
