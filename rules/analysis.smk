@@ -15,7 +15,7 @@ GRIDS = {slug: list(grid.points) for slug, grid in GRID_DEFS.items()}  # rules/c
 analysis_outputs = functools.partial(targets.analysis_outputs, config, GRIDS, workflow)
 
 
-rule plot_map_variables:
+rule plot_maps:
     input:
         matrix="results/matrix/loglik.npz",
         coords="results/coords/coordinates.npz",
@@ -35,7 +35,7 @@ rule plot_map_variables:
         pdfs=expand("results/analysis/maps/map_{v}.pdf", v=MAP_VARIABLES),
         variables="results/analysis/maps/variables.csv",
     log:
-        "logs/plot_map_variables/plot_map_variables.log",
+        "logs/plot_maps/plot_maps.log",
     conda:
         "../envs/analysis.yaml"
     params:
@@ -50,7 +50,7 @@ rule plot_map_variables:
         " --out-variables {output.variables:q} > {log:q} 2>&1"
 
 
-rule plot_benchmark_maps:
+rule plot_maps_benchmarks:
     input:
         matrix="results/matrix/loglik.npz",
         coords="results/coords/coordinates.npz",
@@ -70,7 +70,7 @@ rule plot_benchmark_maps:
         ],
         pdfs=expand("results/analysis/maps/map_{v}.pdf", v=BENCHMARK_MAP_VARIABLES),
     log:
-        "logs/plot_benchmark_maps/plot_benchmark_maps.log",
+        "logs/plot_maps_benchmarks/plot_maps_benchmarks.log",
     conda:
         "../envs/analysis.yaml"
     params:
@@ -153,7 +153,7 @@ rule validate_kl:
         summary_stem=stem("summary"),
         figure_stem=stem("scatter"),
     shell:
-        "python -m lmmap analyze kl-validation --coordinates {input.coords:q} --texts {input.texts:q}"
+        "python -m lmmap analyze validate-kl --coordinates {input.coords:q} --texts {input.texts:q}"
         " --models {input.models:q} {params.model_ids:q} --max-models {params.max_models}"
         " --n-texts {params.n_texts} --n-samples {params.n_samples} {params.sample_tokens}"
         " --seed {params.seed} --device {params.device:q} --dtype {params.dtype:q}"
@@ -292,7 +292,7 @@ rule screen_leakage:
         " --figure-stem {params.figure_stem:q} --map-stem {params.map_stem:q} > {log:q} 2>&1"
 
 
-rule list_models:
+rule tabulate_model_list:
     input:
         matrix="results/matrix/loglik.npz",
         table="results/matrix/models.csv",
@@ -306,7 +306,7 @@ rule list_models:
         ),
         other=multiext("results/analysis/model_list", ".csv", ".md", ".tex"),
     log:
-        "logs/list_models/list_models.log",
+        "logs/tabulate_model_list/tabulate_model_list.log",
     conda:
         "../envs/analysis.yaml"
     params:

@@ -11,16 +11,16 @@
 
 if GRID_DEFS:
 
-    rule merge_grid_model:
+    rule interpolate_grid_model:
         input:
             parents=grid_parent_inputs,
         output:
             model="results/interpolation/{grid}/models/{model}/config.json",
             info="results/interpolation/{grid}/models/{model}/interpolation.json",
         log:
-            "logs/merge_grid_model/{grid}/{model}.log",
+            "logs/interpolate_grid_model/{grid}/{model}.log",
         benchmark:
-            "logs/merge_grid_model/{grid}/{model}.benchmark.tsv"
+            "logs/interpolate_grid_model/{grid}/{model}.benchmark.tsv"
         wildcard_constraints:
             grid=_alternatives(GRID_DEFS),
             model=_alternatives(GRID_POINTS),

@@ -51,16 +51,16 @@ if TASKS:
             " --context-chars {params.context_chars} --continuation-chars {params.continuation_chars}"
             " --seed {params.seed} --out {output:q} > {log:q} 2>&1"
 
-    rule evaluate_benchmarks:
+    rule evaluate_tasks:
         input:
             tasks=TASK_FILES,
             models=lambda w: zoo_config_files(EVALUATION_BATCHES[w.batch]),
         output:
             "results/benchmarks/evaluations/{batch}.csv",
         log:
-            "logs/evaluate_benchmarks/{batch}.log",
+            "logs/evaluate_tasks/{batch}.log",
         benchmark:
-            "logs/evaluate_benchmarks/{batch}.benchmark.tsv"
+            "logs/evaluate_tasks/{batch}.benchmark.tsv"
         wildcard_constraints:
             batch="|".join(re.escape(name) for name in EVALUATION_BATCHES),
         priority: 1  # before the plots: every benchmark analysis waits for it

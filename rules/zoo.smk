@@ -37,7 +37,7 @@ if ZOO_GROUPS:
             " --min-line-chars {params.min_line_chars}"
             " --tokenizer-out {output.tokenizer:q} --data-out {output.data:q} > {log:q} 2>&1"
 
-    rule tabulate_zoo:
+    rule tabulate_zoo_lineage:
         output:
             report(
                 "results/zoo/lineage.csv",
@@ -46,7 +46,7 @@ if ZOO_GROUPS:
                 subcategory="Demo zoo lineage",
             ),
         log:
-            "logs/tabulate_zoo/tabulate_zoo.log",
+            "logs/tabulate_zoo_lineage/tabulate_zoo_lineage.log",
         conda:
             "../envs/analysis.yaml"
         params:
@@ -76,5 +76,5 @@ if ZOO_GROUPS:
             params:
                 recipes=zoo.recipes_json(_models),
             shell:
-                "python -m lmmap zoo-build --recipes {params.recipes:q} --tokenizer {input.tokenizer:q}"
+                "python -m lmmap build-zoo --recipes {params.recipes:q} --tokenizer {input.tokenizer:q}"
                 " --data {input.data:q} --threads {threads} > {log:q} 2>&1"

@@ -119,7 +119,7 @@ def test_kl_validation_command_pairs_only_models_sharing_a_tokenizer(tmp_path):
         main(
             [
                 "analyze",
-                "kl-validation",
+                "validate-kl",
                 "--coordinates",
                 str(tmp_path / "coords.npz"),
                 "--texts",

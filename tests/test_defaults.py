@@ -61,8 +61,8 @@ def own_default(action: argparse.Action) -> bool:
 
 def test_the_rules_are_read_and_every_step_they_run_is_found():
     passed = options_the_rules_pass()
-    assert ("analyze", "kl-validation") in passed and ("coordinates",) in passed
-    assert "--max-models" in passed[("analyze", "kl-validation")]
+    assert ("analyze", "validate-kl") in passed and ("coordinates",) in passed
+    assert "--max-models" in passed[("analyze", "validate-kl")]
     assert "--clip-quantile" in passed[("coordinates",)]
     assert all(command in parsers() for command in passed), sorted(passed)
 

@@ -194,7 +194,7 @@ def _args_kl(p):
 def run_kl_validation(args) -> int:
     from lmmap.analysis.kl_validation import run_validation
 
-    run = Run(args, "kl-validation", coordinates=args.coordinates, texts=args.texts, models=args.models)
+    run = Run(args, "validate-kl", coordinates=args.coordinates, texts=args.texts, models=args.models)
     table, summary, info = run_validation(
         args.coordinates,
         args.texts,
@@ -585,7 +585,7 @@ def run_findings(args) -> int:
 ANALYSES = {
     "maps": ("the t-SNE map coloured by every variable of the paper", _args_maps, run_maps),
     "dimensionality": ("PCA components reaching each variance level", _args_dimensionality, run_dimensionality),
-    "kl-validation": ("KL measured from the models against the coordinate estimate", _args_kl, run_kl_validation),
+    "validate-kl": ("KL measured from the models against the coordinate estimate", _args_kl, run_kl_validation),
     "predict": ("ridge prediction of benchmark scores from Q and from L", _args_predict, run_predict),
     "perplexity-baseline": ("correlation of mean log-likelihood with each benchmark", _args_baseline, run_baseline),
     "leakage": ("flag models whose log-likelihood exceeds what their benchmark predicts", _args_leakage, run_leakage),

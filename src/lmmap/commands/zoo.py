@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-out", required=True, help="token npz to write")
     p.set_defaults(func=run_zoo_data)
 
-    p = subparsers.add_parser("zoo-build", help="build zoo models (bases, fine-tunes, merges, variants) from recipes")
+    p = subparsers.add_parser("build-zoo", help="build zoo models (bases, fine-tunes, merges, variants) from recipes")
     p.add_argument(
         "--recipes", required=True, help='JSON list of {"slug", "recipe", "parents"}, built in order (parents first)'
     )
@@ -124,7 +124,7 @@ def run_zoo_build(args: argparse.Namespace) -> int:
         }
         write_provenance(
             out_dir / "config.json",
-            "zoo-build",
+            "build-zoo",
             inputs,
             {"recipe": recipe, "parents": item["parents"], "threads": args.threads},
             {"zoo_model": summary},
