@@ -102,26 +102,22 @@ def individually_scored():
 ZOO_SCORE_JOBS = zoo_score_jobs()
 
 
+def output_path(output, name) -> Path:
+    """The path of output `name` (its first file if it has several, as a multiext output has)."""
+    path = getattr(output, name)
+    return Path(path if isinstance(path, str) else path[0])
+
+
 def stem(name):
-    """A params function: the path of output `name` (its first file if it has several) without its
-    extension, for the steps that write one stem in several formats. Shell lines take their paths from
-    the rule's outputs this way, so that renaming an output cannot leave a command writing elsewhere."""
-
-    def output_stem(wildcards, output):
-        path = getattr(output, name)
-        return str(Path(path if isinstance(path, str) else path[0]).with_suffix(""))
-
-    return output_stem
+    """A params function: output `name`'s path without its extension, for the steps that write one stem
+    in several formats. Shell lines take their paths from the rule's outputs this way, so that renaming
+    an output cannot leave a step writing where no rule looks."""
+    return lambda wildcards, output: str(output_path(output, name).with_suffix(""))
 
 
 def folder(name):
-    """A params function: the folder of output `name` (its first file if it has several)."""
-
-    def output_folder(wildcards, output):
-        path = getattr(output, name)
-        return str(Path(path if isinstance(path, str) else path[0]).parent)
-
-    return output_folder
+    """A params function: the folder of output `name`."""
+    return lambda wildcards, output: str(output_path(output, name).parent)
 
 
 # the models the map is built without (their scoring is neither run nor waited for)

@@ -139,6 +139,19 @@ def test_site_settings_come_from_the_environment(sheet_of_sizes):
     assert "slurm_partition=cpuq" in texts and "slurm_account=proj42" in texts
 
 
+def test_an_excluded_model_is_neither_scored_nor_merged(sheet_of_sizes, tmp_path):
+    """`merge.exclude` decides what the map is built from; which files happen to exist does not."""
+    config = [str(ROOT / "config/config.yaml"), str(sheet_of_sizes / "config.yaml"), str(tmp_path / "exclude.yaml")]
+    (tmp_path / "exclude.yaml").write_text("merge: {exclude: [mid]}\n")
+    log = dry_run("--directory", str(sheet_of_sizes), "--configfile", *config)
+    assert set(jobs(log, "score_model")) == {"small", "big"}
+    merge = re.search(r"rule merge_matrix:\n\s+input: ([^\n]+)", log).group(1)
+    assert "results/scores/small.npz" in merge and "mid" not in merge
+    (tmp_path / "exclude.yaml").write_text("merge: {exclude: [no/such-model]}\n")
+    with pytest.raises(AssertionError, match="merge.exclude: not models to map: \\['no/such-model'\\]"):
+        dry_run("--directory", str(sheet_of_sizes), "--configfile", *config)
+
+
 def test_lint_of_the_download_and_resources_rules():
     result = subprocess.run(
         [
