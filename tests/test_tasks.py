@@ -68,7 +68,10 @@ def test_items_hold_the_true_continuation(kind, chunks):
 
 def test_labels_are_spread_over_positions(chunks):
     items = tasks.build_items(
-        "continuation", chunks, tasks.TaskParams(n_items=20, context_chars=(80, 200), continuation_chars=30), "spread"
+        "continuation",
+        chunks,
+        tasks.TaskParams(n_items=20, n_choices=4, context_chars=(80, 200), continuation_chars=30, seed=1234),
+        "spread",
     )
     assert len(Counter(item["label"] for item in items)) == 4
 

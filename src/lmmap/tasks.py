@@ -38,11 +38,11 @@ _WORDS = re.compile(r"\S+|\s+")
 
 @dataclasses.dataclass(frozen=True)
 class TaskParams:
-    n_items: int = 40
-    n_choices: int = 4
-    context_chars: tuple[int, int] = (200, 400)  # where the context may end
-    continuation_chars: int = 60  # a continuation is this long, extended to the end of its word
-    seed: int = 1234
+    n_items: int
+    n_choices: int
+    context_chars: tuple[int, int]  # where the context may end
+    continuation_chars: int  # a continuation is this long, extended to the end of its word
+    seed: int
 
 
 # --------------------------------------------------------------------------------------------------
