@@ -43,7 +43,7 @@ def time_bootstrap(Q: np.ndarray, replicates: int) -> float:
     from lmmap.analysis.map_uncertainty import bootstrap_map
     from lmmap.embedding import tsne_embedding
 
-    reference = tsne_embedding(Q, max_iter=250, seed=0)  # any map will do as the start
+    reference = tsne_embedding(Q, perplexity=30, max_iter=250, seed=0)  # any map will do as the start
     start = time.perf_counter()
     bootstrap_map(Q, replicates, seed=0, reference=reference, max_iter=500)
     return (time.perf_counter() - start) / replicates

@@ -15,7 +15,7 @@ GRIDS = {slug: list(grid.points) for slug, grid in GRID_DEFS.items()}  # rules/c
 analysis_outputs = functools.partial(targets.analysis_outputs, config, GRIDS, workflow)
 
 
-rule plot_map_variables:
+rule plot_maps:
     input:
         matrix="results/matrix/loglik.npz",
         coords="results/coords/coordinates.npz",
@@ -35,20 +35,22 @@ rule plot_map_variables:
         pdfs=expand("results/analysis/maps/map_{v}.pdf", v=MAP_VARIABLES),
         variables="results/analysis/maps/variables.csv",
     log:
-        "logs/plot_map_variables/plot_map_variables.log",
+        "logs/plot_maps/plot_maps.log",
     conda:
         "../envs/analysis.yaml"
     params:
         variables=MAP_VARIABLES,
         annotate=["--annotate"] if ANALYSIS["annotate"] else [],
         type_colours=type_colours_option(),
+        out_dir=folder("variables"),
     shell:
         "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --embedding {input.embedding:q} --variables {params.variables:q}"
-        " {params.annotate} {params.type_colours:q} --out-dir results/analysis/maps --out-variables {output.variables:q} > {log:q} 2>&1"
+        " {params.annotate} {params.type_colours:q} --out-dir {params.out_dir:q}"
+        " --out-variables {output.variables:q} > {log:q} 2>&1"
 
 
-rule plot_benchmark_maps:
+rule plot_maps_benchmarks:
     input:
         matrix="results/matrix/loglik.npz",
         coords="results/coords/coordinates.npz",
@@ -68,17 +70,19 @@ rule plot_benchmark_maps:
         ],
         pdfs=expand("results/analysis/maps/map_{v}.pdf", v=BENCHMARK_MAP_VARIABLES),
     log:
-        "logs/plot_benchmark_maps/plot_benchmark_maps.log",
+        "logs/plot_maps_benchmarks/plot_maps_benchmarks.log",
     conda:
         "../envs/analysis.yaml"
     params:
         variables=BENCHMARK_MAP_VARIABLES,
         annotate=["--annotate"] if ANALYSIS["annotate"] else [],
         type_colours=type_colours_option(),
+        out_dir=folder("pdfs"),
     shell:
         "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --embedding {input.embedding:q} --benchmarks {input.benchmarks:q}"
-        " --variables {params.variables:q} {params.annotate} {params.type_colours:q} --out-dir results/analysis/maps > {log:q} 2>&1"
+        " --variables {params.variables:q} {params.annotate} {params.type_colours:q}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule tabulate_dimensionality:
@@ -98,9 +102,10 @@ rule tabulate_dimensionality:
         "../envs/analysis.yaml"
     params:
         levels=ANALYSIS["dimensionality_levels"],
+        out_stem=stem("html"),
     shell:
         "python -m lmmap analyze dimensionality --coordinates {input:q} --levels {params.levels}"
-        " --out-stem results/analysis/dimensionality > {log:q} 2>&1"
+        " --out-stem {params.out_stem:q} > {log:q} 2>&1"
 
 
 rule validate_kl:
@@ -127,7 +132,7 @@ rule validate_kl:
     log:
         "logs/validate_kl/validate_kl.log",
     benchmark:
-        "benchmarks/validate_kl/validate_kl.tsv"
+        "logs/validate_kl/validate_kl.benchmark.tsv"
     priority: 1  # the longest analyses: started first, not after the plots
     conda:
         "../envs/scoring.yaml"
@@ -144,13 +149,16 @@ rule validate_kl:
         seed=ANALYSIS["kl_validation"]["seed"],
         device=ANALYSIS["kl_validation"]["device"],
         dtype=ANALYSIS["kl_validation"]["dtype"],
+        out_stem=stem("pairs"),
+        summary_stem=stem("summary"),
+        figure_stem=stem("scatter"),
     shell:
-        "python -m lmmap analyze kl-validation --coordinates {input.coords:q} --texts {input.texts:q}"
+        "python -m lmmap analyze validate-kl --coordinates {input.coords:q} --texts {input.texts:q}"
         " --models {input.models:q} {params.model_ids:q} --max-models {params.max_models}"
         " --n-texts {params.n_texts} --n-samples {params.n_samples} {params.sample_tokens}"
         " --seed {params.seed} --device {params.device:q} --dtype {params.dtype:q}"
-        " --out-stem results/analysis/kl_validation/pairs --summary-stem results/analysis/kl_validation/summary"
-        " --figure-stem results/analysis/kl_validation/scatter > {log:q} 2>&1"
+        " --out-stem {params.out_stem:q} --summary-stem {params.summary_stem:q}"
+        " --figure-stem {params.figure_stem:q} > {log:q} 2>&1"
 
 
 rule predict_benchmarks:
@@ -178,7 +186,7 @@ rule predict_benchmarks:
     log:
         "logs/predict_benchmarks/predict_benchmarks.log",
     benchmark:
-        "benchmarks/predict_benchmarks/predict_benchmarks.tsv"
+        "logs/predict_benchmarks/predict_benchmarks.benchmark.tsv"
     priority: 1  # the longest analyses: started first, not after the plots
     conda:
         "../envs/analysis.yaml"
@@ -193,14 +201,16 @@ rule predict_benchmarks:
         alphas=ANALYSIS["prediction"]["alphas"],
         mean_logp_alphas=ANALYSIS["prediction"]["mean_logp_alphas"],
         score_range=ANALYSIS["prediction"]["score_range"],
+        out_stem=stem("html"),
+        figure_stem=stem("scatter"),
     shell:
         "python -m lmmap analyze predict --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --benchmarks {input.benchmarks:q} --features {params.features:q}"
         " --cv {params.cv:q} --group-by {params.group_by:q} --seeds {params.seeds} --splits {params.splits}"
         " --inner-splits {params.inner_splits} --alphas {params.alphas} --mean-logp-alphas {params.mean_logp_alphas}"
         " --score-range {params.score_range}"
-        " --jobs {threads} --out-stem results/analysis/prediction/ridge --predictions {output.predictions:q}"
-        " --figure-stem results/analysis/prediction/ridge_scatter > {log:q} 2>&1"
+        " --jobs {threads} --out-stem {params.out_stem:q} --predictions {output.predictions:q}"
+        " --figure-stem {params.figure_stem:q} > {log:q} 2>&1"
 
 
 rule tabulate_perplexity_baseline:
@@ -229,10 +239,12 @@ rule tabulate_perplexity_baseline:
         "../envs/analysis.yaml"
     params:
         type_colours=type_colours_option(),
+        out_stem=stem("html"),
+        figure_stem=stem("scatter"),
     shell:
         "python -m lmmap analyze perplexity-baseline --matrix {input.matrix:q} --models-table {input.table:q}"
-        " --benchmarks {input.benchmarks:q} {params.type_colours:q} --out-stem results/analysis/baseline/loglik_correlation"
-        " --figure-stem results/analysis/baseline/loglik_scatter > {log:q} 2>&1"
+        " --benchmarks {input.benchmarks:q} {params.type_colours:q} --out-stem {params.out_stem:q}"
+        " --figure-stem {params.figure_stem:q} > {log:q} 2>&1"
 
 
 rule screen_leakage:
@@ -241,7 +253,7 @@ rule screen_leakage:
         table="results/matrix/models.csv",
         benchmarks=BENCHMARKS,
         embedding="results/coords/tsne.csv",
-        known=["results/zoo/lineage.csv"] if (config.get("zoo") or {}).get("enabled") else [],
+        known=["results/zoo/lineage.csv"] if config["zoo"]["enabled"] else [],
     output:
         html=report(
             "results/analysis/leakage/leakage.html",
@@ -269,16 +281,18 @@ rule screen_leakage:
         show=ANALYSIS["leakage"]["show"],
         known=lambda w, input: ["--known", *input.known] if input.known else [],
         type_colours=type_colours_option(),
+        out_stem=stem("html"),
+        figure_stem=stem("scatter"),
+        map_stem=stem("map"),
     shell:
         "python -m lmmap analyze leakage --matrix {input.matrix:q} --models-table {input.table:q}"
         " --benchmarks {input.benchmarks:q} --embedding {input.embedding:q} --method {params.method}"
         " --group-by {params.group_by:q} --threshold {params.threshold}"
-        " --show {params.show} {params.known:q} {params.type_colours:q} --out-stem results/analysis/leakage/leakage"
-        " --figure-stem results/analysis/leakage/leakage_scatter --map-stem results/analysis/leakage/leakage_map"
-        " > {log:q} 2>&1"
+        " --show {params.show} {params.known:q} {params.type_colours:q} --out-stem {params.out_stem:q}"
+        " --figure-stem {params.figure_stem:q} --map-stem {params.map_stem:q} > {log:q} 2>&1"
 
 
-rule list_models:
+rule tabulate_model_list:
     input:
         matrix="results/matrix/loglik.npz",
         table="results/matrix/models.csv",
@@ -292,14 +306,15 @@ rule list_models:
         ),
         other=multiext("results/analysis/model_list", ".csv", ".md", ".tex"),
     log:
-        "logs/list_models/list_models.log",
+        "logs/tabulate_model_list/tabulate_model_list.log",
     conda:
         "../envs/analysis.yaml"
     params:
         benchmarks=lambda w, input: ["--benchmarks", *input.benchmarks] if input.benchmarks else [],
+        out_stem=stem("html"),
     shell:
         "python -m lmmap analyze model-list --matrix {input.matrix:q} --models-table {input.table:q}"
-        " {params.benchmarks:q} --out-stem results/analysis/model_list > {log:q} 2>&1"
+        " {params.benchmarks:q} --out-stem {params.out_stem:q} > {log:q} 2>&1"
 
 
 if GRIDS:
@@ -330,12 +345,14 @@ if GRIDS:
         params:
             grid=lambda w: targets.grid_points_json(GRIDS[w.grid]),
             clip=interpolation_clip,
+            out_stem=stem("table"),
+            summary_stem=stem("summary"),
+            figure_stem=stem("figure"),
         shell:
             "python -m lmmap analyze interpolation --texts {input.texts:q} --grid {params.grid:q}"
             " --scores {input.scores:q} --name {wildcards.grid:q} {params.clip:q} --geometry {input.geometry:q}"
-            " --out-matrix {output.matrix:q} --out-stem results/analysis/interpolation/{wildcards.grid}"
-            " --summary-stem results/analysis/interpolation/{wildcards.grid}_summary"
-            " --figure-stem results/analysis/interpolation/{wildcards.grid} > {log:q} 2>&1"
+            " --out-matrix {output.matrix:q} --out-stem {params.out_stem:q} --summary-stem {params.summary_stem:q}"
+            " --figure-stem {params.figure_stem:q} > {log:q} 2>&1"
 
 
 rule summarise_findings:
@@ -355,5 +372,6 @@ rule summarise_findings:
         "../envs/analysis.yaml"
     params:
         arguments=lambda w: targets.findings_arguments(targets.findings_inputs(config, GRIDS, workflow)),
+        out_stem=stem("html"),
     shell:
-        "python -m lmmap analyze findings {params.arguments} --out-stem results/analysis/findings > {log:q} 2>&1"
+        "python -m lmmap analyze findings {params.arguments} --out-stem {params.out_stem:q} > {log:q} 2>&1"

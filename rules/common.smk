@@ -60,15 +60,11 @@ def zoo_model_input(wildcards):
     return [f"{source}/config.json"] if source.startswith("results/zoo/") else []
 
 
-def score_files():
-    return [f"results/scores/{slug}.npz" for slug in MODELS]
-
-
 def zoo_score_jobs():
     """{group: [{model_id, source, out}]}: the demo zoo is scored in one job per `zoo.job_group`
     (an architecture, or an interpolation grid), since starting torch costs more than scoring a
     small model."""
-    if not config.get("zoo", {}).get("enabled"):
+    if not config["zoo"]["enabled"]:
         return {}
     from lmmap import zoo
 
@@ -106,24 +102,39 @@ def individually_scored():
 ZOO_SCORE_JOBS = zoo_score_jobs()
 
 
-def scoring_failed(slug):
-    """Whether a model's last scoring job failed (or was killed): it left its log but no scores."""
-    return Path(f"logs/score_model/{slug}.log").exists() and not Path(f"results/scores/{slug}.npz").exists()
+def output_path(output, name) -> Path:
+    """The path of output `name` (its first file if it has several, as a multiext output has)."""
+    path = getattr(output, name)
+    return Path(path if isinstance(path, str) else path[0])
+
+
+def stem(name):
+    """A params function: output `name`'s path without its extension, for the steps that write one stem
+    in several formats. Shell lines take their paths from the rule's outputs this way, so that renaming
+    an output cannot leave a step writing where no rule looks."""
+    return lambda wildcards, output: str(output_path(output, name).with_suffix(""))
+
+
+def folder(name):
+    """A params function: the folder of output `name`."""
+    return lambda wildcards, output: str(output_path(output, name).parent)
+
+
+# the models the map is built without (their scoring is neither run nor waited for)
+EXCLUDED = set(config["merge"]["exclude"])
+if unknown := EXCLUDED - {spec.model_id for spec in MODELS.values()}:
+    raise ValueError(f"config merge.exclude: not models to map: {sorted(unknown)}")
 
 
 def merge_score_inputs():
-    """Every model's scores. With `merge: {allow_missing: true}`, models whose scoring already failed
-    are left out, so the run after a `--keep-going` run builds the map from the models that
-    succeeded; the merge names the absent ones in its log and provenance. Delete a model's log to
-    score it again."""
-    if not config["merge"]["allow_missing"]:
-        return score_files()
-    return [f"results/scores/{slug}.npz" for slug in MODELS if not scoring_failed(slug)]
+    """The scores of every model but those of `merge.exclude` (e.g. models whose scoring failed under
+    --keep-going), which the map is built without; the merge names them in its log and provenance."""
+    return [f"results/scores/{slug}.npz" for slug, spec in MODELS.items() if spec.model_id not in EXCLUDED]
 
 
 def batch_tokens_option():
     """`--batch-tokens N` when the config fixes the budget; otherwise the engine picks per device."""
-    budget = config["scoring"].get("batch_tokens")
+    budget = config["scoring"]["batch_tokens"]
     return ["--batch-tokens", budget] if budget else []
 
 

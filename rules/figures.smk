@@ -10,7 +10,7 @@ rule embed_models:
     log:
         "logs/embed_models/embed_models.log",
     benchmark:
-        "benchmarks/embed_models/embed_models.tsv"
+        "logs/embed_models/embed_models.benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
     params:
@@ -42,10 +42,10 @@ rule plot_map:
     params:
         annotate=["--annotate"] if config["map"]["annotate"] else [],
         type_colours=type_colours_option(),
+        out_stem=stem("png"),
     shell:
         "python -m lmmap plot-map --embedding {input:q} --hue {wildcards.hue:q} {params.annotate}"
-        " {params.type_colours:q}"
-        " --out-stem results/figures/map_{wildcards.hue} > {log:q} 2>&1"
+        " {params.type_colours:q} --out-stem {params.out_stem:q} > {log:q} 2>&1"
 
 
 rule plot_pca:
@@ -61,9 +61,10 @@ rule plot_pca:
         "../envs/analysis.yaml"
     params:
         levels=config["pca"]["levels"],
+        out_stem=stem("png"),
     shell:
         "python -m lmmap plot-pca --coordinates {input:q} --levels {params.levels}"
-        " --out-stem results/figures/pca_variance --out-table {output.table:q} > {log:q} 2>&1"
+        " --out-stem {params.out_stem:q} --out-table {output.table:q} > {log:q} 2>&1"
 
 
 rule plot_kl_heatmap:
@@ -85,7 +86,7 @@ rule plot_kl_heatmap:
     params:
         group=config["map"]["hues"][0],
         type_colours=type_colours_option(),
+        out_stem=stem("png"),
     shell:
         "python -m lmmap plot-kl --kl {input.kl:q} --models-table {input.table:q} --group {params.group:q}"
-        " {params.type_colours:q}"
-        " --out-stem results/figures/kl_heatmap > {log:q} 2>&1"
+        " {params.type_colours:q} --out-stem {params.out_stem:q} > {log:q} 2>&1"

@@ -11,16 +11,16 @@
 
 if GRID_DEFS:
 
-    rule merge_grid_model:
+    rule interpolate_grid_model:
         input:
             parents=grid_parent_inputs,
         output:
             model="results/interpolation/{grid}/models/{model}/config.json",
             info="results/interpolation/{grid}/models/{model}/interpolation.json",
         log:
-            "logs/merge_grid_model/{grid}/{model}.log",
+            "logs/interpolate_grid_model/{grid}/{model}.log",
         benchmark:
-            "benchmarks/merge_grid_model/{grid}/{model}.tsv"
+            "logs/interpolate_grid_model/{grid}/{model}.benchmark.tsv"
         wildcard_constraints:
             grid=_alternatives(GRID_DEFS),
             model=_alternatives(GRID_POINTS),
@@ -38,7 +38,7 @@ if GRID_DEFS:
             beta=lambda w: GRID_POINTS[w.model][2],
             dtype=lambda w: _grid(w).dtype,
             shard_gb=lambda w: _grid(w).shard_gb,
-            out_dir=lambda w: GRID_POINTS[w.model][3].source,
+            out_dir=folder("model"),
         shell:
             "python -m lmmap interpolate --parents {params.parents:q} --alpha {params.alpha} --beta {params.beta}"
             " --dtype {params.dtype} --shard-gb {params.shard_gb} --out-dir {params.out_dir:q} > {log:q} 2>&1"
@@ -57,7 +57,7 @@ if SCORED_GRIDS:
         log:
             "logs/score_grid_model/{grid}/{model}.log",
         benchmark:
-            "benchmarks/score_grid_model/{grid}/{model}.tsv"
+            "logs/score_grid_model/{grid}/{model}.benchmark.tsv"
         wildcard_constraints:
             grid=_alternatives(SCORED_GRIDS),
             model=_alternatives(GRID_POINTS),

@@ -7,7 +7,7 @@ localrules:
 
 rule export_models:
     input:
-        sheet=[config["models"]] if config.get("models") else [],
+        sheet=[config["models"]] if config["models"] else [],
     output:
         "results/models/models.json",
     log:
@@ -15,8 +15,8 @@ rule export_models:
     conda:
         "../envs/analysis.yaml"
     params:
-        sheet=["--sheet", config["models"]] if config.get("models") else [],
-        zoo=json.dumps(config["zoo"] if config.get("zoo", {}).get("enabled") else {}),
+        sheet=["--sheet", config["models"]] if config["models"] else [],
+        zoo=json.dumps(config["zoo"] if config["zoo"]["enabled"] else {}),
     shell:
         "python -m lmmap export-models --out {output:q} {params.sheet:q} --zoo {params.zoo:q} > {log:q} 2>&1"
 
@@ -37,11 +37,11 @@ rule merge_matrix:
     log:
         "logs/merge_matrix/merge_matrix.log",
     benchmark:
-        "benchmarks/merge_matrix/merge_matrix.tsv"
+        "logs/merge_matrix/merge_matrix.benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
     params:
-        allow_missing=["--allow-missing"] if config["merge"]["allow_missing"] else [],
+        allow_missing=["--allow-missing"] if EXCLUDED else [],
     shell:
         "python -m lmmap merge --texts {input.texts:q} --models {input.models:q} --scores {input.scores:q}"
         " --out {output.matrix:q} --out-table {output.table:q} {params.allow_missing} > {log:q} 2>&1"
@@ -56,7 +56,7 @@ rule compute_coordinates:
     log:
         "logs/compute_coordinates/compute_coordinates.log",
     benchmark:
-        "benchmarks/compute_coordinates/compute_coordinates.tsv"
+        "logs/compute_coordinates/compute_coordinates.benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
     params:

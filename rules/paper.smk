@@ -20,14 +20,14 @@ if PAPER["enabled"]:
         log:
             "logs/convert_paper_data/convert_paper_data.log",
         benchmark:
-            "benchmarks/convert_paper_data/convert_paper_data.tsv"
+            "logs/convert_paper_data/convert_paper_data.benchmark.tsv"
         conda:
             "../envs/analysis.yaml"
         params:
             allow_pickle=["--allow-pickle"] if PAPER["allow_pickle"] else [],
             types=lambda w, input: ["--types", *input.types] if input.types else [],
         shell:
-            "python -m lmmap paper-convert --loglik {input.loglik:q} --model-data {input.model_data:q}"
+            "python -m lmmap convert-paper-data --loglik {input.loglik:q} --model-data {input.model_data:q}"
             " --texts {input.texts:q} {params.types:q} {params.allow_pickle} --out-matrix {output.matrix:q}"
             " --out-models {output.table:q} --out-benchmarks {output.benchmarks:q} > {log:q} 2>&1"
 

@@ -11,7 +11,7 @@ rule score_model:
     log:
         "logs/score_model/{model}.log",
     benchmark:
-        "benchmarks/score_model/{model}.tsv"
+        "logs/score_model/{model}.benchmark.tsv"
     wildcard_constraints:
         model=individually_scored(),
     group:
@@ -40,16 +40,16 @@ for _group, _jobs in ZOO_SCORE_JOBS.items():
 
     rule:
         name:
-            f"score_zoo_group_{_group.replace('-', '_').replace('.', '_')}"
+            f"score_many_{_group.replace('-', '_').replace('.', '_')}"
         input:
             texts="results/texts/texts.jsonl",
             models=[f"{job['source']}/config.json" for job in _jobs],
         output:
             [job["out"] for job in _jobs],
         log:
-            f"logs/score_zoo_group/{_group}.log",
+            f"logs/score_many/{_group}.log",
         benchmark:
-            f"benchmarks/score_zoo_group/{_group}.tsv"
+            f"logs/score_many/{_group}.benchmark.tsv"
         priority: 1  # before the plots: the matrix and every analysis wait for it
         conda:
             "../envs/scoring.yaml"

@@ -6,8 +6,16 @@ import re
 
 from lmmap.tasks import evaluation_batches, sheet_rows_json, zoo_config_files
 
-TASKS_CONFIG = config.get("tasks") or {}
-TASKS = {t["name"]: t for t in TASKS_CONFIG.get("tasks", [])} if TASKS_CONFIG.get("enabled") else {}
+TASKS_CONFIG = config["tasks"]
+# each task with the section's item count and choice length unless it sets its own
+TASKS = (
+    {
+        t["name"]: {key: TASKS_CONFIG[key] for key in ("n_items", "continuation_chars")} | t
+        for t in TASKS_CONFIG["tasks"]
+    }
+    if TASKS_CONFIG["enabled"]
+    else {}
+)
 EVALUATION_BATCHES = evaluation_batches(list(MODELS.values())) if TASKS else {}
 
 
@@ -24,18 +32,18 @@ if TASKS:
         log:
             "logs/build_task/{task}.log",
         benchmark:
-            "benchmarks/build_task/{task}.tsv"
+            "logs/build_task/{task}.benchmark.tsv"
         wildcard_constraints:
             task="|".join(re.escape(name) for name in TASKS),
         conda:
             "../envs/analysis.yaml"
         params:
             kind=lambda w: TASKS[w.task]["kind"],
-            domains=lambda w: ["--domains", *TASKS[w.task]["domains"]] if TASKS[w.task].get("domains") else [],
-            n_items=lambda w: TASKS[w.task].get("n_items", TASKS_CONFIG["n_items"]),
+            domains=lambda w: ["--domains", *TASKS[w.task]["domains"]] if TASKS[w.task]["domains"] else [],
+            n_items=lambda w: TASKS[w.task]["n_items"],
             n_choices=TASKS_CONFIG["n_choices"],
             context_chars=TASKS_CONFIG["context_chars"],
-            continuation_chars=lambda w: TASKS[w.task].get("continuation_chars", TASKS_CONFIG["continuation_chars"]),
+            continuation_chars=lambda w: TASKS[w.task]["continuation_chars"],
             seed=TASKS_CONFIG["seed"],
         shell:
             "python -m lmmap build-task --corpus {input:q} --name {wildcards.task:q} --kind {params.kind:q}"
@@ -43,16 +51,16 @@ if TASKS:
             " --context-chars {params.context_chars} --continuation-chars {params.continuation_chars}"
             " --seed {params.seed} --out {output:q} > {log:q} 2>&1"
 
-    rule evaluate_benchmarks:
+    rule evaluate_tasks:
         input:
             tasks=TASK_FILES,
             models=lambda w: zoo_config_files(EVALUATION_BATCHES[w.batch]),
         output:
             "results/benchmarks/evaluations/{batch}.csv",
         log:
-            "logs/evaluate_benchmarks/{batch}.log",
+            "logs/evaluate_tasks/{batch}.log",
         benchmark:
-            "benchmarks/evaluate_benchmarks/{batch}.tsv"
+            "logs/evaluate_tasks/{batch}.benchmark.tsv"
         wildcard_constraints:
             batch="|".join(re.escape(name) for name in EVALUATION_BATCHES),
         priority: 1  # before the plots: every benchmark analysis waits for it
@@ -61,8 +69,8 @@ if TASKS:
         threads: 1
         params:
             models=lambda w: sheet_rows_json(EVALUATION_BATCHES[w.batch]),
-            device=["--device", TASKS_CONFIG["device"]] if TASKS_CONFIG.get("device") else [],
-            batch_tokens=TASKS_CONFIG.get("batch_tokens", 8192),
+            device=["--device", TASKS_CONFIG["device"]] if TASKS_CONFIG["device"] else [],
+            batch_tokens=TASKS_CONFIG["batch_tokens"],
         shell:
             "python -m lmmap evaluate-tasks --models {params.models:q} --tasks {input.tasks:q}"
             " {params.device:q} --batch-tokens {params.batch_tokens} --threads {threads}"
@@ -87,11 +95,11 @@ if TASKS:
         log:
             "logs/collect_benchmarks/collect_benchmarks.log",
         benchmark:
-            "benchmarks/collect_benchmarks/collect_benchmarks.tsv"
+            "logs/collect_benchmarks/collect_benchmarks.benchmark.tsv"
         conda:
             "../envs/analysis.yaml"
         params:
-            metrics=json.dumps({name: task.get("metric", "acc_norm") for name, task in TASKS.items()}),
+            metrics=json.dumps({name: task["metric"] for name, task in TASKS.items()}),
         shell:
             "python -m lmmap collect-benchmarks --results {input:q} --metrics {params.metrics:q}"
             " --out {output.scores:q} --long-out {output.metrics:q} > {log:q} 2>&1"

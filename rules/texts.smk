@@ -7,7 +7,7 @@ rule build_demo_corpus:
     log:
         "logs/build_demo_corpus/build_demo_corpus.log",
     benchmark:
-        "benchmarks/build_demo_corpus/build_demo_corpus.tsv"
+        "logs/build_demo_corpus/build_demo_corpus.benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
     params:
@@ -34,12 +34,12 @@ rule prepare_texts:
     log:
         "logs/prepare_texts/prepare_texts.log",
     benchmark:
-        "benchmarks/prepare_texts/prepare_texts.tsv"
+        "logs/prepare_texts/prepare_texts.benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
     params:
         chunk=["--chunk", "--split", "reference"] if config["texts"]["source"] == "demo" else [],
-        n=["--n", config["texts"]["n"]] if config["texts"].get("n") else [],
+        n=["--n", config["texts"]["n"]] if config["texts"]["n"] else [],
         seed=config["texts"]["seed"],
         max_bytes=config["texts"]["max_bytes"],
         min_bytes=config["texts"]["min_bytes"],

@@ -7,8 +7,8 @@
 
 from lmmap import zoo
 
-ZOO_CONFIG = config.get("zoo") or {}
-ZOO_GROUPS = zoo.build_groups(ZOO_CONFIG) if ZOO_CONFIG.get("enabled") else {}
+ZOO_CONFIG = config["zoo"]
+ZOO_GROUPS = zoo.build_groups(ZOO_CONFIG) if ZOO_CONFIG["enabled"] else {}
 ZOO_DATA = {"tokenizer": "results/zoo/data/tokenizer.json", "data": "results/zoo/data/tokens.npz"}
 ZOO_OUTPUTS = ["results/zoo/lineage.csv"] if ZOO_GROUPS else []
 
@@ -24,20 +24,20 @@ if ZOO_GROUPS:
         log:
             "logs/prepare_zoo_data/prepare_zoo_data.log",
         benchmark:
-            "benchmarks/prepare_zoo_data/prepare_zoo_data.tsv"
+            "logs/prepare_zoo_data/prepare_zoo_data.benchmark.tsv"
         conda:
             "../envs/scoring.yaml"
         params:
             vocab_size=ZOO_CONFIG["tokenizer"]["vocab_size"],
-            sample=ZOO_CONFIG["tokenizer"].get("sample_every", 3),
-            min_line_chars=ZOO_CONFIG.get("min_shared_line_chars", 32),
+            sample=ZOO_CONFIG["tokenizer"]["sample_every"],
+            min_line_chars=ZOO_CONFIG["min_shared_line_chars"],
         shell:
             "python -m lmmap zoo-data --corpus {input.corpus:q} --texts {input.texts:q}"
             " --vocab-size {params.vocab_size} --tokenizer-sample {params.sample}"
             " --min-line-chars {params.min_line_chars}"
             " --tokenizer-out {output.tokenizer:q} --data-out {output.data:q} > {log:q} 2>&1"
 
-    rule tabulate_zoo:
+    rule tabulate_zoo_lineage:
         output:
             report(
                 "results/zoo/lineage.csv",
@@ -46,7 +46,7 @@ if ZOO_GROUPS:
                 subcategory="Demo zoo lineage",
             ),
         log:
-            "logs/tabulate_zoo/tabulate_zoo.log",
+            "logs/tabulate_zoo_lineage/tabulate_zoo_lineage.log",
         conda:
             "../envs/analysis.yaml"
         params:
@@ -67,7 +67,7 @@ if ZOO_GROUPS:
             log:
                 f"logs/build_zoo_family/{_family}.log",
             benchmark:
-                f"benchmarks/build_zoo_family/{_family}.tsv"
+                f"logs/build_zoo_family/{_family}.benchmark.tsv"
             # All builds before any scoring: the long builds then never end up alone on the last cores.
             priority: 2
             conda:
@@ -76,5 +76,5 @@ if ZOO_GROUPS:
             params:
                 recipes=zoo.recipes_json(_models),
             shell:
-                "python -m lmmap zoo-build --recipes {params.recipes:q} --tokenizer {input.tokenizer:q}"
+                "python -m lmmap build-zoo --recipes {params.recipes:q} --tokenizer {input.tokenizer:q}"
                 " --data {input.data:q} --threads {threads} > {log:q} 2>&1"

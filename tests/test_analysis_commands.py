@@ -10,6 +10,11 @@ from lmmap.provenance import read_provenance
 from lmmap.storage import save_npz
 
 TASKS = ["arc", "mmlu", "gsm"]
+# the settings the workflow passes from the config (the steps have no defaults of their own)
+MAPS = ["--variables", "best_domain", "mean_loglik", "benchmark_mean", "best_task", "size", "created"]
+PREDICT = ["--features", "Q", "L", "--cv", "group", "kfold", "--group-by", "type", "--seeds", "5", "--splits", "5"]
+PREDICT += ["--inner-splits", "5", "--score-range", "0", "100"]
+LEAKAGE = ["--method", "within", "--group-by", "type", "--threshold", "3", "--show", "20"]
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +74,7 @@ def test_maps_colour_by_every_variable(results):
                 "analyze",
                 "maps",
                 *common(results),
+                *MAPS,
                 "--coordinates",
                 str(results / "coordinates.npz"),
                 "--benchmarks",
@@ -98,6 +104,7 @@ def test_predict_writes_summary_predictions_and_scatter(results):
                 "analyze",
                 "predict",
                 *common(results),
+                *PREDICT,
                 "--coordinates",
                 str(results / "coordinates.npz"),
                 "--benchmarks",
@@ -146,6 +153,7 @@ def test_predict_uses_the_clipped_matrix_for_features_l(results, monkeypatch):
                 "analyze",
                 "predict",
                 *common(results),
+                *PREDICT,
                 "--coordinates",
                 str(results / "coordinates.npz"),
                 "--benchmarks",
@@ -197,6 +205,7 @@ def test_baseline_leakage_model_list_and_dimensionality(results):
                 "analyze",
                 "leakage",
                 *args,
+                *LEAKAGE,
                 "--embedding",
                 str(results / "tsne.csv"),
                 "--threshold",
@@ -247,6 +256,7 @@ def test_leakage_global_method_draws_the_robust_line(results):
                 "analyze",
                 "leakage",
                 *common(results),
+                *LEAKAGE,
                 "--benchmarks",
                 str(results / "scores.csv"),
                 "--embedding",

@@ -119,7 +119,7 @@ def test_kl_validation_command_pairs_only_models_sharing_a_tokenizer(tmp_path):
         main(
             [
                 "analyze",
-                "kl-validation",
+                "validate-kl",
                 "--coordinates",
                 str(tmp_path / "coords.npz"),
                 "--texts",
@@ -132,6 +132,12 @@ def test_kl_validation_command_pairs_only_models_sharing_a_tokenizer(tmp_path):
                 "6",
                 "--sample-tokens",
                 "10",
+                "--max-models",
+                "6",
+                "--seed",
+                "42",
+                "--dtype",
+                "float32",
                 "--device",
                 "cpu",
                 "--out-stem",

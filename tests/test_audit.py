@@ -37,9 +37,10 @@ def built(tmp_path_factory):
             save_tiny_model(root / "models" / f"m{i}", style=style, seed=i)
             rows.append(f"org/m{i}\tmodels/m{i}\t{style}")
         Path("data/models.tsv").write_text("\n".join(rows) + "\n")
+        texts = ["--out", "results/texts/texts.jsonl", "--seed", "3", "--max-bytes", "1024", "--min-bytes", "256"]
         run = [
-            ["prepare-texts", "--input", "data/source.jsonl", "--out", "results/texts/texts.jsonl", "--seed", "3"],
-            ["export-models", "--sheet", "data/models.tsv", "--out", "results/models/models.json"],
+            ["prepare-texts", "--input", "data/source.jsonl", *texts],
+            ["export-models", "--sheet", "data/models.tsv", "--zoo", "{}", "--out", "results/models/models.json"],
         ]
         run += [
             [

@@ -22,6 +22,9 @@ from lmmap.texts import load_text_set
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# the text settings the workflow passes (prepare-texts has no defaults of its own)
+TEXTS = ["--seed", "42", "--max-bytes", "1024", "--min-bytes", "256"]
+
 
 def write(path: Path, content: str | bytes) -> Path:
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -165,7 +168,7 @@ def snakemake_dry_run(tmp_path: Path, config: str) -> subprocess.CompletedProces
     [
         ("coordinates: {clip_quantile: 0.9}\n", "0.9 is greater than the maximum of 0.5"),
         ("texts: {source: demo, n: many}\n", "'many' is not of type 'integer', 'null'"),
-        ("merge: {allow_missing: 'yes'}\n", "'yes' is not of type 'boolean'"),
+        ("merge: {exclude: 'org/a'}\n", "'org/a' is not of type 'array'"),
         ("texts: {source: jsonl}\n", "On instance['texts']['path']:\n    None"),
         ("models: no-such-sheet.tsv\n", "no-such-sheet.tsv: model sheet does not exist"),
         # typos: every object of the schema refuses keys it does not know
@@ -356,7 +359,7 @@ def test_cuda_device_without_a_gpu_is_a_clear_error(tmp_path, capsys):
 )
 def test_prepare_texts_refuses_values_it_would_have_made_up_or_crashed_on(tmp_path, capsys, line, field, message):
     source = write(tmp_path / "source.jsonl", '{"id": "a", "text": "first"}\n' + line + "\n")
-    assert main(["prepare-texts", "--input", str(source), "--out", str(tmp_path / "t.jsonl")]) == 2
+    assert main(["prepare-texts", "--input", str(source), "--out", str(tmp_path / "t.jsonl"), *TEXTS]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"source.jsonl: record line 2: field '{field}': {message}" in err[0], err
     assert not (tmp_path / "t.jsonl").exists()
@@ -367,13 +370,13 @@ def test_a_text_set_with_a_lone_surrogate_is_refused_before_scoring(tmp_path):
     with pytest.raises(InputError, match=r"record line 1: field 'text': lone surrogate"):
         load_text_set(path)
     docs = write(tmp_path / "docs.jsonl", '{"doc_id": "a", "domain": "d", "text": "x \\udc80 y"}\n')
-    assert main(["prepare-texts", "--chunk", "--input", str(docs), "--out", str(tmp_path / "t.jsonl")]) == 2
+    assert main(["prepare-texts", "--chunk", "--input", str(docs), "--out", str(tmp_path / "t.jsonl"), *TEXTS]) == 2
 
 
 @pytest.mark.parametrize("n", ["-3", "0"])
 def test_prepare_texts_with_a_non_positive_n_is_refused(tmp_path, capsys, n):
     with pytest.raises(SystemExit) as info:
-        main(["prepare-texts", "--input", "x.jsonl", "--out", str(tmp_path / "t.jsonl"), "--n", n])
+        main(["prepare-texts", "--input", "x.jsonl", "--out", str(tmp_path / "t.jsonl"), *TEXTS, "--n", n])
     assert info.value.code == 2 and f"{n} is not a positive integer" in capsys.readouterr().err
 
 
@@ -407,6 +410,8 @@ def test_numeric_model_ids_stay_strings_through_embed_and_plot_kl(tmp_path):
                 "2",
                 "--max-iter",
                 "250",
+                "--seed",
+                "42",
             ]
         )
         == 0
@@ -434,6 +439,8 @@ def test_numeric_model_ids_stay_strings_through_embed_and_plot_kl(tmp_path):
                 str(tmp_path / "kl.npz"),
                 "--models-table",
                 str(tmp_path / "models.csv"),
+                "--group",
+                "type",
                 "--out-stem",
                 str(tmp_path / "kl"),
             ]
@@ -506,6 +513,8 @@ def test_a_models_list_or_table_that_lacks_a_model_is_named(tmp_path, capsys):
                 str(tmp_path / "kl.npz"),
                 "--models-table",
                 str(tmp_path / "models.csv"),
+                "--group",
+                "type",
                 "--out-stem",
                 str(tmp_path / "kl"),
             ]

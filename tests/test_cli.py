@@ -81,3 +81,20 @@ def test_defaults_are_printed_once():
                 text = formatter._expand_help(action)
                 assert text.count("default") <= 1, (path, action.dest, text)
                 assert "(default: None)" not in text and "(default: False)" not in text, (path, action.dest)
+
+
+def test_the_version_is_written_once(capsys):
+    """pyproject.toml takes the version from the package, which the workflow runs uninstalled."""
+    import tomllib
+
+    from lmmap import __version__
+    from lmmap.cli import main
+
+    project = tomllib.loads((SRC.parent / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "lmmap.__version__"}
+    try:
+        main(["--version"])
+    except SystemExit:
+        pass
+    assert capsys.readouterr().out.strip() == f"lmmap {__version__}"

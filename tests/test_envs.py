@@ -218,8 +218,8 @@ def test_each_rule_environment_has_what_its_step_imports(rule, env, argv):
 
 
 def test_the_import_scan_sees_function_level_imports():
-    """kl-validation imports torch inside functions only; the scan must still find it."""
-    assert "torch" in third_party_imports(handler(["analyze", "kl-validation"]))
+    """validate-kl imports torch inside functions only; the scan must still find it."""
+    assert "torch" in third_party_imports(handler(["analyze", "validate-kl"]))
     assert "torch" not in third_party_imports(handler(["merge"]))
 
 

@@ -87,6 +87,10 @@ def html(results):
                 str(results / "scores.csv"),
                 "--type-colours",
                 str(results / "types.tsv"),
+                "--max-landmarks",
+                "20",
+                "--neighbours",
+                "5",
                 "--out",
                 str(out),
             ]

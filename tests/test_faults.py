@@ -184,7 +184,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_a_broken_model_neither_stops_nor_corrupts_the_others(tmp_path):
     """One model directory is corrupt. Under --keep-going the others are scored and stay valid, the
-    strict merge does not run; with `merge: {allow_missing: true}` the next run maps the others,
+    strict merge does not run; with the broken one in `merge: {exclude: [...]}` the next run maps the others,
     records the broken one, and the audit passes (the workflow's own audit rule runs in test_workflow). Ids and paths carry quotes, spaces
     and `;`, which must reach no shell unquoted."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -208,7 +208,7 @@ def test_a_broken_model_neither_stops_nor_corrupts_the_others(tmp_path):
         "scoring: {batch_tokens: 2048, device: cpu}\n"
         "map: {perplexity: 30, max_iter: 250, seed: 42, hues: [type], annotate: true}\n"
     )
-    (tmp_path / "config.yaml").write_text(config + "merge: {allow_missing: false}\n")
+    (tmp_path / "config.yaml").write_text(config + "merge: {exclude: []}\n")
 
     first = snakemake(tmp_path, "--keep-going", "results/coords/coordinates.npz")
     assert first.returncode != 0
@@ -222,7 +222,7 @@ def test_a_broken_model_neither_stops_nor_corrupts_the_others(tmp_path):
     assert "org--broken" in (first.stdout + first.stderr)
     assert "config.json" in (tmp_path / "logs/score_model/org--broken.log").read_text()
 
-    (tmp_path / "config.yaml").write_text(config + "merge: {allow_missing: true}\n")
+    (tmp_path / "config.yaml").write_text(config + "merge: {exclude: [org/broken]}\n")
     second = snakemake(tmp_path, "results/coords/coordinates.npz")
     assert second.returncode == 0, second.stderr[-4000:]
     with np.load(tmp_path / "results/matrix/loglik.npz", allow_pickle=False) as matrix:

@@ -58,7 +58,7 @@ def released(tmp_path):
 
 def convert_args(root, *extra):
     return [
-        "paper-convert",
+        "convert-paper-data",
         "--loglik",
         str(root / "raw_log-likelihood_1018.pkl"),
         "--model-data",
@@ -228,7 +228,7 @@ def test_paper_mode_runs_every_analysis_from_released_files(tmp_path):
     assert (results / "analysis/maps/map_best_task.png").exists()
     assert len(pd.read_csv(results / "analysis/model_list.csv")) == K
     assert (results / "analysis/leakage/leakage_map.pdf").exists()
-    assert read_provenance(results / "matrix/loglik.npz")["step"] == "paper-convert"
+    assert read_provenance(results / "matrix/loglik.npz")["step"] == "convert-paper-data"
 
 
 def _global(module: str, name: str) -> bytes:

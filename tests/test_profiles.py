@@ -74,7 +74,7 @@ def test_dry_run_of_every_profile_and_config(profile, config, tmp_path):
     base = [str(ROOT / "profiles" / LAYERED_ON[profile.name])] if profile.name in LAYERED_ON else []
     profiles = [arg for p in [*base, str(profile)] for arg in ("--profile", p)]
     log = dry_run(*profiles, "--directory", str(tmp_path), "--configfile", *configs)
-    assert re.search(r"score_(model|zoo_group_)", log) and "This was a dry-run" in log
+    assert re.search(r"score_(model|many_)", log) and "This was a dry-run" in log
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +137,19 @@ def test_site_settings_come_from_the_environment(sheet_of_sizes):
     assert score["big"]["gres"] == "gpu:4" and score["big"]["gpu"] == "0"  # 40 GB GPUs, via --gres
     texts = re.search(r"rule prepare_texts:.*?resources: ([^\n]+)", log, re.DOTALL).group(1)
     assert "slurm_partition=cpuq" in texts and "slurm_account=proj42" in texts
+
+
+def test_an_excluded_model_is_neither_scored_nor_merged(sheet_of_sizes, tmp_path):
+    """`merge.exclude` decides what the map is built from; which files happen to exist does not."""
+    config = [str(ROOT / "config/config.yaml"), str(sheet_of_sizes / "config.yaml"), str(tmp_path / "exclude.yaml")]
+    (tmp_path / "exclude.yaml").write_text("merge: {exclude: [mid]}\n")
+    log = dry_run("--directory", str(sheet_of_sizes), "--configfile", *config)
+    assert set(jobs(log, "score_model")) == {"small", "big"}
+    merge = re.search(r"rule merge_matrix:\n\s+input: ([^\n]+)", log).group(1)
+    assert "results/scores/small.npz" in merge and "mid" not in merge
+    (tmp_path / "exclude.yaml").write_text("merge: {exclude: [no/such-model]}\n")
+    with pytest.raises(AssertionError, match="merge.exclude: not models to map: \\['no/such-model'\\]"):
+        dry_run("--directory", str(sheet_of_sizes), "--configfile", *config)
 
 
 def test_lint_of_the_download_and_resources_rules():
@@ -220,7 +233,7 @@ def test_paper_interpolation_plans_a_merge_and_a_scoring_job_per_grid_model(tmp_
         str(ROOT / "config/paper/interpolation.yaml"),
         str(paths),
     )
-    merges, scores = grid_jobs(log, "merge_grid_model"), grid_jobs(log, "score_grid_model")
+    merges, scores = grid_jobs(log, "interpolate_grid_model"), grid_jobs(log, "score_grid_model")
     expected = {
         f"interpolation--{name}-a{a}-b{b}"
         for name in ("llama-2-7b", "mistral-7b")

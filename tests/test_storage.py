@@ -87,7 +87,8 @@ def test_a_file_size_limit_is_one_line_naming_the_file(tmp_path):
     out = tmp_path / "texts.jsonl"
     limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # noqa: E731
     result = subprocess.run(
-        [sys.executable, "-m", "lmmap", "prepare-texts", "--input", str(source), "--out", str(out)],
+        [sys.executable, "-m", "lmmap", "prepare-texts", "--input", str(source), "--out", str(out)]
+        + ["--seed", "42", "--max-bytes", "1024", "--min-bytes", "256"],
         capture_output=True,
         text=True,
         preexec_fn=limit,

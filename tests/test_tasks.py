@@ -68,7 +68,10 @@ def test_items_hold_the_true_continuation(kind, chunks):
 
 def test_labels_are_spread_over_positions(chunks):
     items = tasks.build_items(
-        "continuation", chunks, tasks.TaskParams(n_items=20, context_chars=(80, 200), continuation_chars=30), "spread"
+        "continuation",
+        chunks,
+        tasks.TaskParams(n_items=20, n_choices=4, context_chars=(80, 200), continuation_chars=30, seed=1234),
+        "spread",
     )
     assert len(Counter(item["label"] for item in items)) == 4
 
@@ -127,7 +130,9 @@ def test_bos_is_added_only_where_the_tokenizer_adds_it(tiny):
 
 def test_long_contexts_are_cut_from_the_left(tiny):
     long_context = " ".join(sample_texts(1, seed=1, min_words=400, max_words=400))
-    full = tasks.continuation_logliks(tiny.model, tiny.tokenizer, [(long_context, " the end")], max_length=128)
+    full = tasks.continuation_logliks(
+        tiny.model, tiny.tokenizer, [(long_context, " the end")], max_length=128, batch_tokens=8192
+    )
     assert np.isfinite(full).all()
 
 
@@ -181,6 +186,10 @@ def test_commands_build_evaluate_and_collect_with_provenance(tmp_path, tiny):
                     "200",
                     "--continuation-chars",
                     "30",
+                    "--n-choices",
+                    "4",
+                    "--seed",
+                    "1234",
                     "--out",
                     str(out),
                 ]
@@ -193,7 +202,8 @@ def test_commands_build_evaluate_and_collect_with_provenance(tmp_path, tiny):
     evaluation = tmp_path / "evaluation.csv"
     assert (
         cli_main(
-            ["evaluate-tasks", "--models", models, "--tasks", *task_files, "--device", "cpu", "--out", str(evaluation)]
+            ["evaluate-tasks", "--models", models, "--tasks", *task_files, "--device", "cpu", "--batch-tokens", "8192"]
+            + ["--out", str(evaluation)]
         )
         == 0
     )

@@ -3,6 +3,7 @@ and profile: tests/test_profiles.py)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,42 @@ def make(*targets, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProce
 def test_lint_is_clean():
     out = snakemake("--lint", "--configfile", str(ROOT / "config/config.yaml"))
     assert "Lints for" not in out, out
+
+
+def test_shell_lines_take_their_paths_from_the_rules_outputs():
+    """A path typed into a shell line outlives a renamed output: the step would write where no rule looks."""
+    typed = []
+    for path in sorted((ROOT / "rules").glob("*.smk")):
+        for block in re.findall(r"shell:\n((?:[ \t]+\".*\"\n)+)", path.read_text()):
+            typed += [f"{path.name}: {line.strip()}" for line in block.splitlines() if "results/" in line]
+    assert not typed, typed
+
+
+def rule_steps() -> list[tuple[str, str]]:
+    """(rule, step) for every rule that runs `python -m lmmap STEP` (for `analyze X`: X); a rule made in a
+    loop by its name's constant part."""
+    found = []
+    for smk in sorted((ROOT / "rules").glob("*.smk")):
+        for block in re.split(r"^\s*rule\b", smk.read_text(), flags=re.M)[1:]:
+            name = re.match(r"\s*(\w*)\s*:", block).group(1) or re.search(
+                r'name:\s*\n\s*f?"([a-z_]+?)_?\{', block
+            ).group(1)
+            for step, sub in re.findall(r'"python -m lmmap ([a-z-]+)(?: ([a-z][a-z-]*))?', block):
+                found.append((name, sub if step == "analyze" else step))
+    return found
+
+
+def test_every_rule_is_named_after_the_step_it_runs():
+    """Rule `[verb_]step[_object]`: the step's name (hyphens as underscores), led by a verb where the
+    step's name is a noun (`compute_coordinates`), followed by what it is applied to (`score_model`)."""
+    pairs = rule_steps()
+    assert len(pairs) >= 30 and ("compute_coordinates", "coordinates") in pairs
+    misnamed = [
+        (rule, step)
+        for rule, step in pairs
+        if not re.fullmatch(rf"(?:[a-z]+_)?{step.replace('-', '_')}(?:_[a-z_]+)?", rule)
+    ]
+    assert not misnamed, misnamed
 
 
 def test_steps_run_with_snakemakes_interpreter_not_the_python_on_path(tmp_path):

@@ -219,7 +219,7 @@ MINI_ZOO = {
 
 @pytest.fixture(scope="module")
 def mini_zoo(tmp_path_factory):
-    """The MINI_ZOO family built by `lmmap zoo-build`, twice (to check determinism)."""
+    """The MINI_ZOO family built by `lmmap build-zoo`, twice (to check determinism)."""
     root = tmp_path_factory.mktemp("zoo")
     texts = [f"def f{i}(x):\n    return x + {i}\n# a comment about the code {i}\n" * 4 for i in range(30)]
     tokenizer = zoo.train_tokenizer(texts, 300)
@@ -237,7 +237,7 @@ def mini_zoo(tmp_path_factory):
     recipes = json.dumps([{"slug": m.slug, "recipe": m.recipe, "parents": list(m.parents)} for m in models])
     for out in ("a", "b"):
         args = [
-            "zoo-build",
+            "build-zoo",
             "--recipes",
             recipes,
             "--tokenizer",
@@ -263,6 +263,8 @@ def mini_zoo(tmp_path_factory):
                     str(beta),
                     "--dtype",
                     grid.dtype,
+                    "--shard-gb",
+                    "5",
                     "--out-dir",
                     str(root / "a" / spec.slug),
                 ]

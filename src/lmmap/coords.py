@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 
-def clip_matrix(L: np.ndarray, quantile: float = 0.02) -> tuple[np.ndarray, float]:
+def clip_matrix(L: np.ndarray, quantile: float) -> tuple[np.ndarray, float]:
     """Raise every value below the global `quantile` of L to that quantile; return (clipped, value)."""
     value = float(np.quantile(L, quantile))
     return np.maximum(L, value), value

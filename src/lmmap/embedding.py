@@ -13,7 +13,7 @@ def effective_perplexity(n_models: int, perplexity: float) -> float:
 
 
 def tsne_embedding(
-    Q: np.ndarray, perplexity: float = 30.0, max_iter: int = 1000, seed: int = 42, init: np.ndarray | None = None
+    Q: np.ndarray, perplexity: float, max_iter: int, seed: int, init: np.ndarray | None = None
 ) -> np.ndarray:
     """2-D t-SNE of the rows of Q with squared Euclidean distances and PCA initialisation, or, to
     refine an existing map (`init`, one row per row of Q), starting from it without early

@@ -6,7 +6,6 @@ only when the model sheet says so. The `info` dict of a LoadedModel is what prov
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -104,17 +103,20 @@ def load_model(
     *,
     allow_network: bool = False,
     attn_implementation: str | None = "sdpa",
+    gguf_cache: bool = True,
 ) -> LoadedModel:
     """Load `spec` in eval mode on `device` (None: GPU if present, "auto": spread over all GPUs).
 
-    `dtype` "auto" defers to the sheet's dtype, which is itself resolved per device.
+    `dtype` "auto" defers to the sheet's dtype, which is itself resolved per device. A GGUF model is
+    de-quantized once into the cache (`gguf_cache_dir`) and loaded from there, unless `gguf_cache` is
+    false (the conversion itself).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     where = locate(spec)
     device = resolve_device(device)
     torch_dtype = resolve_dtype(spec.dtype if dtype == "auto" else dtype, device)
-    if where.kind == "gguf" and gguf_cache_dir() is not None:
+    if where.kind == "gguf" and gguf_cache and gguf_cache_dir() is not None:
         return _load_gguf_cached(spec, where, device, torch_dtype, attn_implementation)
     common = {
         "revision": spec.revision,
@@ -190,8 +192,7 @@ def _load_gguf_cached(
     if not _gguf_cache_entry_valid(converted, digest):
         log.info("de-quantizing %s once into %s", gguf_path, converted)
         plain = dataclasses.replace(spec, source=str(gguf_path), gguf_file=None)
-        with _env("LMMAP_GGUF_CACHE", "off"):
-            loaded = load_model(plain, device="cpu", dtype=str(torch_dtype).removeprefix("torch."))
+        loaded = load_model(plain, device="cpu", dtype=str(torch_dtype).removeprefix("torch."), gguf_cache=False)
         _save_atomically(loaded, converted, digest)
     local = dataclasses.replace(spec, source=str(converted), gguf_file=None)
     loaded = load_model(
@@ -246,19 +247,6 @@ def _save_atomically(loaded: LoadedModel, directory: Path, gguf_sha256: str) -> 
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _env(name: str, value: str):
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
 
 
 def _load_causal_lm(

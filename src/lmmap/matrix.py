@@ -96,7 +96,8 @@ def missing_models(
         raise InputError(
             source,
             f"{len(absent)} of {len(expected)} models have no scores: {absent}; "
-            "rerun their scoring, or set `merge: {allow_missing: true}` to map the others",
+            "rerun their scoring, or list them in the config's `merge: {exclude: [...]}` to map the others "
+            "(the merge then runs with allow_missing)",
             field="model_id",
         )
     return absent

@@ -38,11 +38,11 @@ _WORDS = re.compile(r"\S+|\s+")
 
 @dataclasses.dataclass(frozen=True)
 class TaskParams:
-    n_items: int = 40
-    n_choices: int = 4
-    context_chars: tuple[int, int] = (200, 400)  # where the context may end
-    continuation_chars: int = 60  # a continuation is this long, extended to the end of its word
-    seed: int = 1234
+    n_items: int
+    n_choices: int
+    context_chars: tuple[int, int]  # where the context may end
+    continuation_chars: int  # a continuation is this long, extended to the end of its word
+    seed: int
 
 
 # --------------------------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ def encode_requests(tokenizer, requests: list[tuple[str, str]]) -> list[tuple[li
 
 
 def continuation_logliks(
-    model, tokenizer, requests: list[tuple[str, str]], max_length: int, batch_tokens: int = 8192
+    model, tokenizer, requests: list[tuple[str, str]], max_length: int, batch_tokens: int
 ) -> np.ndarray:
     """log p(continuation | context) for every (context, continuation), by the scoring engine (the
     same exact batched forward pass as the reference texts); contexts are cut from the left to fit
@@ -261,7 +261,7 @@ def score_items(logliks: list[np.ndarray], items: list[dict]) -> dict:
     return {name: float(np.mean(values)) for name, values in correct.items()} | {"n_items": len(items)}
 
 
-def evaluate_tasks(loaded, tasks: dict[str, list[dict]], batch_tokens: int = 8192) -> dict[str, dict]:
+def evaluate_tasks(loaded, tasks: dict[str, list[dict]], batch_tokens: int) -> dict[str, dict]:
     """{task: {acc, acc_norm, n_items}} for one loaded model (a `lmmap.loading.LoadedModel`); the
     requests of all tasks are scored together, so batches are full and the scorer is set up once."""
     items = [item for task_items in tasks.values() for item in task_items]

@@ -30,7 +30,7 @@ class TextSet:
         return len(self.texts)
 
 
-def chunk_document(text: str, max_bytes: int = 1024, min_bytes: int = 256) -> list[str]:
+def chunk_document(text: str, max_bytes: int, min_bytes: int) -> list[str]:
     """Split `text` into consecutive pieces of at most `max_bytes` UTF-8 bytes, never cutting a
     character, and keep the pieces longer than `min_bytes` bytes."""
     data = text.encode("utf-8")

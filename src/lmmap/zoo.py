@@ -286,7 +286,7 @@ def config_files(slugs) -> list[str]:
 
 
 def recipes_json(models: list[ZooModel]) -> str:
-    """The `lmmap zoo-build --recipes` argument for `models`."""
+    """The `lmmap build-zoo --recipes` argument for `models`."""
     return json.dumps([{"slug": m.slug, "recipe": m.recipe, "parents": list(m.parents)} for m in models])
 
 

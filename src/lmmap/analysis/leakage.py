@@ -52,8 +52,9 @@ def leakage_screen(
     frame: pd.DataFrame,
     domain_loglik: pd.DataFrame,
     threshold: float,
+    *,
+    method: str,
     top_domains: int = 3,
-    method: str = "within",
     predictors: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, HuberRegressor]:
     """`frame` has model_id, type, group, mean_loglik, benchmark_mean (no NaN); `domain_loglik` has

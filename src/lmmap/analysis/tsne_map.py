@@ -35,10 +35,10 @@ def map_order(model_ids: list[str], created: pd.Series | None) -> np.ndarray:
 def embed_map(
     Q: np.ndarray,
     model_ids: list[str],
-    created: pd.Series | None = None,
-    perplexity: float = 30.0,
-    max_iter: int = 1000,
-    seed: int = 42,
+    created: pd.Series | None,
+    perplexity: float,
+    max_iter: int,
+    seed: int,
 ) -> pd.DataFrame:
     """t-SNE coordinates `x`, `y` of each model, computed on rows in (date, name) order."""
     order = map_order(model_ids, created)

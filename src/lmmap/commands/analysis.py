@@ -109,7 +109,7 @@ def _args_maps(p):
     p.add_argument(
         "--variables",
         nargs="+",
-        default=["best_domain", "mean_loglik", "benchmark_mean", "best_task", "size", "created"],
+        required=True,
         help="colouring variables, one map each (a models-table column works too)",
     )
     p.add_argument("--annotate", action="store_true", help="write model ids next to the points")
@@ -158,7 +158,7 @@ def _args_dimensionality(p):
         "--levels",
         nargs="+",
         type=float,
-        default=[0.9, 0.95],
+        required=True,
         help="cumulative explained-variance levels to count components for",
     )
     p.add_argument("--out-stem", required=True, help="writes <stem>.{csv,md,tex,html}")
@@ -179,13 +179,13 @@ def _args_kl(p):
     p.add_argument("--texts", required=True, help="the reference text set (JSONL)")
     p.add_argument("--models", required=True, help="results/models/models.json (model specs)")
     p.add_argument("--model-ids", nargs="*", default=[], help="models to compare (default: all)")
-    p.add_argument("--max-models", type=int, default=6, help="per tokenizer group")
-    p.add_argument("--n-texts", type=int, default=32, help="reference texts for the token level")
-    p.add_argument("--n-samples", type=int, default=32, help="sampled texts per model (text level)")
+    p.add_argument("--max-models", type=int, required=True, help="per tokenizer group")
+    p.add_argument("--n-texts", type=int, required=True, help="reference texts for the token level")
+    p.add_argument("--n-samples", type=int, required=True, help="sampled texts per model (text level)")
     p.add_argument("--sample-tokens", type=int, help="tokens per sample (default: mean reference length)")
-    p.add_argument("--seed", type=int, default=42, help="seed of the text choice and the sampling")
+    p.add_argument("--seed", type=int, required=True, help="seed of the text choice and the sampling")
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    p.add_argument("--dtype", default="float32", help="dtype the models are loaded in")
+    p.add_argument("--dtype", required=True, help="dtype the models are loaded in")
     p.add_argument("--out-stem", required=True, help="per-pair table")
     p.add_argument("--summary-stem", required=True, help="correlation table")
     p.add_argument("--figure-stem", required=True, help="log-log scatter, measured vs estimated KL")
@@ -194,7 +194,7 @@ def _args_kl(p):
 def run_kl_validation(args) -> int:
     from lmmap.analysis.kl_validation import run_validation
 
-    run = Run(args, "kl-validation", coordinates=args.coordinates, texts=args.texts, models=args.models)
+    run = Run(args, "validate-kl", coordinates=args.coordinates, texts=args.texts, models=args.models)
     table, summary, info = run_validation(
         args.coordinates,
         args.texts,
@@ -227,21 +227,21 @@ def _args_predict(p):
     p.add_argument(
         "--features",
         nargs="+",
-        default=["Q", "L"],
+        required=True,
         choices=["Q", "L"],
         help="Q, and L: the clipped matrix Q is built from (coordinates' clip_value)",
     )
     p.add_argument(
         "--cv",
         nargs="+",
-        default=["group", "kfold"],
+        required=True,
         choices=["group", "kfold"],
         help="outer cross-validation: grouped by --group-by, and/or plain K-fold",
     )
-    p.add_argument("--group-by", default="type", help="models-table column of the grouped CV")
-    p.add_argument("--seeds", type=int, default=5, help="repetitions of the outer CV with shuffled folds")
-    p.add_argument("--splits", type=int, default=5, help="outer folds")
-    p.add_argument("--inner-splits", type=int, default=5, help="inner folds choosing the ridge alpha")
+    p.add_argument("--group-by", required=True, help="models-table column of the grouped CV")
+    p.add_argument("--seeds", type=int, required=True, help="repetitions of the outer CV with shuffled folds")
+    p.add_argument("--splits", type=int, required=True, help="outer folds")
+    p.add_argument("--inner-splits", type=int, required=True, help="inner folds choosing the ridge alpha")
     p.add_argument(
         "--alphas",
         nargs=3,
@@ -261,7 +261,7 @@ def _args_predict(p):
         "--score-range",
         nargs=2,
         type=float,
-        default=[0.0, 100.0],
+        required=True,
         metavar=("MIN", "MAX"),
         help="benchmark predictions are clipped to this range",
     )
@@ -356,15 +356,15 @@ def _args_leakage(p):
     p.add_argument("--embedding", required=True, help="t-SNE coordinates CSV (model_id, x, y)")
     p.add_argument(
         "--method",
-        default="within",
+        required=True,
         choices=["within", "global"],
         help="within: on every task score, centred per --group-by group; global: one line on the "
         "benchmark mean (docs/leakage.md)",
     )
-    p.add_argument("--group-by", default="type", help="models-table column of the groups (method within)")
+    p.add_argument("--group-by", required=True, help="models-table column of the groups (method within)")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
-    p.add_argument("--threshold", type=float, default=3.0, help="flag robust z-scores above this")
-    p.add_argument("--show", type=int, default=20, help="table rows: flagged models, at least this many")
+    p.add_argument("--threshold", type=float, required=True, help="flag robust z-scores above this")
+    p.add_argument("--show", type=int, required=True, help="table rows: flagged models, at least this many")
     p.add_argument("--known", help="CSV by model_id with what is known about each model (e.g. the zoo lineage)")
     p.add_argument(
         "--known-columns",
@@ -677,7 +677,7 @@ def run_map_uncertainty(args) -> int:
 ANALYSES = {
     "maps": ("the t-SNE map coloured by every variable of the paper", _args_maps, run_maps),
     "dimensionality": ("PCA components reaching each variance level", _args_dimensionality, run_dimensionality),
-    "kl-validation": ("KL measured from the models against the coordinate estimate", _args_kl, run_kl_validation),
+    "validate-kl": ("KL measured from the models against the coordinate estimate", _args_kl, run_kl_validation),
     "predict": ("ridge prediction of benchmark scores from Q and from L", _args_predict, run_predict),
     "perplexity-baseline": ("correlation of mean log-likelihood with each benchmark", _args_baseline, run_baseline),
     "leakage": ("flag models whose log-likelihood exceeds what their benchmark predicts", _args_leakage, run_leakage),

@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         help="model ids to label (none given: one per type, the largest or most central)",
     )
-    p.add_argument("--max-landmarks", type=int, default=20, help="at most this many automatic landmarks")
-    p.add_argument("--neighbours", type=int, default=5, help="nearest models listed in the hover text")
+    p.add_argument("--max-landmarks", type=int, required=True, help="at most this many automatic landmarks")
+    p.add_argument("--neighbours", type=int, required=True, help="nearest models listed in the hover text")
     p.add_argument("--out", required=True, help="the HTML file")
     p.set_defaults(func=run_interactive_map)
 

@@ -22,15 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("embed", help="t-SNE of the coordinates (rows ordered by date, name)")
     p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
     p.add_argument("--models-table", required=True, help="results/matrix/models.csv")
-    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity")
-    p.add_argument("--max-iter", type=int, default=1000, help="t-SNE iterations")
-    p.add_argument("--seed", type=int, default=42, help="t-SNE random state")
+    p.add_argument("--perplexity", type=float, required=True, help="t-SNE perplexity")
+    p.add_argument("--max-iter", type=int, required=True, help="t-SNE iterations")
+    p.add_argument("--seed", type=int, required=True, help="t-SNE random state")
     p.add_argument("--out", required=True, help="CSV of model_id, x, y and the model table columns")
     p.set_defaults(func=run_embed)
 
     p = subparsers.add_parser("plot-map", help="scatter the t-SNE map coloured by one column")
     p.add_argument("--embedding", required=True, help="t-SNE coordinates CSV (model_id, x, y, columns)")
-    p.add_argument("--hue", default="type", help="column of the embedding table to colour by")
+    p.add_argument("--hue", required=True, help="column of the embedding table to colour by")
     p.add_argument("--title", default="Model map (t-SNE of log-likelihood coordinates)", help="figure title")
     p.add_argument("--annotate", action="store_true", help="write model ids next to the points")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("plot-pca", help="PCA cumulative explained variance of Q")
     p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
     p.add_argument(
-        "--levels", nargs="+", type=float, default=[0.9, 0.95], help="explained-variance levels marked on the curve"
+        "--levels", nargs="+", type=float, required=True, help="explained-variance levels marked on the curve"
     )
     p.add_argument("--out-stem", required=True, help="writes <stem>.png and <stem>.pdf")
     p.add_argument("--out-table", required=True, help="CSV of the curve and the components per level")
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("plot-kl", help="clustered heatmap of the KL estimate")
     p.add_argument("--kl", required=True, help="pairwise KL estimate (results/coords/kl_estimate.npz)")
     p.add_argument("--models-table", required=True, help="results/matrix/models.csv")
-    p.add_argument("--group", default="type", help="models-table column for the colour strip")
+    p.add_argument("--group", required=True, help="models-table column for the colour strip")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument(
         "--max-models",

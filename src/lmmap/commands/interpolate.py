@@ -32,11 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", type=float, required=True, help="weight of theta_2 - theta_0")
     p.add_argument(
         "--dtype",
-        default="float16",
+        required=True,
         choices=sorted(interpolate.BYTES_PER_PARAM),
         help="dtype of the merged weights (computed in float32)",
     )
-    p.add_argument("--shard-gb", type=float, default=5.0, help="largest output shard (GB)")
+    p.add_argument("--shard-gb", type=float, required=True, help="largest output shard (GB)")
     p.add_argument("--out-dir", required=True, help="the merged model's directory (save_pretrained layout)")
     p.set_defaults(func=run_interpolate)
 

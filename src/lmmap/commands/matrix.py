@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export-models", help="write the list of models to map (sheet + demo zoo)")
     p.add_argument("--sheet", help="model sheet TSV")
-    p.add_argument("--zoo", default="{}", help="the config's zoo section, as JSON")
+    p.add_argument("--zoo", required=True, help="the config's zoo section, as JSON")
     p.add_argument("--out", required=True, help="models JSON to write")
     p.set_defaults(func=run_export_models)
 
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--clip-quantile",
         type=float,
-        default=0.02,
+        required=True,
         help="log-likelihoods below this quantile of L are raised to it before centring",
     )
     p.add_argument("--out", required=True, help="coordinates npz to write")

@@ -1,4 +1,4 @@
-"""`python -m lmmap paper-convert`: the paper's released pickles -> the pipeline's npz/csv files."""
+"""`python -m lmmap convert-paper-data`: the paper's released pickles -> the pipeline's npz/csv files."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from lmmap.texts import load_text_set
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("paper-convert", help="convert the paper's released data (pickles) once into npz/csv")
+    p = subparsers.add_parser(
+        "convert-paper-data", help="convert the paper's released data (pickles) once into npz/csv"
+    )
     p.add_argument("--loglik", required=True, help="raw_log-likelihood_1018.pkl")
     p.add_argument("--model-data", required=True, help="model-data-1018.pkl")
     p.add_argument("--texts", required=True, help="the text set prepared from texts-10k-pile.jsonl")
@@ -42,8 +44,8 @@ def run_convert(args: argparse.Namespace) -> int:
     params = command_params(args)
     save_npz(args.out_matrix, **matrix)
     write_provenance(
-        args.out_matrix, "paper-convert", inputs, params, started=started, extra={"shape": list(matrix["L"].shape)}
+        args.out_matrix, "convert-paper-data", inputs, params, started=started, extra={"shape": list(matrix["L"].shape)}
     )
-    publish_csv(models, args.out_models, "paper-convert", inputs, params, started)
-    publish_csv(benchmarks, args.out_benchmarks, "paper-convert", inputs, params, started)
+    publish_csv(models, args.out_models, "convert-paper-data", inputs, params, started)
+    publish_csv(benchmarks, args.out_benchmarks, "convert-paper-data", inputs, params, started)
     return 0

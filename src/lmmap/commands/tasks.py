@@ -23,18 +23,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", required=True, help="task name")
     p.add_argument("--kind", required=True, choices=tasks.KINDS, help="kind of task to build")
     p.add_argument("--domains", nargs="*", help="corpus domains to draw from (default: all)")
-    p.add_argument("--n-items", type=int, default=40, help="questions in the task")
-    p.add_argument("--n-choices", type=int, default=4, help="choices per question (one correct)")
+    p.add_argument("--n-items", type=int, required=True, help="questions in the task")
+    p.add_argument("--n-choices", type=int, required=True, help="choices per question (one correct)")
     p.add_argument(
         "--context-chars",
         type=int,
         nargs=2,
-        default=[200, 400],
+        required=True,
         metavar=("MIN", "MAX"),
         help="length range of each question's context",
     )
-    p.add_argument("--continuation-chars", type=int, default=60, help="length of each choice")
-    p.add_argument("--seed", type=int, default=1234, help="seed of the items (with the task name)")
+    p.add_argument("--continuation-chars", type=int, required=True, help="length of each choice")
+    p.add_argument("--seed", type=int, required=True, help="seed of the items (with the task name)")
     p.add_argument("--out", required=True, help="task JSONL to write")
     p.set_defaults(func=run_build_task)
 
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--tasks", nargs="+", required=True, help="task JSONL files (the task name is the stem)")
     p.add_argument("--device", help="cpu, cuda, ... (default: the first GPU if any, else cpu)")
-    p.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per forward pass")
+    p.add_argument("--batch-tokens", type=int, required=True, help="padded tokens per forward pass")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--out", required=True, help="long-format CSV to write (model_id, task, acc, acc_norm)")
     p.set_defaults(func=run_evaluate_tasks)

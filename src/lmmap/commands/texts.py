@@ -17,17 +17,17 @@ from lmmap.texts import chunk_corpus, read_documents, read_source_jsonl, write_t
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo-corpus", help="collect the demo corpus from files on this machine")
     p.add_argument("--out", required=True, help="documents JSONL to write")
-    p.add_argument("--domains", nargs="+", default=list(demo_corpus.DOMAINS), help="demo domains")
+    p.add_argument("--domains", nargs="+", required=True, help="demo domains")
     p.add_argument(
         "--fractions",
         nargs=3,
         type=float,
-        default=[0.35, 0.45, 0.20],
+        required=True,
         metavar=("REFERENCE", "TRAIN", "HELDOUT"),
         help="share of documents per split",
     )
-    p.add_argument("--max-docs-per-domain", type=int, default=250, help="documents kept per domain")
-    p.add_argument("--max-doc-bytes", type=int, default=8192, help="cut longer documents")
+    p.add_argument("--max-docs-per-domain", type=int, required=True, help="documents kept per domain")
+    p.add_argument("--max-doc-bytes", type=int, required=True, help="cut longer documents")
     p.set_defaults(func=run_demo_corpus)
 
     p = subparsers.add_parser("prepare-texts", help="build the reference text set (JSONL + sha256)")
@@ -40,9 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--split", help="with --chunk: use only documents of this split")
     p.add_argument("--n", type=positive_int, help="number of texts to sample (default: all)")
-    p.add_argument("--seed", type=int, default=42, help="seed of the sample of texts")
-    p.add_argument("--max-bytes", type=positive_int, default=1024, help="with --chunk: longest chunk in UTF-8 bytes")
-    p.add_argument("--min-bytes", type=int, default=256, help="with --chunk: shorter chunks are dropped")
+    p.add_argument("--seed", type=int, required=True, help="seed of the sample of texts")
+    p.add_argument("--max-bytes", type=positive_int, required=True, help="with --chunk: longest chunk in UTF-8 bytes")
+    p.add_argument("--min-bytes", type=int, required=True, help="with --chunk: shorter chunks are dropped")
     p.set_defaults(func=run_prepare_texts)
 
 

@@ -23,19 +23,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("zoo-data", help="train the zoo tokenizer and tokenise its training chunks")
     p.add_argument("--corpus", required=True, help="demo corpus documents JSONL (split: train is used)")
     p.add_argument("--texts", required=True, help="reference text set JSONL (kept out of training)")
-    p.add_argument("--vocab-size", type=int, default=1024, help="vocabulary of the zoo's BPE tokenizer")
-    p.add_argument("--tokenizer-sample", type=int, default=3, help="train the tokenizer on every k-th training chunk")
+    p.add_argument("--vocab-size", type=int, required=True, help="vocabulary of the zoo's BPE tokenizer")
+    p.add_argument(
+        "--tokenizer-sample", type=int, required=True, help="train the tokenizer on every k-th training chunk"
+    )
     p.add_argument(
         "--min-line-chars",
         type=int,
-        default=32,
+        required=True,
         help="drop training chunks sharing a line this long with a reference/held-out text",
     )
     p.add_argument("--tokenizer-out", required=True, help="tokenizer JSON to write")
     p.add_argument("--data-out", required=True, help="token npz to write")
     p.set_defaults(func=run_zoo_data)
 
-    p = subparsers.add_parser("zoo-build", help="build zoo models (bases, fine-tunes, merges, variants) from recipes")
+    p = subparsers.add_parser("build-zoo", help="build zoo models (bases, fine-tunes, merges, variants) from recipes")
     p.add_argument(
         "--recipes", required=True, help='JSON list of {"slug", "recipe", "parents"}, built in order (parents first)'
     )
@@ -122,7 +124,7 @@ def run_zoo_build(args: argparse.Namespace) -> int:
         }
         write_provenance(
             out_dir / "config.json",
-            "zoo-build",
+            "build-zoo",
             inputs,
             {"recipe": recipe, "parents": item["parents"], "threads": args.threads},
             {"zoo_model": summary},
