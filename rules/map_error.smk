@@ -38,15 +38,17 @@ rule measure_resampling_error:
         methods=RESAMPLING["methods"],
         fractions=RESAMPLING["fractions"],
         seeds=RESAMPLING["seeds"],
+        out_stem=stem("table"),
+        summary_stem=stem("summary"),
+        figure_stem=stem("figure"),
     shell:
         "python -m lmmap analyze resampling-error --coordinates {input:q} --methods {params.methods:q}"
         " --fractions {params.fractions} --seeds {params.seeds}"
-        " --out-stem results/analysis/resampling_error/errors"
-        " --summary-stem results/analysis/resampling_error/matching"
-        " --figure-stem results/analysis/resampling_error/errors > {log:q} 2>&1"
+        " --out-stem {params.out_stem:q} --summary-stem {params.summary_stem:q}"
+        " --figure-stem {params.figure_stem:q} > {log:q} 2>&1"
 
 
-rule bootstrap_map:
+rule estimate_map_uncertainty:
     input:
         coords="results/coords/coordinates.npz",
         embedding="results/coords/tsne.csv",
@@ -68,7 +70,7 @@ rule bootstrap_map:
         ),
         figure_pdf="results/analysis/map_uncertainty/ellipses.pdf",
     log:
-        "logs/bootstrap_map/bootstrap_map.log",
+        "logs/estimate_map_uncertainty/estimate_map_uncertainty.log",
     conda:
         "../envs/analysis.yaml"
     params:
@@ -78,9 +80,11 @@ rule bootstrap_map:
         max_iter=UNCERTAINTY["max_iter"],
         perplexity=config["map"]["perplexity"],
         seed=UNCERTAINTY["seed"],
+        out_stem=stem("table"),
+        figure_stem=stem("figure"),
     shell:
         "python -m lmmap analyze map-uncertainty --coordinates {input.coords:q} --embedding {input.embedding:q}"
         " --hue {params.hue:q} {params.type_colours:q} --replicates {params.replicates}"
         " --max-iter {params.max_iter} --perplexity {params.perplexity} --seed {params.seed}"
-        " --out-stem results/analysis/map_uncertainty/models --pairs {output.pairs:q} --kl-se {output.kl_se:q}"
-        " --figure-stem results/analysis/map_uncertainty/ellipses > {log:q} 2>&1"
+        " --out-stem {params.out_stem:q} --pairs {output.pairs:q} --kl-se {output.kl_se:q}"
+        " --figure-stem {params.figure_stem:q} > {log:q} 2>&1"

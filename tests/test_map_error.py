@@ -161,6 +161,7 @@ def test_map_uncertainty_command_follows_the_maps_row_order(coordinates, tmp_pat
     argv = ["analyze", "map-uncertainty", "--coordinates", str(coordinates / "coordinates.npz")]
     argv += ["--embedding", str(coordinates / "tsne.csv"), "--replicates", "3", "--max-iter", "250"]
     argv += ["--perplexity", "4", "--out-stem", str(out / "models"), "--pairs", str(out / "pairs.csv")]
+    argv += ["--hue", "type", "--seed", "0"]
     assert main([*argv, "--kl-se", str(out / "kl_se.npz"), "--figure-stem", str(out / "ellipses")]) == 0
     table, tsne = pd.read_csv(out / "models.csv"), pd.read_csv(coordinates / "tsne.csv")
     assert table["model_id"].tolist() == tsne["model_id"].tolist()
@@ -184,6 +185,7 @@ def test_map_uncertainty_refuses_a_map_of_other_models(coordinates, tmp_path, ca
     tsne.to_csv(tmp_path / "tsne.csv", index=False)
     argv = ["analyze", "map-uncertainty", "--coordinates", str(coordinates / "coordinates.npz")]
     argv += ["--embedding", str(tmp_path / "tsne.csv"), "--out-stem", str(tmp_path / "m"), "--pairs", "p.csv"]
+    argv += ["--hue", "type", "--replicates", "3", "--max-iter", "250", "--perplexity", "4", "--seed", "0"]
     assert main([*argv, "--kl-se", str(tmp_path / "k.npz"), "--figure-stem", str(tmp_path / "f")]) != 0
     assert "models differ from the coordinates'" in capsys.readouterr().err
 

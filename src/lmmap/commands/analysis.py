@@ -588,7 +588,7 @@ def _args_resampling_error(p):
     p.add_argument(
         "--methods",
         nargs="+",
-        default=["uniform", "ls", "kl"],
+        required=True,
         choices=["uniform", "ls", "kl"],
         help="text sampling probabilities (uniform is always measured: the summary's reference)",
     )
@@ -596,10 +596,10 @@ def _args_resampling_error(p):
         "--fractions",
         nargs="+",
         type=float,
-        default=[0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0],
+        required=True,
         help="numbers of draws as fractions of the N texts (N/2 and N are always added)",
     )
-    p.add_argument("--seeds", type=int, default=20, help="samples per method and number of draws")
+    p.add_argument("--seeds", type=int, required=True, help="samples per method and number of draws")
     p.add_argument("--out-stem", required=True, help="error per method and draws: <stem>.{csv,md,tex,html}")
     p.add_argument("--summary-stem", required=True, help="draws matching uniform's error at N/2 and N")
     p.add_argument("--figure-stem", required=True, help="error against unique texts: <stem>.{png,pdf}")
@@ -626,12 +626,12 @@ def run_resampling_error(args) -> int:
 def _args_map_uncertainty(p):
     p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
     p.add_argument("--embedding", required=True, help="the reference t-SNE map (model_id, x, y, colour columns)")
-    p.add_argument("--hue", default="type", help="embedding column colouring the points and ellipses")
+    p.add_argument("--hue", required=True, help="embedding column colouring the points and ellipses")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
-    p.add_argument("--replicates", type=int, default=20, help="bootstrap draws of the texts")
-    p.add_argument("--max-iter", type=int, default=300, help="t-SNE iterations per replicate (at least 250)")
-    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (the map's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first replicate (then +1 per replicate)")
+    p.add_argument("--replicates", type=int, required=True, help="bootstrap draws of the texts")
+    p.add_argument("--max-iter", type=int, required=True, help="t-SNE iterations per replicate (at least 250)")
+    p.add_argument("--perplexity", type=float, required=True, help="t-SNE perplexity (the map's)")
+    p.add_argument("--seed", type=int, required=True, help="seed of the first replicate (then +1 per replicate)")
     p.add_argument("--out-stem", required=True, help="per-model spread: <stem>.{csv,md,tex,html}")
     p.add_argument("--pairs", required=True, help="CSV: KL estimate and its standard error per model pair")
     p.add_argument("--kl-se", required=True, help="npz: KL, KL_se [K, K], model_ids")
