@@ -193,12 +193,13 @@ rule predict_benchmarks:
         alphas=ANALYSIS["prediction"]["alphas"],
         mean_logp_alphas=ANALYSIS["prediction"]["mean_logp_alphas"],
         score_range=ANALYSIS["prediction"]["score_range"],
+        max_components=ANALYSIS["prediction"]["max_components"],
     shell:
         "python -m lmmap analyze predict --matrix {input.matrix:q} --coordinates {input.coords:q}"
         " --models-table {input.table:q} --benchmarks {input.benchmarks:q} --features {params.features:q}"
         " --cv {params.cv:q} --group-by {params.group_by:q} --seeds {params.seeds} --splits {params.splits}"
         " --inner-splits {params.inner_splits} --alphas {params.alphas} --mean-logp-alphas {params.mean_logp_alphas}"
-        " --score-range {params.score_range}"
+        " --score-range {params.score_range} --max-components {params.max_components}"
         " --jobs {threads} --out-stem results/analysis/prediction/ridge --predictions {output.predictions:q}"
         " --figure-stem results/analysis/prediction/ridge_scatter > {log:q} 2>&1"
 
