@@ -8,9 +8,11 @@ the perplexity baseline, the leakage screen, a 36-model interpolation grid and t
 prints the table and writes it to benchmarks/results/analysis.md (analysis_K<models>.md for other K).
 On 2 cores, `--cores 1 --jobs 2` (one BLAS thread per process, two ridge processes) is fastest:
 threaded BLAS and OpenMP spin badly when the cores are shared. KL validation itself needs real models;
-only its model choice is timed. `--ridge-seeds 0` leaves the ridge stage out (at K = 10,000 it takes
-hours; see docs/performance.md). Usage: python benchmarks/bench_analysis.py [--cores 1] [--jobs 2]
-[--models 1018] [--texts 10000] [--tsne-iter 10000] [--ridge-seeds 5] [--ridge-features Q L]
+only its model choice is timed. `--ridge-seeds 0` leaves the ridge stage out and times its exact
+pieces instead; `--ridge-components` runs the stage once per max_components value (0: exact) and
+compares each with an exact run; `--only-ridge` skips every other analysis (docs/performance.md).
+Usage: python benchmarks/bench_analysis.py [--cores 1] [--jobs 2] [--models 1018] [--texts 10000]
+[--tsne-iter 10000] [--ridge-seeds 5] [--ridge-features Q L] [--ridge-components 1024 ...] [--only-ridge]
 """
 
 from __future__ import annotations
