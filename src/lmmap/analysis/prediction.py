@@ -9,7 +9,7 @@ the score range; the model's mean log-likelihood (`mean_logp`) has its own alpha
 Pearson and Spearman correlations of the pooled out-of-fold predictions are summarised as mean ± std
 (ddof 0) over seeds, and also computed once for the predictions averaged over the seeds.
 
-Exact shortcuts keep the run fast up to K = 10,000:
+Exact shortcuts keep the exact path fast (up to about K = 3,000 in minutes):
 - each feature matrix is prepared once (`RidgeSystem`): its centred Gram matrix (K x K) when there are
   at least as many features as models (the dual form: ridge with an intercept depends on the features
   only through it), else the centred features themselves (the primal form); every fold slices it and
@@ -20,8 +20,9 @@ Exact shortcuts keep the run fast up to K = 10,000:
   scikit-learn in both shapes); the outer-fold fit is one Cholesky solve per distinct chosen alpha.
   In the primal form a fold's scatter matrix is the stored one less that of the rows it leaves out.
 
-Above `max_components` (the rank bound min(K - 1, p) of a feature matrix; 1,024 by default, so the
-paper's 1,018 models stay exact) each fold's exact eigendecomposition grows with K^3. There the feature
+Above `max_components` (of the rank bound min(K - 1, p) of a feature matrix; the config's default is
+1,024, so the paper's 1,018 models stay exact; None, the functions' default, never leaves the exact
+path) each fold's exact eigendecomposition grows with K^3. There the feature
 matrix is replaced, once and on all rows, by its top principal-component scores (randomized SVD with a
 fixed seed) and the same nested CV runs in that r-dimensional primal form: one r x r eigendecomposition
 per training set. That is exactly `RidgeCV(alphas, cv=KFold(5))` on those scores (tested), and an
@@ -140,7 +141,8 @@ class RidgeSystem:
     def moments(self, rows: np.ndarray, parent: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Primal form: the scatter matrix X^T X and the column sums of the rows `rows`. They are the
         moments of `parent` (rows, scatter, sums: a superset of `rows`; default all rows) less those of
-        the parent's other rows when these are fewer (exact: the features are centred on all rows)."""
+        the parent's other rows when these are fewer (the features are centred on all rows, so the
+        difference loses little to rounding)."""
         parent_rows, scatter, sums = parent or (np.arange(len(self)), self.scatter, self.sums)
         rest = np.setdiff1d(parent_rows, rows, assume_unique=True)
         if len(rest) < len(rows):
