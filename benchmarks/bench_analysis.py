@@ -8,9 +8,11 @@ the perplexity baseline, the leakage screen, a 36-model interpolation grid and t
 prints the table and writes it to benchmarks/results/analysis.md (analysis_K<models>.md for other K).
 On 2 cores, `--cores 1 --jobs 2` (one BLAS thread per process, two ridge processes) is fastest:
 threaded BLAS and OpenMP spin badly when the cores are shared. KL validation itself needs real models;
-only its model choice is timed. `--ridge-seeds 0` leaves the ridge stage out (at K = 10,000 it takes
-hours; see docs/performance.md). Usage: python benchmarks/bench_analysis.py [--cores 1] [--jobs 2]
-[--models 1018] [--texts 10000] [--tsne-iter 10000] [--ridge-seeds 5] [--ridge-features Q L]
+only its model choice is timed. `--ridge-seeds 0` leaves the ridge stage out and times its exact
+pieces instead; `--ridge-components` runs the stage once per max_components value (0: exact) and
+compares each with an exact run; `--only-ridge` skips every other analysis (docs/performance.md).
+Usage: python benchmarks/bench_analysis.py [--cores 1] [--jobs 2] [--models 1018] [--texts 10000]
+[--tsne-iter 10000] [--ridge-seeds 5] [--ridge-features Q L] [--ridge-components 1024 ...] [--only-ridge]
 """
 
 from __future__ import annotations
@@ -178,11 +180,18 @@ def run(
     out_dir: Path,
     ridge_seeds: int = 5,
     ridge_features: tuple[str, ...] = ("Q", "L"),
-) -> pd.DataFrame:
+    ridge_components: tuple[int, ...] = (1024,),
+    only_ridge: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     rows: list[dict] = []
     L, ids, models, scores, domains = timed(rows, f"synthetic data (K={K}, N={N})", synthetic, K, N)
     clipped = timed(rows, "coordinates: clip 2%", lambda: clip_matrix(L, 0.02)[0])
     Q = timed(rows, "coordinates: double centring", double_centre, clipped)
+    if only_ridge:
+        runs = ridge_runs(
+            rows, L, clipped, Q, models, scores, out_dir, jobs, ridge_seeds, ridge_features, ridge_components
+        )
+        return pd.DataFrame(rows), ridge_agreement(runs, K, N)
     order = tsne_map.map_order(ids, models["created"].astype(str))
     xy = timed(rows, f"t-SNE ({tsne_iter} iterations)", tsne_embedding, Q[order], 30, tsne_iter, 42)
     timed(rows, "PCA dimensionality (90%, 95%)", dimensionality_table, Q, [0.9, 0.95])
@@ -204,19 +213,6 @@ def run(
         return points
 
     points = timed(rows, "map coloured by 7 variables (PNG + PDF)", maps)
-
-    def ridge():
-        targets = scores.assign(mean_logp=L.mean(axis=1))  # the paper's settings (1e1..1e9, mean_logp 1e-4..1e4)
-        features = {name: {"Q": Q, "L": clipped}[name] for name in ridge_features}
-        summary, _, predictions = prediction.run_prediction(
-            features, targets, models["type"].to_numpy(), seeds=range(ridge_seeds), n_jobs=jobs
-        )
-        averaged = prediction.seed_mean_predictions(predictions)
-        shown = averaged[(averaged["features"] == "Q") & (averaged["cv"] == "group")]
-        save_figure(
-            plots.prediction_scatter(shown, pd.Series(L.mean(axis=1), index=ids), "ridge"), out_dir / "ridge_scatter"
-        )
-        return summary
 
     summary = None
     if not ridge_seeds:  # too long to run: time one of each piece and project the whole stage
@@ -264,10 +260,9 @@ def run(
             }
         )
         print(f"{rows[-1]['step']:<58} {projected / 2:>7.1f} s wall (2 processes) {projected:>7.1f} s cpu, projected")
-    if ridge_seeds:
-        summary = timed(
-            rows, f"ridge: {{{', '.join(ridge_features)}}} x {{group, kfold}} x {ridge_seeds} seeds x 9 targets", ridge
-        )
+    runs = ridge_runs(rows, L, clipped, Q, models, scores, out_dir, jobs, ridge_seeds, ridge_features, ridge_components)
+    if runs:
+        summary = runs[ridge_components[0]][0]
 
     def baseline():
         table = prediction.baseline_correlations(pd.Series(L.mean(axis=1), index=ids), scores)
@@ -317,7 +312,71 @@ def run(
     print(f"{rows[-1]['step']:<58} {wall:>7.1f} s wall {cpu:>7.1f} s cpu")
     if summary is not None:
         print(summary.groupby(["features", "cv"])["pearson_mean"].mean().round(3).to_string())
-    return pd.DataFrame(rows).drop(columns="projected", errors="ignore")
+    return pd.DataFrame(rows).drop(columns="projected", errors="ignore"), ridge_agreement(runs, K, N)
+
+
+def ridge_runs(rows, L, clipped, Q, models, scores, out_dir, jobs, seeds, features, components) -> dict:
+    """The whole ridge stage (the paper's settings, and its scatter figure) once per value of `components`
+    (the stage's max_components; 0: no limit, the exact path); returns {components: (summary, per_seed,
+    predictions)}."""
+    if not seeds:
+        return {}
+    targets = scores.assign(mean_logp=L.mean(axis=1))  # the paper's alphas (1e1..1e9, mean_logp 1e-4..1e4)
+    matrices = {name: {"Q": Q, "L": clipped}[name] for name in features}
+    mean_loglik = pd.Series(L.mean(axis=1), index=scores.index)
+
+    def stage(limit):
+        result = prediction.run_prediction(
+            matrices, targets, models["type"].to_numpy(), seeds=range(seeds), n_jobs=jobs, max_components=limit or None
+        )
+        averaged = prediction.seed_mean_predictions(result[2])
+        shown = averaged[(averaged["features"] == features[0]) & (averaged["cv"] == "group")]
+        save_figure(plots.prediction_scatter(shown, mean_loglik, "ridge"), out_dir / f"ridge_scatter_{limit}")
+        return result
+
+    runs = {}
+    for limit in components:
+        kept = prediction.components_kept(Q.shape, limit or None)
+        path = "exact" if kept is None else f"{kept} principal components"
+        step = f"ridge ({path}): {{{', '.join(features)}}} x {{group, kfold}} x {seeds} seeds x 9 targets"
+        runs[limit] = timed(rows, step, stage, limit)
+    return runs
+
+
+def ridge_agreement(runs: dict, K: int, N: int) -> pd.DataFrame | None:
+    """Each principal-component run against the exact run (when both ran), per target over both feature
+    sets and CVs: the share of identical per-seed median alphas, the largest prediction difference over
+    the target's std, and the largest differences of the summary's Pearson r (mean over seeds, and of the
+    seed-averaged predictions)."""
+    exact = [limit for limit in runs if prediction.components_kept((K, N), limit or None) is None]
+    if not exact:
+        return None
+    summary, per_seed, predictions = runs[exact[0]]
+    rows = []
+    for limit, (other_summary, other_per_seed, other_predictions) in runs.items():
+        if limit in exact:
+            continue
+        same_alpha = (other_per_seed["median_alpha"] == per_seed["median_alpha"]).groupby(per_seed["target"])
+        shift = (other_predictions["predicted"] - predictions["predicted"]).abs().groupby(predictions["target"])
+        spread = predictions.groupby("target")["true"].std()
+        dmean = (other_summary["pearson_mean"] - summary["pearson_mean"]).abs().groupby(summary["target"])
+        dpooled = (other_summary["pearson_of_mean"] - summary["pearson_of_mean"]).abs().groupby(summary["target"])
+        table = pd.DataFrame(
+            {
+                "identical_median_alphas": same_alpha.mean().round(3),
+                "max_dprediction_over_std": (shift.max() / spread).round(4),
+                "max_dpearson_mean": dmean.max().round(4),
+                "max_dpearson_of_mean": dpooled.max().round(4),
+                "exact_pearson_mean": summary.groupby("target")["pearson_mean"].agg(
+                    lambda r: f"{r.min():.3f}-{r.max():.3f}"
+                ),
+            }
+        )
+        rows.append(
+            table.rename_axis("target").reset_index().assign(components=prediction.components_kept((K, N), limit))
+        )
+    frame = pd.concat(rows, ignore_index=True)
+    return frame[["components", *frame.columns[:-1]]]
 
 
 def main() -> None:
@@ -331,26 +390,48 @@ def main() -> None:
     parser.add_argument("--tsne-iter", type=int, default=10000)
     parser.add_argument("--ridge-seeds", type=int, default=5, help="0 leaves the ridge stage out")
     parser.add_argument("--ridge-features", nargs="+", default=["Q", "L"], choices=["Q", "L"])
+    parser.add_argument(
+        "--ridge-components",
+        nargs="+",
+        type=int,
+        default=[1024],
+        help="the ridge stage's max_components, one run each (0: exact); with an exact run, the others are "
+        "compared with it",
+    )
+    parser.add_argument("--only-ridge", action="store_true", help="data, coordinates and the ridge stage only")
     parser.add_argument("--out", help="default: benchmarks/results/analysis.md (K = 1,018), else analysis_K<models>.md")
     args = parser.parse_args()
     args.out = args.out or str(
         Path(__file__).parent / "results" / ("analysis.md" if args.models == 1018 else f"analysis_K{args.models}.md")
     )
     with threadpool_limits(args.cores), tempfile.TemporaryDirectory() as tmp:
-        table = run(
-            args.models, args.texts, args.jobs, args.tsne_iter, Path(tmp), args.ridge_seeds, tuple(args.ridge_features)
+        table, agreement = run(
+            args.models,
+            args.texts,
+            args.jobs,
+            args.tsne_iter,
+            Path(tmp),
+            args.ridge_seeds,
+            tuple(args.ridge_features),
+            tuple(args.ridge_components),
+            args.only_ridge,
         )
     header = (
         f"# Analysis benchmark\n\nSynthetic K = {args.models}, N = {args.texts}; {args.cores} BLAS/OpenMP "
         f"thread(s) per process, {args.jobs} ridge process(es); {os.cpu_count()} cores visible "
         f"({platform.machine()}); `python benchmarks/bench_analysis.py --cores {args.cores} "
         f"--jobs {args.jobs} --models {args.models} --texts {args.texts} --tsne-iter {args.tsne_iter} "
-        f"--ridge-seeds {args.ridge_seeds} --ridge-features {' '.join(args.ridge_features)}`. "
+        f"--ridge-seeds {args.ridge_seeds} --ridge-features {' '.join(args.ridge_features)} "
+        f"--ridge-components {' '.join(map(str, args.ridge_components))}{' --only-ridge' * args.only_ridge}`. "
         "cpu_s includes the ridge worker processes; peak_rss_mb is this process's peak during the step, "
         "workers_peak_rss_mb the workers' summed peak (memory-mapped inputs counted in each); load_1min "
         "is the machine's load average at the end of the step.\n\n"
     )
-    Path(args.out).write_text(header + table.to_markdown(index=False) + "\n", encoding="utf-8")
+    text = header + table.to_markdown(index=False) + "\n"
+    if agreement is not None:
+        text += "\nPrincipal-component ridge against the exact ridge (same data, seeds and folds):\n\n"
+        text += agreement.to_markdown(index=False) + "\n"
+    Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out}")
 
 

@@ -201,6 +201,7 @@ rule predict_benchmarks:
         alphas=ANALYSIS["prediction"]["alphas"],
         mean_logp_alphas=ANALYSIS["prediction"]["mean_logp_alphas"],
         score_range=ANALYSIS["prediction"]["score_range"],
+        max_components=ANALYSIS["prediction"]["max_components"],
         out_stem=stem("html"),
         figure_stem=stem("scatter"),
     shell:
@@ -208,7 +209,7 @@ rule predict_benchmarks:
         " --models-table {input.table:q} --benchmarks {input.benchmarks:q} --features {params.features:q}"
         " --cv {params.cv:q} --group-by {params.group_by:q} --seeds {params.seeds} --splits {params.splits}"
         " --inner-splits {params.inner_splits} --alphas {params.alphas} --mean-logp-alphas {params.mean_logp_alphas}"
-        " --score-range {params.score_range}"
+        " --score-range {params.score_range} --max-components {params.max_components}"
         " --jobs {threads} --out-stem {params.out_stem:q} --predictions {output.predictions:q}"
         " --figure-stem {params.figure_stem:q} > {log:q} 2>&1"
 

@@ -427,3 +427,75 @@ def test_pca_from_the_gram_matrix_gives_the_svd_curve_and_counts():
         np.testing.assert_allclose(fast, exact, atol=1e-12)
         for level in (0.5, 0.9, 0.95, 0.99):
             assert components_needed(fast, level) == components_needed(exact, level)
+
+
+def _ridge_data(K, N, rank, seed):
+    """Features of rank `rank` (plus a per-model offset), two task targets and mean_logp."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(K, rank))
+    X = -200 + (latent * np.geomspace(3, 0.3, rank)) @ rng.normal(size=(rank, N)) + rng.normal(size=(K, 1)) * 10
+    Y = np.column_stack(
+        [50 + latent[:, :4] @ rng.normal(size=4) * 5 + rng.normal(size=K) * s for s in (0.5, 5.0)] + [X.mean(axis=1)]
+    )
+    return X, Y, np.array([f"g{i % 6}" for i in range(K)])
+
+
+def test_principal_component_ridge_is_ridgecv_on_the_top_scores_fold_by_fold():
+    """Above max_components the system holds the top-r PCA scores (as scikit-learn's PCA gives them,
+    up to sign) and its nested CV picks and predicts what `RidgeCV(alphas, cv=KFold(5))` fitted on
+    those scores does, in every outer fold, for both grids and both CVs."""
+    from sklearn.decomposition import PCA
+
+    X, Y, groups = _ridge_data(150, 90, 12, seed=11)
+    X = X + np.random.default_rng(12).normal(size=X.shape) * 0.05  # full rank 89, 12 large components
+    system = prediction.RidgeSystem.from_features(X, max_components=12)
+    assert system.components == 12 and system.gram is None and system.features.shape == (150, 12)
+    reference_scores = PCA(12, svd_solver="full").fit_transform(X)
+    np.testing.assert_allclose(np.abs(system.features), np.abs(reference_scores), rtol=1e-6, atol=1e-6)
+    settings = prediction.TargetSettings.for_targets(["a", "b", "mean_logp"], np.logspace(1, 9, 9))
+    for kind in prediction.CV_KINDS:
+        predicted, chosen = prediction.cross_validated_predictions(system, Y, groups, kind, 2, settings)
+        splits = prediction.outer_splitter(kind, 5, 2, groups).split(X, Y, groups if kind == "group" else None)
+        for fold, (train, test) in enumerate(splits):
+            for t, grid in enumerate(settings.alphas):
+                reference = RidgeCV(alphas=grid, cv=KFold(5)).fit(system.features[train], Y[train, t])
+                assert chosen[fold, t] == pytest.approx(reference.alpha_)
+                expected = reference.predict(system.features[test])
+                expected = np.clip(expected, 0, 100) if settings.clipped[t] else expected
+                np.testing.assert_allclose(predicted[test, t], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_principal_component_ridge_with_every_component_is_the_exact_ridge():
+    """With r at least the features' rank, ridge on the r scores is ridge on the features: the same
+    alphas and predictions as the exact (dual Gram) path."""
+    X, Y, groups = _ridge_data(100, 150, 30, seed=13)
+    exact = prediction.RidgeSystem.from_features(X)
+    reduced = prediction.RidgeSystem.from_features(X, max_components=45)
+    assert exact.gram is not None and exact.components is None and reduced.components == 45
+    settings = prediction.TargetSettings.for_targets(["a", "b", "mean_logp"], np.logspace(1, 9, 9))
+    expected, expected_alphas = prediction.cross_validated_predictions(exact, Y, groups, "kfold", 0, settings)
+    predicted, chosen = prediction.cross_validated_predictions(reduced, Y, groups, "kfold", 0, settings)
+    np.testing.assert_array_equal(chosen, expected_alphas)
+    np.testing.assert_allclose(predicted, expected, rtol=1e-7, atol=1e-7)
+
+
+def test_exact_ridge_up_to_max_components_and_the_paper_stays_exact():
+    assert prediction.components_kept((1018, 10000), 1024) is None  # the paper: rank bound 1,017
+    assert prediction.components_kept((1025, 10000), 1024) is None
+    assert prediction.components_kept((3000, 10000), 1024) == 1024
+    assert prediction.components_kept((3000, 800), 1024) is None
+    assert prediction.components_kept((10000, 10000), None) is None
+    X = np.random.default_rng(3).normal(size=(30, 20))
+    assert prediction.RidgeSystem.from_features(X, max_components=20).components is None
+    assert prediction.RidgeSystem.from_features(X, max_components=19).components == 19
+
+
+def test_primal_moments_downdated_by_the_rows_left_out_are_the_direct_ones():
+    X = np.random.default_rng(4).normal(size=(50, 7)) * 3 + 2
+    system = prediction.RidgeSystem.from_features(X)
+    centred = X - X.mean(axis=0)
+    train = np.setdiff1d(np.arange(50), [3, 8, 20, 41])  # fewer left out: the downdate
+    for rows, parent in ((train, None), (train[:10], None), (train[5:], system.parent(train))):
+        scatter, sums = system.moments(rows, parent)
+        np.testing.assert_allclose(scatter, centred[rows].T @ centred[rows], rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(sums, centred[rows].sum(axis=0), rtol=1e-10, atol=1e-10)

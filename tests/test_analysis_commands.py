@@ -131,10 +131,24 @@ def test_predict_writes_summary_predictions_and_scatter(results):
     assert (q_kfold["pearson_mean"] > 0.8).all(), q_kfold
     assert set(summary["grouping"]) == {"type (5 groups)", "none"}
     assert read_provenance(out / "ridge.csv")["grouping"] == ["none", "type (5 groups)"]
+    exact = {"path": "exact", "components": None}
+    assert read_provenance(out / "ridge.csv")["ridge"] == read_provenance(out / "predictions.csv")["ridge"] == exact
     assert (out / "ridge.md").exists() and (out / "ridge.tex").exists() and (out / "ridge_scatter.pdf").exists()
     predictions = pd.read_csv(out / "predictions.csv")
     assert len(predictions) == 2 * 2 * 2 * 30 * (len(TASKS) + 2)
     assert (predictions.loc[predictions["target"] == "mean_logp", "predicted"] < 0).all()  # not clipped
+
+
+def test_predict_above_max_components_records_the_principal_component_path(results):
+    out = results / "predict_reduced"
+    args = ["analyze", "predict", *common(results), "--coordinates", str(results / "coordinates.npz")]
+    args += ["--benchmarks", str(results / "scores.csv"), "--seeds", "1", "--features", "Q", "--max-components", "4"]
+    args += ["--out-stem", str(out / "ridge"), "--predictions", str(out / "predictions.csv")]
+    assert main([*args, "--figure-stem", str(out / "ridge_scatter")]) == 0
+    reduced = {"path": "principal components", "components": 4}
+    assert read_provenance(out / "ridge.csv")["ridge"] == read_provenance(out / "predictions.csv")["ridge"] == reduced
+    assert read_provenance(out / "ridge.csv")["params"]["max_components"] == 4
+    assert pd.read_csv(out / "predictions.csv")["predicted"].notna().all()
 
 
 def test_predict_uses_the_clipped_matrix_for_features_l(results, monkeypatch):

@@ -9,7 +9,7 @@ the score range; the model's mean log-likelihood (`mean_logp`) has its own alpha
 Pearson and Spearman correlations of the pooled out-of-fold predictions are summarised as mean ± std
 (ddof 0) over seeds, and also computed once for the predictions averaged over the seeds.
 
-Exact shortcuts keep the run fast up to K = 10,000:
+Exact shortcuts keep the exact path fast (up to about K = 3,000 in minutes):
 - each feature matrix is prepared once (`RidgeSystem`): its centred Gram matrix (K x K) when there are
   at least as many features as models (the dual form: ridge with an intercept depends on the features
   only through it), else the centred features themselves (the primal form); every fold slices it and
@@ -18,6 +18,15 @@ Exact shortcuts keep the run fast up to K = 10,000:
   smaller of the fold's two dimensions, and each target keeps the alpha of its own grid with the best
   mean R², which is what `RidgeCV(alphas, cv=KFold(5))` chooses for it (tests check this against
   scikit-learn in both shapes); the outer-fold fit is one Cholesky solve per distinct chosen alpha.
+  In the primal form a fold's scatter matrix is the stored one less that of the rows it leaves out.
+
+Above `max_components` (of the rank bound min(K - 1, p) of a feature matrix; the config's default is
+1,024, so the paper's 1,018 models stay exact; None, the functions' default, never leaves the exact
+path) each fold's exact eigendecomposition grows with K^3. There the feature
+matrix is replaced, once and on all rows, by its top principal-component scores (randomized SVD with a
+fixed seed) and the same nested CV runs in that r-dimensional primal form: one r x r eigendecomposition
+per training set. That is exactly `RidgeCV(alphas, cv=KFold(5))` on those scores (tested), and an
+approximation of ridge on the full features measured in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from joblib import Parallel, delayed
 from scipy.linalg import LinAlgError, eigh, lstsq, solve
 from scipy.stats import pearsonr, spearmanr
 from sklearn.model_selection import GroupKFold, KFold
+from sklearn.utils.extmath import randomized_svd
 
 log = logging.getLogger(__name__)
 CV_KINDS = ("group", "kfold")
@@ -80,25 +90,70 @@ def centred_gram(X: np.ndarray, block: int = 2048) -> np.ndarray:
     return gram
 
 
+def components_kept(shape: tuple[int, int], max_components: int | None) -> int | None:
+    """The principal components the ridge keeps for a K x p feature matrix: None (all of them, the exact
+    path) when its rank bound min(K - 1, p) is at most `max_components` (None: no limit)."""
+    if max_components is None or min(shape[0] - 1, shape[1]) <= max_components:
+        return None
+    return int(max_components)
+
+
+def principal_scores(X: np.ndarray, n_components: int, n_iter: int = 4, random_state: int = 0) -> np.ndarray:
+    """The top `n_components` principal-component scores (K x r) of the rows of X (centred on all rows),
+    by randomized SVD with `n_iter` power iterations and a fixed seed, so every run gets the same scores."""
+    centred = np.asarray(X, dtype=np.float64) - np.asarray(X).mean(axis=0, dtype=np.float64)
+    U, S, _ = randomized_svd(centred, n_components, n_iter=n_iter, random_state=random_state)
+    return U * S
+
+
 @dataclasses.dataclass(frozen=True)
 class RidgeSystem:
     """A feature matrix prepared once for every fold: its centred Gram matrix (K x K, the dual form, used
     when there are at least as many features as models) or the centred features themselves (K x p, the
-    primal form, when p < K). Either gives ridge with an intercept exactly on any subset of rows: each
-    fold is re-centred on its own training rows, in the smaller of its two dimensions."""
+    primal form, when p < K) with their scatter matrix and column sums. Either gives ridge with an
+    intercept exactly on any subset of rows: each fold is re-centred on its own training rows, in the
+    smaller of its two dimensions. Above `max_components` (see `components_kept`) the features are
+    replaced by their top principal-component scores (`components` of them) in the primal form."""
 
     gram: np.ndarray | None = None
     features: np.ndarray | None = None
+    scatter: np.ndarray | None = None  # features^T features (p x p), primal form only
+    sums: np.ndarray | None = None  # column sums of the features, primal form only
+    components: int | None = None  # principal components kept (None: the exact path)
 
     @classmethod
-    def from_features(cls, X: np.ndarray) -> RidgeSystem:
+    def from_features(cls, X: np.ndarray, max_components: int | None = None) -> RidgeSystem:
         X = np.asarray(X)
+        components = components_kept(X.shape, max_components)
+        if components is not None:
+            return cls.primal(principal_scores(X, components), components)
         if X.shape[1] >= X.shape[0]:
             return cls(gram=centred_gram(X))
-        return cls(features=np.asarray(X - X.mean(axis=0), dtype=np.float64))
+        return cls.primal(np.asarray(X - X.mean(axis=0), dtype=np.float64))
+
+    @classmethod
+    def primal(cls, features: np.ndarray, components: int | None = None) -> RidgeSystem:
+        return cls(features=features, scatter=features.T @ features, sums=features.sum(axis=0), components=components)
 
     def __len__(self) -> int:
         return len(self.gram if self.gram is not None else self.features)
+
+    def moments(self, rows: np.ndarray, parent: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Primal form: the scatter matrix X^T X and the column sums of the rows `rows`. They are the
+        moments of `parent` (rows, scatter, sums: a superset of `rows`; default all rows) less those of
+        the parent's other rows when these are fewer (the features are centred on all rows, so the
+        difference loses little to rounding)."""
+        parent_rows, scatter, sums = parent or (np.arange(len(self)), self.scatter, self.sums)
+        rest = np.setdiff1d(parent_rows, rows, assume_unique=True)
+        if len(rest) < len(rows):
+            left_out = self.features[rest]
+            return scatter - left_out.T @ left_out, sums - left_out.sum(axis=0)
+        kept = self.features[rows]
+        return kept.T @ kept, kept.sum(axis=0)
+
+    def parent(self, rows: np.ndarray) -> tuple | None:
+        """The moments of `rows` for `moments` to downdate per fold (None in the dual form)."""
+        return None if self.gram is not None else (rows, *self.moments(rows))
 
     def centred_blocks(self, train: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The Gram matrix of the training rows and of `other` against them, as if the features had
@@ -115,26 +170,32 @@ class RidgeSystem:
         cross += total
         return block, cross
 
-    def fold(self, train: np.ndarray, other: np.ndarray) -> tuple:
-        """For training rows `train` (centred on their own mean) and rows `other`: the eigenvalues and
-        eigenvectors of the training rows' Gram matrix in the smaller dimension, `other`'s coordinates
-        in that eigenbasis and (primal form only; None in the dual) the training rows' coordinates."""
+    def centred_covariance(self, train: np.ndarray, parent: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Primal form: the scatter matrix of the training rows centred on their own mean, and that mean."""
+        scatter, sums = self.moments(train, parent)
+        mean = sums / len(train)
+        return scatter - np.outer(sums, mean), mean
+
+    def fold(self, train: np.ndarray, other: np.ndarray, centred: np.ndarray, parent: tuple | None = None) -> tuple:
+        """For training rows `train` (centred on their own mean) with centred targets `centred` and rows
+        `other`: the eigenvalues of the training rows' Gram matrix in the smaller dimension, `other`'s
+        coordinates in its eigenbasis and the targets' projection on it."""
         if self.gram is not None:
             block, cross = self.centred_blocks(train, other)
             eigenvalues, vectors = eigh(block, overwrite_a=True, check_finite=False, driver="evd")
-            return eigenvalues, vectors, cross @ vectors, None
-        mean = self.features[train].mean(axis=0)
-        X_train = self.features[train] - mean
-        eigenvalues, vectors = eigh(X_train.T @ X_train, overwrite_a=True, check_finite=False, driver="evd")
-        return eigenvalues, vectors, (self.features[other] - mean) @ vectors, X_train @ vectors
+            return eigenvalues, cross @ vectors, vectors.T @ centred
+        covariance, mean = self.centred_covariance(train, parent)
+        eigenvalues, vectors = eigh(covariance, overwrite_a=True, check_finite=False, driver="evd")
+        # the centred targets sum to zero, so the uncentred training rows project them as the centred would
+        projected = vectors.T @ (self.features[train].T @ centred)
+        return eigenvalues, (self.features[other] - mean) @ vectors, projected
 
-    def solve_fold(self, train, other, Y_train: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    def solve_fold(self, train, other, Y_train: np.ndarray, alphas: np.ndarray, parent: tuple | None = None):
         """Predictions for rows `other` [alphas, rows, targets] of ridge fitted on `train` for every
-        alpha of `alphas` and every column of `Y_train`, from one eigendecomposition."""
-        eigenvalues, vectors, coords, train_coords = self.fold(train, other)
+        alpha of `alphas` and every column of `Y_train`, from one eigendecomposition (`parent`: see
+        `moments`)."""
         y_mean = Y_train.mean(axis=0)
-        centred = Y_train - y_mean
-        projected = vectors.T @ centred if train_coords is None else train_coords.T @ centred
+        eigenvalues, coords, projected = self.fold(train, other, Y_train - y_mean, parent)
         shrink = 1.0 / (np.clip(eigenvalues, 0.0, None)[None, :] + np.asarray(alphas, float)[:, None])
         # directions of (numerically) zero variance carry nothing but rounding: drop them
         shrink[:, eigenvalues <= NULL_RTOL * max(eigenvalues.max(), 0.0)] = 0.0
@@ -159,8 +220,9 @@ def _select_alphas(
     """`select_alphas` on the rows `rows` of `system` (Y holds those rows' targets, in that order)."""
     union = np.unique(np.concatenate(alphas))
     r2_sum, n_folds = np.zeros((len(union), Y.shape[1])), 0
+    parent = system.parent(rows)
     for train, valid in inner_cv.split(rows):
-        predicted = system.solve_fold(rows[train], rows[valid], Y[train], union)  # [alphas, valid, targets]
+        predicted = system.solve_fold(rows[train], rows[valid], Y[train], union, parent)  # [alphas, valid, targets]
         residual = ((predicted - Y[valid]) ** 2).sum(axis=1)
         total = ((Y[valid] - Y[valid].mean(axis=0)) ** 2).sum(axis=0)
         r2_sum += 1.0 - residual / np.where(total > 0, total, np.nan)
@@ -187,9 +249,8 @@ def fit_predict(
         block += np.trace(block) / len(block) / len(block)
         left, right = cross, None
     else:
-        mean = system.features[train].mean(axis=0)
-        X_train = system.features[train] - mean
-        block, left, right = X_train.T @ X_train, system.features[test] - mean, X_train.T
+        block, mean = system.centred_covariance(train)
+        left, right = system.features[test] - mean, system.features[train].T  # centred targets: see `fold`
     for alpha in np.unique(alphas):
         targets = np.flatnonzero(alphas == alpha)
         rhs = centred[:, targets] if right is None else right @ centred[:, targets]
@@ -304,18 +365,20 @@ def run_prediction(
     n_jobs: int = 1,
     mean_logp_alphas=None,
     group_by: str = "group",
+    max_components: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """All configurations; returns (summary over seeds, per-seed correlations, all predictions).
 
     `targets` has one column per target and one row per model (index = model id, no NaN), in the
     row order the inner CV splits; a column named `mean_logp` gets `mean_logp_alphas` and no clipping.
-    `group_by` only names the grouping in the summary's `grouping` column.
+    `group_by` only names the grouping in the summary's `grouping` column. A feature matrix whose rank
+    bound exceeds `max_components` is replaced by that many principal-component scores (`components_kept`).
     """
     alphas = alpha_grid(*TASK_ALPHAS) if alphas is None else np.asarray(alphas, dtype=float)
     Y = targets.to_numpy(dtype=np.float64)
     names, model_ids = list(targets.columns), targets.index.to_numpy()
     settings = TargetSettings.for_targets(names, alphas, mean_logp_alphas)
-    bases = {name: RidgeSystem.from_features(X) for name, X in features.items()}
+    bases = {name: RidgeSystem.from_features(X, max_components) for name, X in features.items()}
     runs = Parallel(n_jobs=n_jobs)(
         delayed(_one_run)(
             name,

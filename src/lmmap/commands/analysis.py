@@ -42,8 +42,8 @@ class Run:
         publish_table(frame, stem, self.step, self.inputs, self.params, self.started, extra, display=display)
         log.info("wrote %s.{csv,md,tex,html}", stem)
 
-    def csv(self, frame: pd.DataFrame, path: str) -> None:
-        publish_csv(frame, path, self.step, self.inputs, self.params, self.started)
+    def csv(self, frame: pd.DataFrame, path: str, extra: dict | None = None) -> None:
+        publish_csv(frame, path, self.step, self.inputs, self.params, self.started, extra)
 
     def figure(self, fig, stem: str, extra: dict | None = None) -> None:
         publish_figure(fig, stem, self.step, self.inputs, self.params, self.started, extra)
@@ -265,6 +265,13 @@ def _args_predict(p):
         metavar=("MIN", "MAX"),
         help="benchmark predictions are clipped to this range",
     )
+    p.add_argument(
+        "--max-components",
+        type=int,
+        default=1024,
+        help="exact ridge while a feature matrix's rank bound min(K - 1, N) is at most this; above it, "
+        "ridge on this many principal-component scores (randomized SVD, fixed seed)",
+    )
     p.add_argument("--jobs", type=int, default=1, help="parallel workers over (features, CV, seed) runs")
     p.add_argument("--out-stem", required=True, help="summary table")
     p.add_argument("--predictions", required=True, help="CSV of every out-of-fold prediction")
@@ -307,10 +314,13 @@ def run_predict(args) -> int:
         args.jobs,
         group_by=args.group_by,
         mean_logp_alphas=prediction.alpha_grid(*(args.mean_logp_alphas or prediction.MEAN_LOGP_ALPHAS)),
+        max_components=args.max_components,
     )
-    extra = {"grouping": sorted(set(summary["grouping"])), "clip_value": data.clip_value}
+    components = prediction.components_kept((len(rows), data.L.shape[1]), args.max_components)
+    ridge = {"path": "exact" if components is None else "principal components", "components": components}
+    extra = {"grouping": sorted(set(summary["grouping"])), "clip_value": data.clip_value, "ridge": ridge}
     run.table(summary, args.out_stem, extra)
-    run.csv(predictions, args.predictions)
+    run.csv(predictions, args.predictions, {"ridge": ridge})
     averaged = prediction.seed_mean_predictions(predictions)
     # the features and CV of the findings table's ridge finding (Q, plain K-fold) where they were run
     features = "Q" if "Q" in args.features else args.features[0]
