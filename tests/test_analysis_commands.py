@@ -13,7 +13,7 @@ TASKS = ["arc", "mmlu", "gsm"]
 # the settings the workflow passes from the config (the steps have no defaults of their own)
 MAPS = ["--variables", "best_domain", "mean_loglik", "benchmark_mean", "best_task", "size", "created"]
 PREDICT = ["--features", "Q", "L", "--cv", "group", "kfold", "--group-by", "type", "--seeds", "5", "--splits", "5"]
-PREDICT += ["--inner-splits", "5", "--score-range", "0", "100"]
+PREDICT += ["--inner-splits", "5", "--score-range", "0", "100", "--max-components", "1024"]
 LEAKAGE = ["--method", "within", "--group-by", "type", "--threshold", "3", "--show", "20"]
 
 
@@ -141,7 +141,7 @@ def test_predict_writes_summary_predictions_and_scatter(results):
 
 def test_predict_above_max_components_records_the_principal_component_path(results):
     out = results / "predict_reduced"
-    args = ["analyze", "predict", *common(results), "--coordinates", str(results / "coordinates.npz")]
+    args = ["analyze", "predict", *common(results), *PREDICT, "--coordinates", str(results / "coordinates.npz")]
     args += ["--benchmarks", str(results / "scores.csv"), "--seeds", "1", "--features", "Q", "--max-components", "4"]
     args += ["--out-stem", str(out / "ridge"), "--predictions", str(out / "predictions.csv")]
     assert main([*args, "--figure-stem", str(out / "ridge_scatter")]) == 0

@@ -268,7 +268,7 @@ def _args_predict(p):
     p.add_argument(
         "--max-components",
         type=int,
-        default=1024,
+        required=True,
         help="exact ridge while a feature matrix's rank bound min(K - 1, N) is at most this; above it, "
         "ridge on this many principal-component scores (randomized SVD, fixed seed)",
     )
