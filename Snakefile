@@ -32,6 +32,7 @@ include: "rules/audit.smk"
 include: "rules/paper.smk"
 include: "rules/analysis.smk"
 include: "rules/explore.smk"
+include: "rules/growth.smk"
 include: "rules/cluster.smk"
 
 
@@ -41,3 +42,4 @@ rule all:
         all_outputs(),
         analysis_outputs(),
         ZOO_OUTPUTS,
+        growth_outputs(),

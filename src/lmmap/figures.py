@@ -195,3 +195,39 @@ def plot_kl_heatmap(
     if total > max_models:
         grid.figure.suptitle(f"KL estimate: {len(labels)} of {total} models, chosen by farthest-point sampling", y=1.01)
     return grid.figure
+
+
+def plot_placement(pmap, placement: pd.DataFrame, n_lines: int = 3) -> plt.Figure:
+    """The published map (`lmmap.growth.PublishedMap`) coloured by type, with the placed models as
+    black stars joined to their `n_lines` nearest mapped models; placed models and those neighbours
+    are labelled."""
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    x, y = pd.Series(pmap.xy[:, 0]), pd.Series(pmap.xy[:, 1])
+    types = pmap.models["type"] if "type" in pmap.models else pd.Series(["mapped"] * len(x))
+    category_scatter(ax, x, y, types.reset_index(drop=True), s=40, alpha=0.8)
+    position = {model: i for i, model in enumerate(pmap.model_ids)}
+    neighbours = [f"neighbour_{r}" for r in range(1, n_lines + 1) if f"neighbour_{r}" in placement]
+    labelled = set()
+    for row in placement.itertuples():
+        for column in neighbours:
+            j = position[getattr(row, column)]
+            ax.plot([row.x, pmap.xy[j, 0]], [row.y, pmap.xy[j, 1]], color="grey", lw=0.7, zorder=1)
+            labelled.add(j)
+    ax.scatter(placement["x"], placement["y"], marker="*", s=160, color="black", label="placed", zorder=3)
+    ax.legend(title="type", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    shown = sorted(labelled)
+    label_points(
+        ax,
+        [*placement["x"], *pmap.xy[shown, 0]],
+        [*placement["y"], *pmap.xy[shown, 1]],
+        [*placement["model_id"], *(pmap.model_ids[j] for j in shown)],
+        fontsize=6,
+    )
+    ax.set(
+        title=f"{len(placement)} model(s) placed on a map of {len(pmap.model_ids)}",
+        xlabel="t-SNE 1",
+        ylabel="t-SNE 2",
+        xticks=[],
+        yticks=[],
+    )
+    return fig

@@ -399,7 +399,7 @@ def build_map(
         xy=xy,
         perplexity=effective_perplexity(len(Q), settings.perplexity),
         mean_text_bytes=mean_text_bytes(text_set.texts),
-        models=models.loc[model_ids].reset_index(),
+        models=models.loc[model_ids].drop(columns="model_id", errors="ignore").rename_axis("model_id").reset_index(),
         ridge=ridge,
         leakage=leakage,
         sample=sample,
@@ -567,3 +567,66 @@ def _leakage_columns(pmap: PublishedMap, model_id: str, mean_loglik: float, benc
         return {"leakage_z": np.nan, "leakage_flagged": ""}
     z = leakage_z(pmap.leakage, mean_loglik, scores, group)
     return {"leakage_z": z, "leakage_flagged": "yes" if z > pmap.leakage["threshold"] else "no"}
+
+
+# ----------------------------------------------------------------------------------------- checking
+CHECKED_KINDS = ("finetune", "merge", "precision", "contaminated")
+
+
+def ancestors(lineage: pd.DataFrame) -> dict[str, set[str]]:
+    """Each model's parents, their parents and so on, as model ids (lineage: model_id, slug, parents)."""
+    by_slug = dict(zip(lineage["slug"], lineage["model_id"]))
+    parents = {
+        row.model_id: {by_slug[p] for p in str(row.parents).split(";") if p in by_slug} for row in lineage.itertuples()
+    }
+
+    def up(model_id: str) -> set[str]:
+        found = set(parents.get(model_id, ()))
+        for parent in list(found):
+            found |= up(parent)
+        return found
+
+    return {model_id: up(model_id) for model_id in parents}
+
+
+def check_placement(
+    placement: pd.DataFrame, lineage: pd.DataFrame, benchmark_mean: pd.Series, top: int = 3
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per placed derived model (fine-tune, merge, reduced precision, contaminated): the rank of its
+    nearest relative (a parent or an ancestor) among its mapped neighbours, whether that is within
+    `top`, and whether its true benchmark mean lies in its interval. Also the shares of both."""
+    relatives = ancestors(lineage)
+    kinds = lineage.set_index("model_id")["kind"]
+    neighbours = [c for c in placement.columns if c.startswith("neighbour_")]
+    rows = []
+    for row in placement.to_dict("records"):
+        if kinds.get(row["model_id"]) not in CHECKED_KINDS:
+            continue
+        ranks = [r for r, column in enumerate(neighbours, start=1) if row[column] in relatives[row["model_id"]]]
+        true = benchmark_mean.get(row["model_id"], np.nan)
+        rows.append(
+            {
+                "model_id": row["model_id"],
+                "kind": kinds[row["model_id"]],
+                "texts": row["texts"],
+                "relatives": ", ".join(sorted(relatives[row["model_id"]])),
+                "nearest": row["neighbour_1"],
+                "relative_rank": ranks[0] if ranks else np.nan,
+                "relative_in_top": bool(ranks) and ranks[0] <= top,
+                "benchmark_mean": true,
+                "predicted_mean": row.get("predicted_mean", np.nan),
+                "lower_mean": row.get("lower_mean", np.nan),
+                "upper_mean": row.get("upper_mean", np.nan),
+                "inside_interval": bool(row.get("lower_mean", np.nan) <= true <= row.get("upper_mean", np.nan)),
+            }
+        )
+    checked = pd.DataFrame(rows)
+    summary = pd.DataFrame(
+        {
+            "models": [len(checked)],
+            "top": [top],
+            "relative_in_top_share": [checked["relative_in_top"].mean() if len(checked) else np.nan],
+            "interval_coverage": [checked["inside_interval"].mean() if len(checked) else np.nan],
+        }
+    )
+    return checked, summary
