@@ -207,3 +207,63 @@ def test_tsne_placement_minimises_the_fixed_map_objective():
     assert np.linalg.norm(gradient) < 1e-4
     for step in rng.normal(size=(20, 2)) * 0.1:
         assert growth._tsne_cost(placed + step, p, xy)[0] >= cost - 1e-9
+
+
+def test_publish_place_and_check_from_the_command_line(zoo, tmp_path):
+    from lmmap.cli import main
+    from lmmap.storage import save_npz
+    from lmmap.texts import write_text_set
+
+    L, ids, text_set, models, benchmarks, cluster = zoo
+    records = [{"id": i, "domain": d, "text": t} for i, d, t in zip(text_set.ids, text_set.domains, text_set.texts)]
+    sha = write_text_set(tmp_path / "texts.jsonl", records)
+    save_npz(
+        tmp_path / "loglik.npz", L=L, model_ids=np.array(ids), text_ids=np.array(text_set.ids),
+        domains=np.array(text_set.domains), text_set_sha256=np.str_(sha),
+    )  # fmt: skip
+    models.assign(model_id=ids).to_csv(tmp_path / "models.csv", index=False)
+    benchmarks.reset_index().to_csv(tmp_path / "scores.csv", index=False)
+    lineage = pd.DataFrame(
+        {"model_id": ids, "slug": ids, "kind": ["base"] * 40 + ["finetune"] * 8, "parents": [""] * 40 + ids[:8]}
+    )
+    lineage.to_csv(tmp_path / "lineage.csv", index=False)
+    common = ["--models-table", str(tmp_path / "models.csv")]
+    assert main(
+        ["publish-map", "--matrix", str(tmp_path / "loglik.npz"), "--texts", str(tmp_path / "texts.jsonl"), *common,
+         "--benchmarks", str(tmp_path / "scores.csv"), "--cut-date", str(models["created"].iloc[40].date()),
+         "--perplexity", "8", "--max-iter", "250", "--n-draws", "200", "--leakage-method", "global",
+         "--out-dir", str(tmp_path / "map")]
+    ) == 0  # fmt: skip
+    pmap = growth.load_map(tmp_path / "map")
+    assert pmap.model_ids == ids[:40]
+    sample_ids = [pmap.text_ids[i] for i in pmap.sample.indices]
+    for k in range(40, 48):  # half on the sample, half on every text
+        on_sample = k % 2 == 0
+        save_npz(
+            tmp_path / f"{ids[k]}.npz", loglik=L[k, pmap.sample.indices] if on_sample else L[k],
+            text_ids=np.array(sample_ids if on_sample else pmap.text_ids), model_id=np.str_(ids[k]),
+            text_set_sha256=np.str_(pmap.sample_sha256 if on_sample else sha),
+        )  # fmt: skip
+    scores = [str(tmp_path / f"{ids[k]}.npz") for k in range(40, 48)]
+    assert main(
+        ["place", "--map", str(tmp_path / "map"), "--scores", *scores, "--benchmarks", str(tmp_path / "scores.csv"),
+         "--neighbours", "3", "--out-table", str(tmp_path / "placed"), "--out-figure", str(tmp_path / "placed")]
+    ) == 0  # fmt: skip
+    placed = pd.read_csv(tmp_path / "placed.csv")
+    assert placed["texts"].tolist() == ["sample", "all"] * 4
+    assert {"neighbour_3", "kl_bits_per_byte_1", "predicted_mean", "upper_task_a", "leakage_z"} <= set(placed)
+    for suffix in ("md", "html", "png", "pdf"):
+        assert (tmp_path / f"placed.{suffix}").exists()
+    assert main(
+        ["check-placement", "--placement", str(tmp_path / "placed.csv"), "--lineage", str(tmp_path / "lineage.csv"),
+         "--benchmarks", str(tmp_path / "scores.csv"), "--out-stem", str(tmp_path / "check")]
+    ) == 0  # fmt: skip
+    checked = pd.read_csv(tmp_path / "check.csv")
+    # "fine-tune" k has the parent k - 40 (its ancestor: relative_in_top means it is among the 3 nearest)
+    top3 = placed[["neighbour_1", "neighbour_2", "neighbour_3"]].to_numpy()
+    expected = [ids[k - 40] in top3[m] for m, k in enumerate(range(40, 48))]
+    assert any(expected) and not all(expected)  # the check below sees both outcomes
+    assert checked["relative_in_top"].tolist() == expected
+    summary = pd.read_csv(tmp_path / "check_summary.csv")
+    assert summary.loc[0, "models"] == 8
+    assert summary.loc[0, "interval_coverage"] == pytest.approx(checked["inside_interval"].mean())

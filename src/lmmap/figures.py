@@ -201,10 +201,14 @@ def plot_placement(pmap, placement: pd.DataFrame, n_lines: int = 3) -> plt.Figur
     """The published map (`lmmap.growth.PublishedMap`) coloured by type, with the placed models as
     black stars joined to their `n_lines` nearest mapped models; placed models and those neighbours
     are labelled."""
+    from matplotlib.lines import Line2D
+
     fig, ax = plt.subplots(figsize=(8, 6.5))
-    x, y = pd.Series(pmap.xy[:, 0]), pd.Series(pmap.xy[:, 1])
-    types = pmap.models["type"] if "type" in pmap.models else pd.Series(["mapped"] * len(x))
-    category_scatter(ax, x, y, types.reset_index(drop=True), s=40, alpha=0.8)
+    types = pmap.models["type"].astype(str) if "type" in pmap.models else pd.Series(["mapped"] * len(pmap.xy))
+    lut = palette.category_colours(types)
+    # one scatter and proxy legend handles: a map of 1,000 models in 29 types draws in a fraction of a second
+    ax.scatter(*pmap.xy.T, c=types.map(lut).tolist(), s=30, alpha=0.8, edgecolors="black", linewidths=0.2)
+    handles = [Line2D([], [], ls="", marker="o", color=colour, label=name) for name, colour in lut.items()]
     position = {model: i for i, model in enumerate(pmap.model_ids)}
     neighbours = [f"neighbour_{r}" for r in range(1, n_lines + 1) if f"neighbour_{r}" in placement]
     labelled = set()
@@ -213,8 +217,9 @@ def plot_placement(pmap, placement: pd.DataFrame, n_lines: int = 3) -> plt.Figur
             j = position[getattr(row, column)]
             ax.plot([row.x, pmap.xy[j, 0]], [row.y, pmap.xy[j, 1]], color="grey", lw=0.7, zorder=1)
             labelled.add(j)
-    ax.scatter(placement["x"], placement["y"], marker="*", s=160, color="black", label="placed", zorder=3)
-    ax.legend(title="type", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.scatter(placement["x"], placement["y"], marker="*", s=160, color="black", zorder=3)
+    handles.append(Line2D([], [], ls="", marker="*", markersize=10, color="black", label="placed"))
+    ax.legend(handles=handles, title="type", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     shown = sorted(labelled)
     label_points(
         ax,

@@ -19,22 +19,22 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.stats import norm
-from sklearn.linear_model import Ridge
-from sklearn.model_selection import KFold
 
-from lmmap.analysis.leakage import MAD_TO_SD, MIN_GROUP, robust_residuals
-from lmmap.analysis.prediction import TargetSettings, alpha_grid, cross_validated_predictions, select_alphas
 from lmmap.coords import append_clip, nats_to_bits_per_byte
 from lmmap.errors import InputError
 from lmmap.provenance import write_provenance
 from lmmap.resampling import TextSample, resampled_coordinates
 from lmmap.storage import load_npz, read_json, save_npz, sha256_file, write_json, write_text
 from lmmap.texts import load_text_set, write_text_set
+
+if TYPE_CHECKING:
+    from lmmap.analysis.prediction import TargetSettings
 
 FORMAT = "lmmap-map"
 FORMAT_VERSION = 1
@@ -86,7 +86,7 @@ class RidgeFits:
         spread = np.nanquantile(np.abs(self.cv_residuals), level, axis=0)
         if not on_sample:
             return spread
-        return np.hypot(spread, norm.ppf(0.5 + level / 2) * self.sample_noise)
+        return np.hypot(spread, NormalDist().inv_cdf(0.5 + level / 2) * self.sample_noise)
 
 
 def fit_ridge(
@@ -99,6 +99,12 @@ def fit_ridge(
 ) -> RidgeFits:
     """Ridge per target (columns of `targets`, rows aligned with Q) with alpha chosen by 5-fold CV on
     all rows, refitted on all rows; the out-of-fold residuals of the same procedure give intervals."""
+    # publishing only: placing a model needs none of scikit-learn (imported where used, to start fast)
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import KFold
+
+    from lmmap.analysis.prediction import cross_validated_predictions, select_alphas
+
     Y = targets.to_numpy(dtype=float)
     alphas = select_alphas(Q, Y, settings.alphas, KFold(n_splits=min(n_splits, len(Q))))
     oof, _ = cross_validated_predictions(
@@ -122,6 +128,8 @@ def fit_leakage(
 ) -> dict:
     """What the leakage screen (`lmmap.analysis.leakage`) needs to score one more model: the Huber
     line, the robust residual scale and ("within") each group's medians of predictors and target."""
+    from lmmap.analysis.leakage import MAD_TO_SD, MIN_GROUP, robust_residuals
+
     X = tasks[["mean"]].to_numpy(float) if method == "global" else tasks.drop(columns="mean").to_numpy(float)
     y = np.asarray(mean_loglik, float)
     residual, _, fit = robust_residuals(X, y, groups if method == "within" else None)
@@ -413,6 +421,8 @@ def build_map(
 
 def _fit_scores(Q, L, targets: pd.DataFrame, models: pd.DataFrame, settings: MapSettings):
     """Ridge fits for every benchmark column and the leakage fit, on the models with every score."""
+    from lmmap.analysis.prediction import TargetSettings, alpha_grid
+
     complete = targets.notna().all(axis=1).to_numpy() if len(targets.columns) else np.zeros(len(Q), bool)
     if complete.sum() < 3:
         empty = np.empty((0,))
