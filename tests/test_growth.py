@@ -153,7 +153,19 @@ def test_new_models_land_among_their_cluster(zoo, published):
         benchmarks["mean"].iloc[40:].to_numpy() <= table["upper_mean"]
     )
     assert inside.mean() >= 0.75
-    assert table["leakage_z"].notna().all()
+    assert table["leakage_z"].notna().all() and table["within_map"].all()
+
+
+def test_a_model_far_from_every_mapped_one_is_outside_the_map(zoo, published):
+    """A model that learnt half the texts by heart (as the demo's contaminated models did) is no model's
+    neighbour: placement says so rather than presenting its predictions as interpolations."""
+    L = zoo[0]
+    pmap = growth.load_map(published)
+    memorised = L[41].copy()
+    memorised[::2] += 20.0
+    new = [growth.NewScores(m, row, pmap.text_ids, pmap.text_set_sha256) for m, row in (("a", L[41]), ("b", memorised))]
+    table = growth.placement_table(pmap, growth.place_models(pmap, new))
+    assert table["within_map"].tolist() == [True, False]
 
 
 def sample_scores(pmap, loglik, model_id="new"):
@@ -169,14 +181,19 @@ def test_sample_estimates_are_unbiased(zoo):
     from lmmap.resampling import draw_texts, sampling_probabilities
 
     pi = sampling_probabilities(pmap.Q, "ls")
-    kl, predicted = [], []
+    kl, predicted, mean_loglik = [], [], []
     for seed in range(300):
         pmap.sample = draw_texts(pi, 100, seed)
         pmap.sample_sha256 = f"sample{seed}"
         placed = growth.place_models(pmap, [sample_scores(pmap, L[44])])
         kl.append(placed.kl[0])
         predicted.append(placed.predictions[0])
-    kl, predicted = np.array(kl), np.array(predicted)
+        mean_loglik.append(placed.mean_loglik[0])
+    kl, predicted, mean_loglik = np.array(kl), np.array(predicted), np.array(mean_loglik)
+    # a ratio estimate (bias of order 1/n), with far less spread than the plain sum(w^2 l) / N
+    assert abs(mean_loglik.mean() - L[44].mean()) < 4 * mean_loglik.std() / np.sqrt(len(mean_loglik)) + 0.01
+    plain = [growth.weighted_total(L[44, s.indices], s) / 400 for s in (draw_texts(pi, 100, k) for k in range(300))]
+    assert mean_loglik.std() < 0.5 * np.std(plain)
     kl_error = np.abs(kl.mean(axis=0) - full.kl[0])
     assert np.all(kl_error < 4 * kl.std(axis=0) / np.sqrt(len(kl)) + 1e-3 * full.kl[0].mean())
     pred_error = np.abs(predicted.mean(axis=0) - full.predictions[0])

@@ -40,8 +40,13 @@ FORMAT = "lmmap-map"
 FORMAT_VERSION = 1
 MAP_FILES = ("map.npz", "models.csv", "ridge.npz", "leakage.json", "texts_sample.jsonl")
 MAP_ARRAYS = (
-    "Q", "column_means", "clip_value", "model_ids", "text_ids", "text_set_sha256", "xy", "perplexity", "mean_text_bytes"
+    "Q", "column_means", "clip_value", "model_ids", "text_ids", "text_set_sha256", "xy", "nearest_kl", "perplexity",
+    "mean_text_bytes",
 )  # fmt: skip
+# A placed model whose nearest mapped model is farther than this many times the largest distance of a
+# mapped model to its own nearest is outside the map: its predictions extrapolate. (A model drawn like
+# the mapped ones exceeds 1x with probability about 1/K; the demo's contaminated models are 15-30x.)
+WITHIN_MAP_FACTOR = 2.0
 RIDGE_ARRAYS = ("targets", "alphas", "coef", "intercept", "cv_residuals", "sample_noise", "clipped", "score_range")
 
 
@@ -223,6 +228,7 @@ class PublishedMap:
     text_ids: list[str]
     text_set_sha256: str
     xy: np.ndarray  # [K, 2] t-SNE positions
+    nearest_kl: np.ndarray  # [K] each mapped model's KL to its nearest other mapped model
     perplexity: float  # the t-SNE's effective perplexity
     mean_text_bytes: float
     models: pd.DataFrame  # the models table, rows in map order
@@ -271,6 +277,7 @@ def publish_map(out_dir: str | Path, pmap: PublishedMap, text_set, step: str, in
         text_ids=np.asarray(pmap.text_ids, dtype=str),
         text_set_sha256=np.str_(pmap.text_set_sha256),
         xy=pmap.xy,
+        nearest_kl=pmap.nearest_kl,
         perplexity=np.float64(pmap.perplexity),
         mean_text_bytes=np.float64(pmap.mean_text_bytes),
     )
@@ -342,6 +349,7 @@ def load_map(directory: str | Path) -> PublishedMap:
         text_ids=text_ids,
         text_set_sha256=str(arrays["text_set_sha256"]),
         xy=arrays["xy"],
+        nearest_kl=arrays["nearest_kl"],
         perplexity=float(arrays["perplexity"]),
         mean_text_bytes=float(arrays["mean_text_bytes"]),
         models=pd.read_csv(directory / "models.csv", dtype={"model_id": str}),
@@ -383,7 +391,7 @@ def build_map(
     from lmmap.analysis.tsne_map import embed_map
     from lmmap.coords import clip_matrix, double_centre
     from lmmap.embedding import effective_perplexity
-    from lmmap.neighbours import mean_text_bytes
+    from lmmap.neighbours import mean_text_bytes, nearest_all
     from lmmap.resampling import draw_texts, sampling_probabilities
 
     clipped, clip_value = clip_matrix(L, settings.clip_quantile)
@@ -405,6 +413,7 @@ def build_map(
         text_ids=list(text_set.ids),
         text_set_sha256=text_set.sha256,
         xy=xy,
+        nearest_kl=nearest_all(Q, k=1)[1][:, 0],
         perplexity=effective_perplexity(len(Q), settings.perplexity),
         mean_text_bytes=mean_text_bytes(text_set.texts),
         models=models.loc[model_ids].drop(columns="model_id", errors="ignore").rename_axis("model_id").reset_index(),
@@ -508,7 +517,11 @@ def place_models(pmap: PublishedMap, new: list[NewScores], level: float = 0.9) -
         if sampled:
             clipped = append_clip(scores.loglik[None, :], pmap.clip_value)
             y, _ = resampled_coordinates(clipped, pmap.sample.weights, column_means=sample_means)
-            reference, mean = sample_map, weighted_total(scores.loglik, pmap.sample) / N
+            # mean(l) = mean(l - c) exactly (c sums to zero over the N texts), and l - c, free of each
+            # text's difficulty, is nearly constant: its w^2-weighted mean (the row mean the sample
+            # coordinates remove) has a small spread, where sum(w^2 l) / N carries every text's difficulty
+            residual = scores.loglik - pmap.column_means[pmap.sample.indices]
+            reference, mean = sample_map, weighted_total(residual, pmap.sample) / np.sum(pmap.sample.weights**2)
             predictions.append(pmap.ridge.predict(y, pmap.sample)[0])
         else:
             y = append_coordinates(scores.loglik, pmap.clip_value, pmap.column_means)
@@ -552,6 +565,7 @@ def placement_table(
             "mean_loglik": placed.mean_loglik[m],
         }
         order = np.argsort(placed.kl[m], kind="stable")[:n_neighbours]
+        row["within_map"] = bool(placed.kl[m, order[0]] <= WITHIN_MAP_FACTOR * pmap.nearest_kl.max())
         for rank, j in enumerate(order, start=1):
             row[f"neighbour_{rank}"] = ids[j]
             row[f"kl_nats_{rank}"] = placed.kl[m, j]
@@ -604,7 +618,8 @@ def check_placement(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per placed derived model (fine-tune, merge, reduced precision, contaminated): the rank of its
     nearest relative (a parent or an ancestor) among its mapped neighbours, whether that is within
-    `top`, and whether its true benchmark mean lies in its interval. Also the shares of both."""
+    `top`, and whether its true benchmark mean lies in its interval. Also the shares of both, over all
+    checked models and over those within the map (no farther from it than its models are from each other)."""
     relatives = ancestors(lineage)
     kinds = lineage.set_index("model_id")["kind"]
     neighbours = [c for c in placement.columns if c.startswith("neighbour_")]
@@ -619,6 +634,8 @@ def check_placement(
                 "model_id": row["model_id"],
                 "kind": kinds[row["model_id"]],
                 "texts": row["texts"],
+                "within_map": bool(row["within_map"]),
+                "leakage_z": row.get("leakage_z", np.nan),
                 "relatives": ", ".join(sorted(relatives[row["model_id"]])),
                 "nearest": row["neighbour_1"],
                 "relative_rank": ranks[0] if ranks else np.nan,
@@ -631,12 +648,16 @@ def check_placement(
             }
         )
     checked = pd.DataFrame(rows)
+    inside = checked[checked["within_map"]] if len(checked) else checked
     summary = pd.DataFrame(
         {
             "models": [len(checked)],
             "top": [top],
             "relative_in_top_share": [checked["relative_in_top"].mean() if len(checked) else np.nan],
             "interval_coverage": [checked["inside_interval"].mean() if len(checked) else np.nan],
+            "models_within_map": [len(inside)],
+            "relative_in_top_share_within_map": [inside["relative_in_top"].mean() if len(inside) else np.nan],
+            "interval_coverage_within_map": [inside["inside_interval"].mean() if len(inside) else np.nan],
         }
     )
     return checked, summary
