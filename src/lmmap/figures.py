@@ -199,8 +199,8 @@ def plot_kl_heatmap(
 
 def plot_placement(pmap, placement: pd.DataFrame, n_lines: int = 3) -> plt.Figure:
     """The published map (`lmmap.growth.PublishedMap`) coloured by type, with the placed models as
-    black stars joined to their `n_lines` nearest mapped models; placed models and those neighbours
-    are labelled."""
+    stars (white: outside the map) joined to their `n_lines` nearest mapped models; placed models and
+    those neighbours are labelled."""
     from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(8, 6.5))
@@ -217,8 +217,14 @@ def plot_placement(pmap, placement: pd.DataFrame, n_lines: int = 3) -> plt.Figur
             j = position[getattr(row, column)]
             ax.plot([row.x, pmap.xy[j, 0]], [row.y, pmap.xy[j, 1]], color="grey", lw=0.7, zorder=1)
             labelled.add(j)
-    ax.scatter(placement["x"], placement["y"], marker="*", s=160, color="black", zorder=3)
-    handles.append(Line2D([], [], ls="", marker="*", markersize=10, color="black", label="placed"))
+    inside = placement["within_map"].to_numpy(bool) if "within_map" in placement else np.ones(len(placement), bool)
+    for shown, fill, label in ((inside, "black", "placed"), (~inside, "white", "placed, outside the map")):
+        if shown.any():
+            style = {"marker": "*", "color": fill, "markeredgecolor": "black"}
+            ax.scatter(
+                placement["x"][shown], placement["y"][shown], marker="*", s=200, c=fill, edgecolors="black", zorder=3
+            )
+            handles.append(Line2D([], [], ls="", markersize=10, label=label, **style))
     ax.legend(handles=handles, title="type", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     shown = sorted(labelled)
     label_points(
