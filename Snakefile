@@ -42,4 +42,4 @@ rule all:
         all_outputs(),
         analysis_outputs(),
         ZOO_OUTPUTS,
-        growth_outputs(),
+        GROWTH_OUTPUTS,

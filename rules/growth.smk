@@ -20,26 +20,25 @@ PLACEMENT_CHECK = multiext("results/placement/acceptance", ".csv", ".md", ".tex"
 WITH_BENCHMARKS = config["analysis"]["benchmarks"]
 
 
-def growth_outputs():
-    """What `rule all` builds for growing the map: the published map, and with models after the cut
-    their placement (and on the demo zoo, its check against the zoo's lineage)."""
-    if not GROWTH["enabled"]:
-        return []
-    outputs = list(MAP_FILES)
-    if PLACED:
-        outputs += [*PLACEMENT_TABLE, "results/placement/placed.png"]
-        if ZOO_OUTPUTS and WITH_BENCHMARKS:
-            outputs += PLACEMENT_CHECK
-    return outputs
-
-
-def placement_jobs():
-    """score-many's jobs: each placed model (its sheet row) scored on the map's text sample."""
-    jobs = []
-    for slug, spec in PLACED.items():
-        row = {k: v for k, v in dataclasses.asdict(spec).items() if v is not None}
-        jobs.append(row | {"out": f"results/placement/scores/{slug}.npz"})
-    return json.dumps(jobs)
+# what `rule all` builds: the published map, and with models after the cut their placement (and on
+# the demo zoo, its check against the zoo's lineage)
+GROWTH_OUTPUTS = (
+    [
+        *MAP_FILES,
+        *([*PLACEMENT_TABLE, "results/placement/placed.png"] if PLACED else []),
+        *(PLACEMENT_CHECK if PLACED and ZOO_OUTPUTS and WITH_BENCHMARKS else []),
+    ]
+    if GROWTH["enabled"]
+    else []
+)
+# score-many's jobs: each placed model (its sheet row) scored on the map's text sample
+PLACEMENT_JOBS = json.dumps(
+    [
+        {k: v for k, v in dataclasses.asdict(spec).items() if v is not None}
+        | {"out": f"results/placement/scores/{slug}.npz"}
+        for slug, spec in PLACED.items()
+    ]
+)
 
 
 rule publish_map:
@@ -93,7 +92,7 @@ rule score_for_placement:
     conda:
         "../envs/scoring.yaml"
     params:
-        jobs=placement_jobs(),
+        jobs=PLACEMENT_JOBS,
         batch_tokens=batch_tokens_option(),
         device=config["scoring"]["device"],
     shell:
