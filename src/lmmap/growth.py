@@ -240,7 +240,7 @@ class PublishedMap:
 
     def sample_coordinates(self) -> tuple[np.ndarray, np.ndarray]:
         """The mapped models' coordinates on the text sample [K, d] and their column means."""
-        L_sub = (self.Q + self.column_means)[:, self.sample.indices]
+        L_sub = self.Q[:, self.sample.indices] + self.column_means[self.sample.indices]
         return resampled_coordinates(L_sub, self.sample.weights)
 
 
