@@ -83,6 +83,7 @@ rule score_for_placement:
     input:
         texts="results/map/texts_sample.jsonl",
         models=[f"{spec.source}/config.json" for spec in PLACED.values() if spec.source.startswith("results/zoo/")],
+        downloads=[f"results/downloads/{slug}.json" for slug, spec in PLACED.items() if is_hub_source(spec.source)],
     output:
         [f"results/placement/scores/{slug}.npz" for slug in PLACED],
     log:
