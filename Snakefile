@@ -33,6 +33,7 @@ include: "rules/paper.smk"
 include: "rules/analysis.smk"
 include: "rules/map_error.smk"
 include: "rules/explore.smk"
+include: "rules/growth.smk"
 include: "rules/cluster.smk"
 
 
@@ -42,3 +43,4 @@ rule all:
         all_outputs(),
         analysis_outputs(),
         ZOO_OUTPUTS,
+        GROWTH_OUTPUTS,

@@ -67,6 +67,7 @@ def test_make_demo_reproduces_the_papers_findings(tmp_path):
     assert set(FINDINGS) <= set(findings["finding"]), findings["finding"].tolist()
     failed = findings[findings["holds"] == "no"]
     assert failed.empty, "findings that do not hold:\n" + failed.to_string()
+    check_placement(results / "placement", n_placed=10)
 
     rerun = subprocess.run(
         [f"{reusable_venv() or repo / '.venv'}/bin/snakemake", "--cores", "2", "-n"],
@@ -77,3 +78,24 @@ def test_make_demo_reproduces_the_papers_findings(tmp_path):
         timeout=300,
     )
     assert "Nothing to be done" in rerun.stdout + rerun.stderr, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+
+
+def check_placement(placement: Path, n_placed: int) -> None:
+    """The later zoo models placed on the published map from their scores on its LS text sample. Each
+    one within the map (no farther from it than its models are from each other) has a parent or base
+    among its 3 nearest mapped models, and at least 80% of their true benchmark means lie inside the
+    reported intervals. The contaminated models learnt half the reference texts: they are outside the
+    map (on the full map too, their nearest models are each other, not their bases), and the leakage
+    screen flags them."""
+    placed = pd.read_csv(placement / "placed.csv")
+    assert len(placed) == n_placed and set(placed["texts"]) == {"sample"}
+    checked = pd.read_csv(placement / "acceptance.csv")
+    assert len(checked) == n_placed  # every placed model is a merge, reduced-precision or contaminated one
+    inside = checked[checked["within_map"]]
+    assert set(checked.loc[~checked["within_map"], "kind"]) <= {"contaminated"}, checked.to_string()
+    assert len(inside) >= 0.7 * n_placed, checked.to_string()
+    missed = inside[~inside["relative_in_top"]]
+    assert missed.empty, "placed models without a relative among their 3 nearest:\n" + missed.to_string()
+    assert inside["inside_interval"].mean() >= 0.8, checked.to_string()
+    contaminated = checked[checked["kind"] == "contaminated"]
+    assert (contaminated["leakage_z"] > 3.5).all(), contaminated.to_string()

@@ -112,6 +112,7 @@ def sheet_workdir(tmp_path_factory):
     (workdir / "models.tsv").write_text("\n".join(rows) + "\n")
     (workdir / "config.yaml").write_text(
         "models: models.tsv\nzoo: {enabled: false}\ntasks: {enabled: false}\nanalysis: {benchmarks: false}\n"
+        "growth: {enabled: false}\n"  # the demo's cut date would leave none of these 2024 models on the map
         "texts: {source: demo, n: 16, seed: 1, max_bytes: 1024, min_bytes: 256}\n"
         "demo_corpus: {domains: [python-docs, licences], fractions: {reference: 0.5, train: 0.3, heldout: 0.2},"
         " max_docs_per_domain: 40, max_doc_bytes: 4096}\n"

@@ -195,3 +195,50 @@ def plot_kl_heatmap(
     if total > max_models:
         grid.figure.suptitle(f"KL estimate: {len(labels)} of {total} models, chosen by farthest-point sampling", y=1.01)
     return grid.figure
+
+
+def plot_placement(pmap, placement: pd.DataFrame, n_lines: int = 3) -> plt.Figure:
+    """The published map (`lmmap.growth.PublishedMap`) coloured by type, with the placed models as
+    stars (white: outside the map) joined to their `n_lines` nearest mapped models; placed models and
+    those neighbours are labelled."""
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    types = pmap.models["type"].astype(str) if "type" in pmap.models else pd.Series(["mapped"] * len(pmap.xy))
+    lut = palette.category_colours(types)
+    # one scatter and proxy legend handles: a map of 1,000 models in 29 types draws in a fraction of a second
+    ax.scatter(*pmap.xy.T, c=types.map(lut).tolist(), s=30, alpha=0.8, edgecolors="black", linewidths=0.2)
+    handles = [Line2D([], [], ls="", marker="o", color=colour, label=name) for name, colour in lut.items()]
+    position = {model: i for i, model in enumerate(pmap.model_ids)}
+    neighbours = [f"neighbour_{r}" for r in range(1, n_lines + 1) if f"neighbour_{r}" in placement]
+    labelled = set()
+    for row in placement.itertuples():
+        for column in neighbours:
+            j = position[getattr(row, column)]
+            ax.plot([row.x, pmap.xy[j, 0]], [row.y, pmap.xy[j, 1]], color="grey", lw=0.7, zorder=1)
+            labelled.add(j)
+    inside = placement["within_map"].to_numpy(bool) if "within_map" in placement else np.ones(len(placement), bool)
+    for shown, fill, label in ((inside, "black", "placed"), (~inside, "white", "placed, outside the map")):
+        if shown.any():
+            style = {"marker": "*", "color": fill, "markeredgecolor": "black"}
+            ax.scatter(
+                placement["x"][shown], placement["y"][shown], marker="*", s=200, c=fill, edgecolors="black", zorder=3
+            )
+            handles.append(Line2D([], [], ls="", markersize=10, label=label, **style))
+    ax.legend(handles=handles, title="type", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    shown = sorted(labelled)
+    label_points(
+        ax,
+        [*placement["x"], *pmap.xy[shown, 0]],
+        [*placement["y"], *pmap.xy[shown, 1]],
+        [*placement["model_id"], *(pmap.model_ids[j] for j in shown)],
+        fontsize=6,
+    )
+    ax.set(
+        title=f"{len(placement)} model(s) placed on a map of {len(pmap.model_ids)}",
+        xlabel="t-SNE 1",
+        ylabel="t-SNE 2",
+        xticks=[],
+        yticks=[],
+    )
+    return fig

@@ -53,3 +53,15 @@ def check_config_columns(config: dict) -> None:
             raise InputError(
                 "config", f"'{column}' is not a models-table column; one of {', '.join(columns)}", field=field
             )
+
+
+def created_since(specs: list[ModelSpec], cut_date: str | None) -> list[ModelSpec]:
+    """The models created on or after `cut_date` (none without one): those placed on a published map
+    rather than mapped (`publish-map --cut-date`; undated models are mapped)."""
+    if not cut_date:
+        return []
+    import pandas as pd
+
+    cut = pd.Timestamp(cut_date, tz="UTC")
+    created = pd.to_datetime(pd.Series([spec.created for spec in specs], dtype=object), errors="coerce", utc=True)
+    return [spec for spec, date in zip(specs, created) if date >= cut]
