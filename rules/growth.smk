@@ -48,11 +48,11 @@ rule publish_map:
         texts="results/texts/texts.jsonl",
         benchmarks=[BENCHMARKS] if WITH_BENCHMARKS else [],
     output:
-        MAP_FILES,
+        map=MAP_FILES,
     log:
         "logs/publish_map/publish_map.log",
     benchmark:
-        "benchmarks/publish_map/publish_map.tsv"
+        "logs/publish_map/publish_map.benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
     params:
@@ -69,6 +69,7 @@ rule publish_map:
         leakage_method=LEAKAGE["method"],
         leakage_group_by=LEAKAGE["group_by"],
         leakage_threshold=LEAKAGE["threshold"],
+        out_dir=folder("map"),
     shell:
         "python -m lmmap publish-map --matrix {input.matrix:q} --models-table {input.table:q} --texts {input.texts:q}"
         " {params.benchmarks:q} {params.cut_date:q} --clip-quantile {params.clip_quantile}"
@@ -76,10 +77,10 @@ rule publish_map:
         " --sample-method {params.method} --n-draws {params.n_draws} --sample-seed {params.sample_seed}"
         " --alphas {params.alphas} --leakage-method {params.leakage_method}"
         " --leakage-group-by {params.leakage_group_by:q} --leakage-threshold {params.leakage_threshold}"
-        " --out-dir results/map > {log:q} 2>&1"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
-rule score_for_placement:
+rule score_many_placed:
     input:
         texts="results/map/texts_sample.jsonl",
         models=[f"{spec.source}/config.json" for spec in PLACED.values() if spec.source.startswith("results/zoo/")],
@@ -87,9 +88,9 @@ rule score_for_placement:
     output:
         [f"results/placement/scores/{slug}.npz" for slug in PLACED],
     log:
-        "logs/score_for_placement/score_for_placement.log",
+        "logs/score_many_placed/score_many_placed.log",
     benchmark:
-        "benchmarks/score_for_placement/score_for_placement.tsv"
+        "logs/score_many_placed/score_many_placed.benchmark.tsv"
     conda:
         "../envs/scoring.yaml"
     params:
@@ -113,17 +114,20 @@ rule place_models:
     log:
         "logs/place_models/place_models.log",
     benchmark:
-        "benchmarks/place_models/place_models.tsv"
+        "logs/place_models/place_models.benchmark.tsv"
     conda:
         "../envs/analysis.yaml"
     params:
         benchmarks=lambda w, input: ["--benchmarks", input.benchmarks] if input.benchmarks else [],
         neighbours=GROWTH["neighbours"],
         level=GROWTH["interval_level"],
+        map_dir=lambda w, input: str(Path(input.map[0]).parent),
+        out_table=stem("table"),
+        out_figure=stem("figure"),
     shell:
-        "python -m lmmap place --map results/map --scores {input.scores:q} {params.benchmarks:q}"
+        "python -m lmmap place --map {params.map_dir:q} --scores {input.scores:q} {params.benchmarks:q}"
         " --models-table {input.table:q} --neighbours {params.neighbours} --level {params.level}"
-        " --out-table results/placement/placed --out-figure results/placement/placed > {log:q} 2>&1"
+        " --out-table {params.out_table:q} --out-figure {params.out_figure:q} > {log:q} 2>&1"
 
 
 rule check_placement:
@@ -132,13 +136,14 @@ rule check_placement:
         lineage="results/zoo/lineage.csv",
         benchmarks=BENCHMARKS,
     output:
-        PLACEMENT_CHECK,
+        check=PLACEMENT_CHECK,
     log:
         "logs/check_placement/check_placement.log",
     conda:
         "../envs/analysis.yaml"
     params:
-        top=3,
+        top=GROWTH["check_top"],
+        out_stem=stem("check"),
     shell:
         "python -m lmmap check-placement --placement {input.placement:q} --lineage {input.lineage:q}"
-        " --benchmarks {input.benchmarks:q} --top {params.top} --out-stem results/placement/acceptance > {log:q} 2>&1"
+        " --benchmarks {input.benchmarks:q} --top {params.top} --out-stem {params.out_stem:q} > {log:q} 2>&1"

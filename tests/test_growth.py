@@ -249,6 +249,8 @@ def test_publish_place_and_check_from_the_command_line(zoo, tmp_path):
         ["publish-map", "--matrix", str(tmp_path / "loglik.npz"), "--texts", str(tmp_path / "texts.jsonl"), *common,
          "--benchmarks", str(tmp_path / "scores.csv"), "--cut-date", str(models["created"].iloc[40].date()),
          "--perplexity", "8", "--max-iter", "250", "--n-draws", "200", "--leakage-method", "global",
+         "--clip-quantile", "0.02", "--seed", "42", "--sample-method", "ls", "--sample-seed", "0",
+         "--alphas", "1", "9", "9", "--leakage-group-by", "type", "--leakage-threshold", "3.0",
          "--out-dir", str(tmp_path / "map")]
     ) == 0  # fmt: skip
     pmap = growth.load_map(tmp_path / "map")
@@ -264,7 +266,8 @@ def test_publish_place_and_check_from_the_command_line(zoo, tmp_path):
     scores = [str(tmp_path / f"{ids[k]}.npz") for k in range(40, 48)]
     assert main(
         ["place", "--map", str(tmp_path / "map"), "--scores", *scores, "--benchmarks", str(tmp_path / "scores.csv"),
-         "--neighbours", "3", "--out-table", str(tmp_path / "placed"), "--out-figure", str(tmp_path / "placed")]
+         "--neighbours", "3", "--level", "0.9",
+         "--out-table", str(tmp_path / "placed"), "--out-figure", str(tmp_path / "placed")]
     ) == 0  # fmt: skip
     placed = pd.read_csv(tmp_path / "placed.csv")
     assert placed["texts"].tolist() == ["sample", "all"] * 4
@@ -273,7 +276,7 @@ def test_publish_place_and_check_from_the_command_line(zoo, tmp_path):
         assert (tmp_path / f"placed.{suffix}").exists()
     assert main(
         ["check-placement", "--placement", str(tmp_path / "placed.csv"), "--lineage", str(tmp_path / "lineage.csv"),
-         "--benchmarks", str(tmp_path / "scores.csv"), "--out-stem", str(tmp_path / "check")]
+         "--benchmarks", str(tmp_path / "scores.csv"), "--top", "3", "--out-stem", str(tmp_path / "check")]
     ) == 0  # fmt: skip
     checked = pd.read_csv(tmp_path / "check.csv")
     # "fine-tune" k has the parent k - 40 (its ancestor: relative_in_top means it is among the 3 nearest)

@@ -25,19 +25,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cut-date", help="map only models created before this date, and undated ones (default: all models)"
     )
-    p.add_argument("--clip-quantile", type=float, default=0.02, help="quantile of L clipped from below")
-    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity")
-    p.add_argument("--max-iter", type=int, default=1000, help="t-SNE iterations")
-    p.add_argument("--seed", type=int, default=42, help="t-SNE seed")
-    p.add_argument("--sample-method", choices=("uniform", "ls", "kl"), default="ls", help="text sampling")
+    p.add_argument("--clip-quantile", type=float, required=True, help="quantile of L clipped from below")
+    p.add_argument("--perplexity", type=float, required=True, help="t-SNE perplexity")
+    p.add_argument("--max-iter", type=int, required=True, help="t-SNE iterations")
+    p.add_argument("--seed", type=int, required=True, help="t-SNE seed")
+    p.add_argument("--sample-method", choices=("uniform", "ls", "kl"), required=True, help="text sampling")
     p.add_argument("--n-draws", type=int, required=True, help="texts drawn (with replacement) for the sample")
-    p.add_argument("--sample-seed", type=int, default=0, help="seed of the text sample")
+    p.add_argument("--sample-seed", type=int, required=True, help="seed of the text sample")
     p.add_argument(
-        "--alphas", type=float, nargs=3, default=[1, 9, 9], help="ridge alpha grid: log10 min, log10 max, number"
+        "--alphas", type=float, nargs=3, required=True, help="ridge alpha grid: log10 min, log10 max, number"
     )
-    p.add_argument("--leakage-method", choices=("within", "global"), default="within", help="leakage screen")
-    p.add_argument("--leakage-group-by", default="type", help="models-table column of the screen's groups")
-    p.add_argument("--leakage-threshold", type=float, default=3.0, help="robust z above which a model is flagged")
+    p.add_argument("--leakage-method", choices=("within", "global"), required=True, help="leakage screen")
+    p.add_argument("--leakage-group-by", required=True, help="models-table column of the screen's groups")
+    p.add_argument("--leakage-threshold", type=float, required=True, help="robust z above which a model is flagged")
     p.add_argument("--out-dir", required=True, help="the published map's directory")
     p.set_defaults(func=run_publish_map)
 
@@ -53,8 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scores", required=True, nargs="+", help="score files (npz) of the new models")
     p.add_argument("--benchmarks", help="benchmark scores of the new models, for their leakage z")
     p.add_argument("--models-table", help="models table with the new models' groups (a by-group leakage screen)")
-    p.add_argument("--neighbours", type=int, default=5, help="nearest mapped models listed per new model")
-    p.add_argument("--level", type=float, default=0.9, help="coverage aimed at by the prediction intervals")
+    p.add_argument("--neighbours", type=int, required=True, help="nearest mapped models listed per new model")
+    p.add_argument("--level", type=float, required=True, help="coverage aimed at by the prediction intervals")
     p.add_argument("--out-table", required=True, help="table stem: writes .csv, .md, .tex and .html")
     p.add_argument("--out-figure", required=True, help="figure stem: writes .png and .pdf")
     p.set_defaults(func=run_place)
@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--placement", required=True, help="the placement table (place --out-table, .csv)")
     p.add_argument("--lineage", required=True, help="lineage table (model_id, slug, kind, parents)")
     p.add_argument("--benchmarks", required=True, help="benchmark scores (model_id, mean)")
-    p.add_argument("--top", type=int, default=3, help="a relative must be among this many nearest")
+    p.add_argument("--top", type=int, required=True, help="a relative must be among this many nearest")
     p.add_argument("--out-stem", required=True, help="table stem: writes .csv, .md, .tex and .html")
     p.set_defaults(func=run_check_placement)
 
