@@ -10,7 +10,7 @@ import math
 import os
 import re
 
-from lmmap.download import is_hub_source
+from lmmap.sheet import is_hub_source
 
 # memory of one GPU: decides how many GPUs a model needs
 GPU_MEM_GB = float(os.environ.get("LMMAP_GPU_MEM_GB", "80"))

@@ -151,7 +151,7 @@ def check_endpoints(grid: Grid) -> None:
 def resolve_model_dir(source: str, revision: str | None = None) -> Path:
     """A model's local directory: `source` itself, or its snapshot in the Hugging Face cache (the
     download rule fetched it; nothing is downloaded here)."""
-    from lmmap.download import is_hub_source
+    from lmmap.sheet import is_hub_source
 
     if not is_hub_source(source):
         path = Path(source)

@@ -33,6 +33,7 @@ _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMBT]?)\s*$", re.IGNORECASE)
 _SCALE = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
 _EXTRA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # `org/name` or `name`: never a path (`/`, `.`, `~`)
 COMPUTED = ("slug", "n_params", "mean_loglik", "x", "y")  # columns the pipeline adds to the models table
 
 
@@ -61,6 +62,13 @@ class ModelSpec:
         """The spec of a models.json entry (its slug and the sheet's own extra columns left aside)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in record.items() if k in names})
+
+
+def is_hub_source(source: str) -> bool:
+    """True for a Hugging Face repo id (`org/name`); False for a local directory or file."""
+    if source.lower().endswith(".gguf") or Path(source).exists():
+        return False
+    return bool(_HUB_ID.match(source))
 
 
 def slugify(model_id: str) -> str:

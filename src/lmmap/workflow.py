@@ -11,6 +11,9 @@ from lmmap.sheet import ModelSpec, check_unique, read_sheet, sheet_extras
 MODELS_TABLE_COLUMNS = (*(f.name for f in dataclasses.fields(ModelSpec)), "slug", "n_params", "mean_loglik")
 # Paper mode's models table (lmmap.analysis.paper_data.models_table) adds the paper's own labels.
 PAPER_MODELS_TABLE_COLUMNS = (*MODELS_TABLE_COLUMNS, "model_type", "type_fig1", "downloads")
+# The sheet fields that `lmmap score` and `lmmap download` take as options.
+SCORE_FIELDS = ("revision", "gguf_file", "dtype", "trust_remote_code")
+DOWNLOAD_FIELDS = ("revision", "gguf_file")
 
 
 def model_specs(config: dict) -> list[ModelSpec]:
@@ -25,15 +28,21 @@ def model_specs(config: dict) -> list[ModelSpec]:
     return specs
 
 
-def score_options(spec: ModelSpec) -> list[str]:
-    """The optional `lmmap score` arguments that a model's sheet row sets."""
+def sheet_options(spec: ModelSpec, fields: tuple[str, ...]) -> list[str]:
+    """The optional command-line arguments (`--revision R`, `--trust-remote-code`, ...) that a model's
+    sheet row sets among `fields` (SCORE_FIELDS, DOWNLOAD_FIELDS)."""
     options = []
-    for flag, value in (("--revision", spec.revision), ("--gguf-file", spec.gguf_file), ("--dtype", spec.dtype)):
-        if value:
+    for field in fields:
+        value, flag = getattr(spec, field), "--" + field.replace("_", "-")
+        if value is True:
+            options.append(flag)
+        elif value:
             options += [flag, value]
-    if spec.trust_remote_code:
-        options.append("--trust-remote-code")
     return options
+
+
+def score_options(spec: ModelSpec) -> list[str]:
+    return sheet_options(spec, SCORE_FIELDS)
 
 
 def check_config_columns(config: dict) -> None:

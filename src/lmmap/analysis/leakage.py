@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import median_abs_deviation
 from sklearn.linear_model import HuberRegressor
 
-MAD_TO_SD = 1.4826
 METHODS = ("within", "global")
 MIN_GROUP = 3
 
@@ -44,7 +44,7 @@ def robust_residuals(
         X, y = centre_on_groups(X, groups), centre_on_groups(y, groups)[:, 0]
     fit = HuberRegressor(max_iter=1000).fit(X, y)
     residual = y - fit.predict(X)
-    scale = MAD_TO_SD * np.median(np.abs(residual - np.median(residual)))
+    scale = median_abs_deviation(residual, scale="normal")
     return residual, residual / (scale if scale > 0 else 1.0), fit
 
 

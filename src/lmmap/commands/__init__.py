@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 
-def command_params(args: argparse.Namespace) -> dict:
-    """The parsed arguments of a command, as recorded in provenance (without dispatch fields)."""
-    return {k: v for k, v in vars(args).items() if k not in ("func", "log_level", "command")}
+def command_params(args: argparse.Namespace, exclude: tuple[str, ...] = ()) -> dict:
+    """The parsed arguments of a command, as recorded in provenance (without dispatch fields and `exclude`)."""
+    return {k: v for k, v in vars(args).items() if k not in ("func", "log_level", "command", *exclude)}
 
 
 def positive_int(text: str) -> int:

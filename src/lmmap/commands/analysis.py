@@ -34,7 +34,7 @@ class Run:
     def __init__(self, args: argparse.Namespace, step: str, **input_paths):
         self.step, self.started = f"analyze {step}", time.time()
         self.inputs = {k: v for k, v in input_paths.items() if v}
-        self.params = {k: v for k, v in command_params(args).items() if k != "analysis"}
+        self.params = command_params(args, exclude=("analysis",))
 
     def table(
         self, frame: pd.DataFrame, stem: str, extra: dict | None = None, display: pd.DataFrame | None = None

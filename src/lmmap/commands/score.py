@@ -8,7 +8,7 @@ import json
 import logging
 import time
 
-from lmmap.commands import positive_int
+from lmmap.commands import command_params, positive_int
 from lmmap.errors import InputError
 from lmmap.loading import load_model
 from lmmap.provenance import write_provenance
@@ -203,7 +203,7 @@ def score_to_file(spec: ModelSpec, text_set: TextSet, out: str, args: argparse.N
         text_set_sha256=text_set.sha256,
         model_id=spec.model_id,
     )
-    params = {k: v for k, v in vars(args).items() if k not in ("func", "jobs")} | {"model": spec.as_dict(), "out": out}
+    params = command_params(args, exclude=("jobs",)) | {"model": spec.as_dict(), "out": out}
     extra = {"model": loaded.info, "text_set_sha256": text_set.sha256, "scoring": result.info}
     write_provenance(out, "score", inputs={"texts": args.texts}, params=params, extra=extra, started=started)
     if args.token_logprobs:
