@@ -38,6 +38,4 @@ include: "rules/cluster.smk"
 rule all:
     default_target: True
     input:
-        all_outputs(),
-        analysis_outputs(),
-        ZOO_OUTPUTS,
+        get_final_output(),

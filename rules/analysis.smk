@@ -2,17 +2,12 @@
 # variable, dimensionality, KL validation, benchmark prediction, the perplexity baseline, the leakage
 # screen, weight interpolation and the model list. Tables: CSV + Markdown + LaTeX; figures: PNG + PDF.
 
-import functools
-
-from lmmap.analysis import targets
+from lmmap.workflow import grid_points_json
 
 ANALYSIS = config["analysis"]
-BENCHMARKS = targets.BENCHMARKS
-MAP_VARIABLES = targets.map_variables(config, with_benchmarks=False)
-BENCHMARK_MAP_VARIABLES = targets.map_variables(config, with_benchmarks=True)
+MAP_VARIABLES = map_variables(with_benchmarks=False)
+BENCHMARK_MAP_VARIABLES = map_variables(with_benchmarks=True)
 GRIDS = {slug: list(grid.points) for slug, grid in GRID_DEFS.items()}  # rules/common.smk
-# called by `rule all`, once every rule file is included
-analysis_outputs = functools.partial(targets.analysis_outputs, config, GRIDS, workflow)
 
 
 rule plot_map_variables:
@@ -241,7 +236,7 @@ rule screen_leakage:
         table="results/matrix/models.csv",
         benchmarks=BENCHMARKS,
         embedding="results/coords/tsne.csv",
-        known=["results/zoo/lineage.csv"] if (config.get("zoo") or {}).get("enabled") else [],
+        known=[ZOO_LINEAGE] if ZOO_GROUPS else [],
     output:
         html=report(
             "results/analysis/leakage/leakage.html",
@@ -282,7 +277,7 @@ rule list_models:
     input:
         matrix="results/matrix/loglik.npz",
         table="results/matrix/models.csv",
-        benchmarks=lambda w: [BENCHMARKS] if targets.benchmarks_available(config, workflow) else [],
+        benchmarks=benchmarks_input,
     output:
         html=report(
             "results/analysis/model_list.html",
@@ -328,7 +323,7 @@ if GRIDS:
         conda:
             "../envs/analysis.yaml"
         params:
-            grid=lambda w: targets.grid_points_json(GRIDS[w.grid]),
+            grid=lambda w: grid_points_json(GRIDS[w.grid]),
             clip=interpolation_clip,
         shell:
             "python -m lmmap analyze interpolation --texts {input.texts:q} --grid {params.grid:q}"
@@ -340,7 +335,7 @@ if GRIDS:
 
 rule summarise_findings:
     input:
-        unpack(lambda w: targets.findings_inputs(config, GRIDS, workflow)),
+        unpack(findings_inputs),
     output:
         html=report(
             "results/analysis/findings.html",
@@ -354,6 +349,6 @@ rule summarise_findings:
     conda:
         "../envs/analysis.yaml"
     params:
-        arguments=lambda w: targets.findings_arguments(targets.findings_inputs(config, GRIDS, workflow)),
+        arguments=findings_arguments,
     shell:
         "python -m lmmap analyze findings {params.arguments} --out-stem results/analysis/findings > {log:q} 2>&1"

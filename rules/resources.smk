@@ -143,7 +143,7 @@ def grid_parent_inputs(wildcards):
     for spec in _grid(wildcards).parents:
         if is_hub_source(spec.source):
             inputs.append(f"results/downloads/{spec.slug}.json")
-        elif spec.source.startswith("results/zoo/"):
+        elif spec.is_zoo:
             inputs.append(f"{spec.source}/config.json")
     return inputs
 

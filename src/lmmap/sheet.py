@@ -28,6 +28,7 @@ COLUMNS = (
     "trust_remote_code",
 )
 REQUIRED = ("model_id", "source")
+ZOO_ID_PREFIX = "zoo/"  # model ids of the demo zoo (lmmap.zoo), reserved: a sheet row may not use it
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMBT]?)\s*$", re.IGNORECASE)
 _SCALE = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
@@ -53,6 +54,11 @@ class ModelSpec:
     @property
     def slug(self) -> str:
         return slugify(self.model_id)
+
+    @property
+    def is_zoo(self) -> bool:
+        """A demo zoo model (lmmap.zoo): the workflow builds its weights before anything loads them."""
+        return self.model_id.startswith(ZOO_ID_PREFIX)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self) | {"slug": self.slug}
@@ -111,6 +117,10 @@ def _row_to_spec(path: Path, line: int, row: dict) -> ModelSpec:
     if kwargs.get("dtype", "auto") not in DTYPES:
         raise InputError(
             path, f"'{kwargs['dtype']}' is not one of {', '.join(DTYPES)}", record=f"line {line}", field="dtype"
+        )
+    if kwargs["model_id"].startswith(ZOO_ID_PREFIX):
+        raise InputError(
+            path, f"ids starting with '{ZOO_ID_PREFIX}' are the demo zoo's", record=f"line {line}", field="model_id"
         )
     if "created" in kwargs and not _DATE.match(kwargs["created"]):
         raise InputError(

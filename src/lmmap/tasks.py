@@ -199,7 +199,7 @@ def evaluation_batches(specs: list[ModelSpec]) -> dict[str, list[ModelSpec]]:
 
     batches: dict[str, list[ModelSpec]] = {}
     for spec in specs:
-        key = f"zoo-{job_group(spec)}" if spec.source.startswith("results/zoo/") else f"model-{spec.slug}"
+        key = f"zoo-{job_group(spec)}" if spec.is_zoo else f"model-{spec.slug}"
         batches.setdefault(key, []).append(spec)
     return batches
 
@@ -211,7 +211,7 @@ def sheet_rows_json(specs: list[ModelSpec]) -> str:
 
 def zoo_config_files(specs: list[ModelSpec]) -> list[str]:
     """The zoo models among `specs` must be built before they are evaluated (their config.json)."""
-    return [f"{s.source}/config.json" for s in specs if s.source.startswith("results/zoo/")]
+    return [f"{s.source}/config.json" for s in specs if s.is_zoo]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-"""What the Snakemake workflow needs from the package at DAG-build time: the list of models."""
+"""What the Snakemake workflow needs from the package at DAG-build time: the list of models and the
+weight-interpolation grids. Where their files live is the workflow's: rules/common.smk passes the
+directories (`zoo_dir`, `grid_dir`)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec, check_unique, read_sheet, sheet_extras
@@ -16,16 +19,48 @@ SCORE_FIELDS = ("revision", "gguf_file", "dtype", "trust_remote_code")
 DOWNLOAD_FIELDS = ("revision", "gguf_file")
 
 
-def model_specs(config: dict) -> list[ModelSpec]:
-    """The models to map: the sheet's rows (if any), then the demo zoo's (if enabled)."""
+def model_specs(config: dict, zoo_dir: str) -> list[ModelSpec]:
+    """The models to map: the sheet's rows (if any), then the demo zoo's (if enabled, built into `zoo_dir`)."""
     specs = read_sheet(config["models"]) if config.get("models") else []
     zoo = config.get("zoo") or {}
     if zoo.get("enabled", False):
         from lmmap.zoo import zoo_specs  # the zoo needs torch only when it is built, not here
 
-        specs += zoo_specs(zoo)
+        specs += zoo_specs(zoo, zoo_dir)
     check_unique(specs, config.get("models") or "config: zoo")
     return specs
+
+
+def grid_definitions(config: dict, zoo_dir: str, grid_dir: str) -> dict:
+    """{grid slug: lmmap.interpolate.Grid} of every weight-interpolation grid under `config`, when
+    `analysis.interpolation.enabled`: the demo zoo's (`zoo.interpolation`) and the configured triples
+    of mapped models (`interpolation.triples`, e.g. config/paper/interpolation.yaml); grid models are
+    stored under `grid_dir`."""
+    if not config["analysis"]["interpolation"]["enabled"]:
+        return {}
+    from lmmap.interpolate import check_endpoints, configured_grids
+
+    grids = []
+    zoo = config.get("zoo") or {}
+    if zoo.get("enabled"):
+        from lmmap.zoo import interpolation_grids as zoo_grids
+
+        grids += zoo_grids(zoo, zoo_dir, grid_dir)
+    if (config.get("interpolation") or {}).get("triples"):
+        models = {spec.model_id: spec for spec in model_specs(config, zoo_dir)}
+        grids += configured_grids(config, models, grid_dir)
+    found = {}
+    for grid in grids:
+        if grid.slug in found:
+            raise InputError("config: interpolation", "two grids have the same name", record=grid.name)
+        check_endpoints(grid)
+        found[grid.slug] = grid
+    return found
+
+
+def grid_points_json(points: list) -> str:
+    """The `lmmap analyze interpolation --grid` argument: each grid model's α, β and id."""
+    return json.dumps([{"alpha": a, "beta": b, "model_id": spec.model_id} for a, b, spec in points])
 
 
 def sheet_options(spec: ModelSpec, fields: tuple[str, ...]) -> list[str]:

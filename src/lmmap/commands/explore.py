@@ -40,11 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="model id as in the map")
     p.add_argument("--map", required=True, help="coordinates Q (results/coords/coordinates.npz)")
-    p.add_argument(
-        "--texts",
-        default="results/texts/texts.jsonl",
-        help="reference texts (JSONL), for bits per byte (skipped when absent)",
-    )
+    p.add_argument("--texts", help="reference texts (JSONL), for bits per byte (skipped when not given or absent)")
     p.add_argument("-k", "--top", type=int, default=10, help="how many neighbours")
     p.add_argument("--format", choices=["table", "csv"], default="table", help="output format")
     p.set_defaults(func=run_neighbours)
@@ -78,7 +74,10 @@ def run_neighbours(args: argparse.Namespace) -> int:
         print(f"Nearest models to {args.model} (estimated KL per text, {len(model_ids)} models mapped)")
         print(table.to_markdown(index=False, floatfmt=".4g"))
         if "kl_bits_per_byte" not in table:
-            print(f"(bits per byte need the reference texts: --texts, not found at {args.texts})")
+            print(
+                "(bits per byte need the reference texts: --texts"
+                + (f", not found at {args.texts})" if args.texts else ")")
+            )
     return 0
 
 

@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export-models", help="write the list of models to map (sheet + demo zoo)")
     p.add_argument("--sheet", help="model sheet TSV")
     p.add_argument("--zoo", default="{}", help="the config's zoo section, as JSON")
+    p.add_argument("--zoo-dir", help="where the zoo's models are built (needed with an enabled --zoo)")
     p.add_argument("--out", required=True, help="models JSON to write")
     p.set_defaults(func=run_export_models)
 
@@ -60,7 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_export_models(args: argparse.Namespace) -> int:
     started = time.time()
-    specs = model_specs({"models": args.sheet, "zoo": json.loads(args.zoo)})
+    zoo = json.loads(args.zoo)
+    if zoo.get("enabled") and not args.zoo_dir:
+        raise InputError("--zoo-dir", "an enabled zoo needs the directory its models are built in")
+    specs = model_specs({"models": args.sheet, "zoo": zoo}, args.zoo_dir)
     extras = sheet_extras(args.sheet)[1] if args.sheet else {}
     # the sheet's own extra columns ride along: the models table keeps them, maps can colour by them
     write_json(args.out, {"models": [{**extras.get(spec.model_id, {}), **spec.as_dict()} for spec in specs]})

@@ -82,7 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME=MODEL_ID",
         help="model ids of the map for the names the results record (default: the same)",
     )
-    p.add_argument("--out", default="results/benchmarks/scores.csv", help="scores CSV to write")
+    p.add_argument(
+        "--out", required=True, help="scores CSV to write (the workflow reads results/benchmarks/scores.csv)"
+    )
     p.set_defaults(func=run_import_lm_eval)
 
 

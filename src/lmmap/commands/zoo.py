@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--tokenizer", required=True, help="zoo tokenizer JSON")
     p.add_argument("--data", help="zoo token npz (needed by trained models)")
-    p.add_argument("--zoo-dir", default=zoo.ZOO_DIR, help="where model directories live")
+    p.add_argument("--zoo-dir", required=True, help="where model directories live")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.set_defaults(func=run_zoo_build)
 
