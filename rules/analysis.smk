@@ -5,8 +5,10 @@
 from lmmap.workflow import grid_points_json
 
 ANALYSIS = config["analysis"]
-MAP_VARIABLES = map_variables(with_benchmarks=False)
-BENCHMARK_MAP_VARIABLES = map_variables(with_benchmarks=True)
+# (rules/tasks.smk and rules/paper.smk, which write the benchmark scores, are included before this file)
+MAP_VARIABLES = map_variables(with_benchmarks=False) + (
+    map_variables(with_benchmarks=True) if benchmarks_available() else []
+)
 GRIDS = {slug: list(grid.points) for slug, grid in GRID_DEFS.items()}  # rules/common.smk
 
 
@@ -16,10 +18,11 @@ rule plot_map_variables:
         coords="results/coords/coordinates.npz",
         table="results/matrix/models.csv",
         embedding="results/coords/tsne.csv",
+        benchmarks=benchmarks_input,
     output:
         maps=[
             report(
-                f"results/analysis/maps/map_{v}.png",
+                f"{ANALYSIS_DIR}/maps/map_{v}.png",
                 caption="../report/analysis_maps.rst",
                 category="Analysis",
                 subcategory="Maps",
@@ -27,75 +30,23 @@ rule plot_map_variables:
             )
             for v in MAP_VARIABLES
         ],
-        pdfs=expand("results/analysis/maps/map_{v}.pdf", v=MAP_VARIABLES),
-        variables="results/analysis/maps/variables.csv",
+        pdfs=expand("{dir}/maps/map_{v}.pdf", dir=ANALYSIS_DIR, v=MAP_VARIABLES),
+        variables=f"{ANALYSIS_DIR}/maps/variables.csv",
     log:
         "logs/plot_map_variables/plot_map_variables.log",
     conda:
         "../envs/analysis.yaml"
     params:
         variables=MAP_VARIABLES,
-        annotate=["--annotate"] if ANALYSIS["annotate"] else [],
+        benchmarks=lambda w, input: ["--benchmarks", *input.benchmarks] if input.benchmarks else [],
+        annotate=["--annotate"] if config["map"]["annotate"] else [],
         type_colours=type_colours_option(),
+        out_dir=lambda w, output: Path(output.variables).parent,
     shell:
         "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
-        " --models-table {input.table:q} --embedding {input.embedding:q} --variables {params.variables:q}"
-        " {params.annotate} {params.type_colours:q} --out-dir results/analysis/maps --out-variables {output.variables:q} > {log:q} 2>&1"
-
-
-rule plot_benchmark_maps:
-    input:
-        matrix="results/matrix/loglik.npz",
-        coords="results/coords/coordinates.npz",
-        table="results/matrix/models.csv",
-        embedding="results/coords/tsne.csv",
-        benchmarks=BENCHMARKS,
-    output:
-        maps=[
-            report(
-                f"results/analysis/maps/map_{v}.png",
-                caption="../report/analysis_maps.rst",
-                category="Analysis",
-                subcategory="Maps",
-                labels={"colour": v},
-            )
-            for v in BENCHMARK_MAP_VARIABLES
-        ],
-        pdfs=expand("results/analysis/maps/map_{v}.pdf", v=BENCHMARK_MAP_VARIABLES),
-    log:
-        "logs/plot_benchmark_maps/plot_benchmark_maps.log",
-    conda:
-        "../envs/analysis.yaml"
-    params:
-        variables=BENCHMARK_MAP_VARIABLES,
-        annotate=["--annotate"] if ANALYSIS["annotate"] else [],
-        type_colours=type_colours_option(),
-    shell:
-        "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
-        " --models-table {input.table:q} --embedding {input.embedding:q} --benchmarks {input.benchmarks:q}"
-        " --variables {params.variables:q} {params.annotate} {params.type_colours:q} --out-dir results/analysis/maps > {log:q} 2>&1"
-
-
-rule tabulate_dimensionality:
-    input:
-        "results/coords/coordinates.npz",
-    output:
-        html=report(
-            "results/analysis/dimensionality.html",
-            caption="../report/analysis_dimensionality.rst",
-            category="Analysis",
-            subcategory="Dimensionality",
-        ),
-        other=multiext("results/analysis/dimensionality", ".csv", ".md", ".tex"),
-    log:
-        "logs/tabulate_dimensionality/tabulate_dimensionality.log",
-    conda:
-        "../envs/analysis.yaml"
-    params:
-        levels=ANALYSIS["dimensionality_levels"],
-    shell:
-        "python -m lmmap analyze dimensionality --coordinates {input:q} --levels {params.levels}"
-        " --out-stem results/analysis/dimensionality > {log:q} 2>&1"
+        " --models-table {input.table:q} --embedding {input.embedding:q} {params.benchmarks:q}"
+        " --variables {params.variables:q} {params.annotate} {params.type_colours:q} --out-dir {params.out_dir:q}"
+        " --out-variables {output.variables:q} > {log:q} 2>&1"
 
 
 rule validate_kl:

@@ -14,6 +14,7 @@ from lmmap.analysis import inputs, plots
 from lmmap.analysis.outputs import publish_csv, publish_figure, publish_table
 from lmmap.commands import command_params
 from lmmap.errors import InputError
+from lmmap.figures import plot_map
 from lmmap.palette import category_colours, read_colour_table
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,8 @@ class Run:
         publish_table(frame, stem, self.step, self.inputs, self.params, self.started, extra, display=display)
         log.info("wrote %s.{csv,md,tex,html}", stem)
 
-    def csv(self, frame: pd.DataFrame, path: str) -> None:
-        publish_csv(frame, path, self.step, self.inputs, self.params, self.started)
+    def csv(self, frame: pd.DataFrame, path: str, extra: dict | None = None) -> None:
+        publish_csv(frame, path, self.step, self.inputs, self.params, self.started, extra)
 
     def figure(self, fig, stem: str, extra: dict | None = None) -> None:
         publish_figure(fig, stem, self.step, self.inputs, self.params, self.started, extra)
@@ -142,10 +143,8 @@ def run_maps(args) -> int:
         if variable not in points or points[variable].isna().all():
             raise InputError(args.benchmarks or args.models_table, "no values to colour the map by", field=variable)
         fixed = read_colour_table(args.type_colours) if variable == "type" else None
-        run.figure(
-            tsne_map.plot_variable_map(points, variable, annotate=args.annotate, colours=fixed),
-            f"{args.out_dir}/map_{variable}",
-        )
+        fig = plot_map(points, variable, annotate=args.annotate, colours=fixed, label=tsne_map.variable_label(variable))
+        run.figure(fig, f"{args.out_dir}/map_{variable}")
     if args.out_variables:
         run.csv(variables, args.out_variables)
     return 0
@@ -162,14 +161,23 @@ def _args_dimensionality(p):
         help="cumulative explained-variance levels to count components for",
     )
     p.add_argument("--out-stem", required=True, help="writes <stem>.{csv,md,tex,html}")
+    p.add_argument("--figure-stem", help="the cumulative explained-variance curve, writes <stem>.{png,pdf}")
+    p.add_argument("--out-curve", help="CSV of the curve, with the components reaching each level")
 
 
 def run_dimensionality(args) -> int:
-    from lmmap.analysis.dimensionality import dimensionality_table
+    from lmmap.analysis.dimensionality import dimensionality_table, variance_curve
+    from lmmap.figures import plot_pca_variance
 
     run = Run(args, "dimensionality", coordinates=args.coordinates)
-    table, _ = dimensionality_table(inputs.load_coordinates(args.coordinates)["Q"], args.levels)
-    run.table(table, args.out_stem, extra={"components": dict(zip(table["variance_level"], table["components"]))})
+    table, cumulative = dimensionality_table(inputs.load_coordinates(args.coordinates)["Q"], args.levels)
+    marks = dict(zip(table["variance_level"], table["components"]))
+    extra = {"components": marks}
+    run.table(table, args.out_stem, extra=extra)
+    if args.out_curve:
+        run.csv(variance_curve(cumulative, table), args.out_curve, extra)
+    if args.figure_stem:
+        run.figure(plot_pca_variance(cumulative, marks), args.figure_stem, extra)
     return 0
 
 
@@ -427,12 +435,13 @@ def run_leakage(args) -> int:
     colours = category_colours(frame["type"], read_colour_table(args.type_colours))
     run.figure(plots.leakage_scatter(screen, line, colours), args.figure_stem, extra)
     points = inputs.read_csv(args.embedding, required=("x", "y", "type")).reset_index(drop=True)
-    fig = tsne_map.plot_variable_map(
+    fig = plot_map(
         points,
         "type",
-        highlight=flagged,
-        colours=colours,
         title=f"Model map: {len(flagged)} model(s) flagged by the leakage screen",
+        colours=colours,
+        label=tsne_map.variable_label("type"),
+        highlight=flagged,
     )
     run.figure(fig, args.map_stem, extra)
     return 0

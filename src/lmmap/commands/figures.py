@@ -1,17 +1,16 @@
-"""Commands that draw the map, the PCA variance curve and the KL heatmap."""
+"""Commands that embed and draw the map and the KL heatmap (the PCA curve: `analyze dimensionality`)."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
-import numpy as np
 import pandas as pd
 
 from lmmap import figures
 from lmmap.analysis.tsne_map import embed_map
 from lmmap.commands import command_params
-from lmmap.embedding import components_needed, effective_perplexity, pca_cumulative_variance
+from lmmap.embedding import effective_perplexity
 from lmmap.errors import InputError
 from lmmap.palette import read_colour_table
 from lmmap.provenance import write_provenance
@@ -36,15 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument("--out-stem", required=True, help="writes <stem>.png and <stem>.pdf")
     p.set_defaults(func=run_plot_map)
-
-    p = subparsers.add_parser("plot-pca", help="PCA cumulative explained variance of Q")
-    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
-    p.add_argument(
-        "--levels", nargs="+", type=float, default=[0.9, 0.95], help="explained-variance levels marked on the curve"
-    )
-    p.add_argument("--out-stem", required=True, help="writes <stem>.png and <stem>.pdf")
-    p.add_argument("--out-table", required=True, help="CSV of the curve and the components per level")
-    p.set_defaults(func=run_plot_pca)
 
     p = subparsers.add_parser("plot-kl", help="clustered heatmap of the KL estimate")
     p.add_argument("--kl", required=True, help="pairwise KL estimate (results/coords/kl_estimate.npz)")
@@ -108,29 +98,6 @@ def run_plot_map(args: argparse.Namespace) -> int:
     for path in figures.save_figure(fig, args.out_stem):
         write_provenance(
             path, "plot-map", inputs={"embedding": args.embedding}, params=command_params(args), started=started
-        )
-    return 0
-
-
-def run_plot_pca(args: argparse.Namespace) -> int:
-    started = time.time()
-    Q = load_npz(args.coordinates, required=("Q",))["Q"]
-    cumulative = pca_cumulative_variance(Q)
-    marks = {level: components_needed(cumulative, level) for level in args.levels}
-    table = pd.DataFrame({"components": np.arange(1, len(cumulative) + 1), "cumulative_variance": cumulative})
-    for level, needed in marks.items():
-        table[f"reaches_{level:g}"] = table["components"] == needed
-    with atomic_path(args.out_table) as tmp:
-        table.to_csv(tmp, index=False)
-    outputs = [args.out_table, *figures.save_figure(figures.plot_pca_variance(cumulative, marks), args.out_stem)]
-    for path in outputs:
-        write_provenance(
-            path,
-            "plot-pca",
-            inputs={"coordinates": args.coordinates},
-            params=command_params(args),
-            started=started,
-            extra={"components_needed": {f"{k:g}": v for k, v in marks.items()}},
         )
     return 0
 
