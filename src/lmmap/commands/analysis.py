@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 
 import numpy as np
 import pandas as pd
 
 from lmmap.analysis import inputs, plots
-from lmmap.analysis.outputs import publish_csv, publish_figure, publish_table
-from lmmap.commands import command_params
+from lmmap.commands import Step
 from lmmap.errors import InputError
 from lmmap.figures import plot_map
 from lmmap.palette import category_colours, read_colour_table
@@ -29,65 +27,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.set_defaults(func=func)
 
 
-class Run:
-    """One analysis run: its inputs and parameters, recorded in every output's provenance."""
-
-    def __init__(self, args: argparse.Namespace, step: str, **input_paths):
-        self.step, self.started = f"analyze {step}", time.time()
-        self.inputs = {k: v for k, v in input_paths.items() if v}
-        self.params = command_params(args, exclude=("analysis",))
-
-    def table(
-        self, frame: pd.DataFrame, stem: str, extra: dict | None = None, display: pd.DataFrame | None = None
-    ) -> None:
-        publish_table(frame, stem, self.step, self.inputs, self.params, self.started, extra, display=display)
-        log.info("wrote %s.{csv,md,tex,html}", stem)
-
-    def csv(self, frame: pd.DataFrame, path: str, extra: dict | None = None) -> None:
-        publish_csv(frame, path, self.step, self.inputs, self.params, self.started, extra)
-
-    def figure(self, fig, stem: str, extra: dict | None = None) -> None:
-        publish_figure(fig, stem, self.step, self.inputs, self.params, self.started, extra)
-        log.info("wrote %s.{png,pdf}", stem)
+def _step(args: argparse.Namespace, analysis: str, **input_paths) -> Step:
+    """The run of one analysis: every output's sidecar records these inputs and the arguments."""
+    return Step(f"analyze {analysis}", args, input_paths, exclude=("analysis",))
 
 
-class Data:
-    """The matrix L, the coordinates Q and the tables, all aligned on the matrix's model order."""
-
-    def __init__(self, args: argparse.Namespace, need_benchmarks: bool = False):
-        matrix = inputs.load_matrix(args.matrix)
-        self.model_ids = matrix["model_ids"].astype(str).tolist()
-        self.L, self.domains = matrix["L"], matrix["domains"].astype(str)
-        self.Q, self.clip_value = None, None
-        if getattr(args, "coordinates", None):
-            coords = inputs.load_coordinates(args.coordinates)
-            if coords["model_ids"].astype(str).tolist() != self.model_ids:
-                raise InputError(args.coordinates, "models differ from the matrix's", field="model_ids")
-            self.Q = coords["Q"]
-            self.clip_value = float(coords["clip_value"]) if "clip_value" in coords else None
-        self.models = inputs.align(inputs.read_models(args.models_table), self.model_ids, args.models_table)
-        self.benchmarks, self.tasks = None, []
-        if getattr(args, "benchmarks", None):
-            table = inputs.read_benchmarks(args.benchmarks)
-            self.tasks = inputs.task_columns(table)
-            self.benchmarks = inputs.align(table, self.model_ids, args.benchmarks, allow_missing=True)
-        elif need_benchmarks:
-            raise InputError("--benchmarks", "this analysis needs benchmark scores")
-
-    def targets(self) -> pd.DataFrame:
-        """Benchmark targets (tasks + mean) of the models that have all of them, indexed by model id."""
-        frame = self.benchmarks.set_index("model_id")[[*self.tasks, "mean"]]
-        complete = frame.dropna()
-        if len(complete) < len(frame):
-            log.warning("%d model(s) lack some benchmark score and are left out", len(frame) - len(complete))
-        return complete
-
-    def clipped_L(self) -> np.ndarray:
-        """L clipped as for the coordinates (the same input for features Q and L)."""
-        return self.L if self.clip_value is None else np.maximum(self.L, self.clip_value)
-
-    def mean_loglik(self) -> pd.Series:
-        return pd.Series(self.L.mean(axis=1), index=self.model_ids, name="mean_loglik")
+def _data(args: argparse.Namespace, need_benchmarks: bool = False) -> inputs.AnalysisData:
+    return inputs.AnalysisData.load(
+        args.matrix,
+        args.models_table,
+        getattr(args, "coordinates", None),
+        getattr(args, "benchmarks", None),
+        need_benchmarks,
+    )
 
 
 def _common(p: argparse.ArgumentParser, coordinates=False, benchmarks=False, required_benchmarks=False):
@@ -123,7 +75,7 @@ def run_maps(args) -> int:
     from lmmap.analysis import tsne_map
 
     run, data = (
-        Run(
+        _step(
             args,
             "maps",
             matrix=args.matrix,
@@ -132,7 +84,7 @@ def run_maps(args) -> int:
             benchmarks=args.benchmarks,
             embedding=args.embedding,
         ),
-        Data(args),
+        _data(args),
     )
     variables = tsne_map.map_variables(
         data.model_ids, data.Q, data.L, data.domains, data.models, data.benchmarks, data.tasks
@@ -169,7 +121,7 @@ def run_dimensionality(args) -> int:
     from lmmap.analysis.dimensionality import dimensionality_table, variance_curve
     from lmmap.figures import plot_pca_variance
 
-    run = Run(args, "dimensionality", coordinates=args.coordinates)
+    run = _step(args, "dimensionality", coordinates=args.coordinates)
     table, cumulative = dimensionality_table(inputs.load_coordinates(args.coordinates)["Q"], args.levels)
     marks = dict(zip(table["variance_level"], table["components"]))
     extra = {"components": marks}
@@ -202,7 +154,7 @@ def _args_kl(p):
 def run_kl_validation(args) -> int:
     from lmmap.analysis.kl_validation import run_validation
 
-    run = Run(args, "kl-validation", coordinates=args.coordinates, texts=args.texts, models=args.models)
+    run = _step(args, "kl-validation", coordinates=args.coordinates, texts=args.texts, models=args.models)
     table, summary, info = run_validation(
         args.coordinates,
         args.texts,
@@ -287,7 +239,7 @@ def _args_predict(p):
 def run_predict(args) -> int:
     from lmmap.analysis import prediction
 
-    run = Run(
+    run = _step(
         args,
         "predict",
         matrix=args.matrix,
@@ -295,7 +247,7 @@ def run_predict(args) -> int:
         models=args.models_table,
         benchmarks=args.benchmarks,
     )
-    data = Data(args, need_benchmarks=True)
+    data = _data(args, need_benchmarks=True)
     if args.group_by not in data.models.columns:
         raise InputError(args.models_table, "no such column to group the cross-validation by", field=args.group_by)
     targets = data.targets().assign(**{prediction.MEAN_LOGP: data.mean_loglik()})
@@ -347,8 +299,8 @@ def _args_baseline(p):
 def run_baseline(args) -> int:
     from lmmap.analysis.prediction import baseline_correlations
 
-    run = Run(args, "perplexity-baseline", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
-    data = Data(args, need_benchmarks=True)
+    run = _step(args, "perplexity-baseline", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
+    data = _data(args, need_benchmarks=True)
     targets = data.benchmarks.set_index("model_id")[[*data.tasks, "mean"]]
     table = baseline_correlations(data.mean_loglik(), targets)
     run.table(table, args.out_stem)
@@ -388,7 +340,7 @@ def _args_leakage(p):
 def run_leakage(args) -> int:
     from lmmap.analysis import leakage, tsne_map
 
-    run = Run(
+    run = _step(
         args,
         "leakage",
         matrix=args.matrix,
@@ -397,7 +349,7 @@ def run_leakage(args) -> int:
         embedding=args.embedding,
         known=args.known,
     )
-    data = Data(args, need_benchmarks=True)
+    data = _data(args, need_benchmarks=True)
     if args.group_by not in data.models.columns:
         raise InputError(args.models_table, "no such column to group the leakage screen by", field=args.group_by)
     frame = pd.DataFrame(
@@ -474,12 +426,10 @@ def _args_interpolation(p):
 def run_interpolation(args) -> int:
     from lmmap.analysis.interpolation import grid_summary, interpolation_table
     from lmmap.coords import stored_clip_value
-    from lmmap.matrix import merge_scores
-    from lmmap.provenance import write_provenance
-    from lmmap.storage import save_npz
+    from lmmap.matrix import matrix_arrays, merge_scores
     from lmmap.texts import load_text_set
 
-    run = Run(
+    run = _step(
         args,
         "interpolation",
         texts=args.texts,
@@ -494,17 +444,7 @@ def run_interpolation(args) -> int:
         raise InputError(args.grid, "scored model is not on the grid", record=missing[0], field="model_id")
     alphas = [grid[m]["alpha"] for m in model_ids]
     betas = [grid[m]["beta"] for m in model_ids]
-    save_npz(
-        args.out_matrix,
-        L=L,
-        model_ids=np.array(model_ids),
-        text_ids=np.array(text_set.ids),
-        domains=np.array(text_set.domains),
-        text_set_sha256=np.array(text_set.sha256),
-        alpha=np.array(alphas),
-        beta=np.array(betas),
-    )
-    write_provenance(args.out_matrix, run.step, run.inputs, run.params, started=run.started)
+    run.npz(args.out_matrix, **matrix_arrays(L, model_ids, text_set), alpha=np.array(alphas), beta=np.array(betas))
     geometry = None
     if args.geometry:
         run.inputs["geometry"] = args.geometry
@@ -540,8 +480,8 @@ def _args_model_list(p):
 def run_model_list(args) -> int:
     from lmmap.analysis.model_list import model_list, readable_model_list
 
-    run = Run(args, "model-list", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
-    data = Data(args)
+    run = _step(args, "model-list", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
+    data = _data(args)
     table = model_list(data.model_ids, data.L, data.models, data.benchmarks)
     run.table(table, args.out_stem, display=readable_model_list(table))
     return 0
@@ -564,7 +504,7 @@ def run_findings(args) -> int:
 
     from lmmap.analysis import findings as f
 
-    run = Run(
+    run = _step(
         args,
         "findings",
         kl_estimate=args.kl_estimate,

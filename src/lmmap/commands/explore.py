@@ -82,22 +82,29 @@ def run_neighbours(args: argparse.Namespace) -> int:
 
 
 def run_interactive_map(args: argparse.Namespace) -> int:
-    import time
 
     import pandas as pd
 
     from lmmap.analysis import inputs, interactive_map, tsne_map
-    from lmmap.commands import command_params
-    from lmmap.commands.analysis import Data
+    from lmmap.commands import Step
     from lmmap.coords import kl_estimate, nats_to_bits_per_byte
     from lmmap.neighbours import mean_text_bytes, nearest_all
     from lmmap.palette import read_colour_table
-    from lmmap.provenance import write_provenance
     from lmmap.storage import atomic_path
     from lmmap.texts import load_text_set
     from lmmap.workflow import MODELS_TABLE_COLUMNS
 
-    started, data = time.time(), Data(args)
+    used = {
+        "matrix": args.matrix,
+        "coordinates": args.coordinates,
+        "models": args.models_table,
+        "embedding": args.embedding,
+        "texts": args.texts,
+        "benchmarks": args.benchmarks,
+        "type_colours": args.type_colours,
+    }
+    step = Step("interactive-map", args, used)
+    data = inputs.AnalysisData.load(args.matrix, args.models_table, args.coordinates, args.benchmarks)
     variables = tsne_map.map_variables(
         data.model_ids, data.Q, data.L, data.domains, data.models, data.benchmarks, data.tasks
     )
@@ -133,21 +140,5 @@ def run_interactive_map(args: argparse.Namespace) -> int:
     )
     with atomic_path(args.out) as tmp:
         interactive_map.write_html(fig, tmp)
-    used = {
-        "matrix": args.matrix,
-        "coordinates": args.coordinates,
-        "models": args.models_table,
-        "embedding": args.embedding,
-        "texts": args.texts,
-        "benchmarks": args.benchmarks,
-        "type_colours": args.type_colours,
-    }
-    write_provenance(
-        args.out,
-        "interactive-map",
-        {k: v for k, v in used.items() if v},
-        command_params(args),
-        {"landmarks": landmarks, "variables": shown},
-        started,
-    )
+    step.record(args.out, {"landmarks": landmarks, "variables": shown})
     return 0

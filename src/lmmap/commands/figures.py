@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 import pandas as pd
 
 from lmmap import figures
 from lmmap.analysis.tsne_map import embed_map
-from lmmap.commands import command_params
+from lmmap.commands import Step
 from lmmap.embedding import effective_perplexity
 from lmmap.errors import InputError
 from lmmap.palette import read_colour_table
-from lmmap.provenance import write_provenance
-from lmmap.storage import atomic_path, load_npz
+from lmmap.storage import load_npz
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,40 +68,27 @@ def read_table(path: str, model_ids: list[str] | None = None) -> pd.DataFrame:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("embed", args, {"coordinates": args.coordinates, "models": args.models_table})
     coords = load_npz(args.coordinates, required=("Q", "model_ids"))
     model_ids = coords["model_ids"].tolist()
     table = read_table(args.models_table, model_ids).set_index("model_id")
     created = table.loc[model_ids, "created"] if "created" in table else None
     xy = embed_map(coords["Q"], model_ids, created, args.perplexity, args.max_iter, args.seed)
-    out = xy.join(table, on="model_id")
-    with atomic_path(args.out) as tmp:
-        out.to_csv(tmp, index=False)
-    write_provenance(
-        args.out,
-        "embed",
-        inputs={"coordinates": args.coordinates, "models": args.models_table},
-        params=command_params(args),
-        started=started,
-        extra={"perplexity_used": effective_perplexity(len(model_ids), args.perplexity)},
-    )
+    extra = {"perplexity_used": effective_perplexity(len(model_ids), args.perplexity)}
+    step.csv(xy.join(table, on="model_id"), args.out, extra)
     return 0
 
 
 def run_plot_map(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("plot-map", args, {"embedding": args.embedding})
     points = read_table(args.embedding)
     fixed = read_colour_table(args.type_colours) if args.hue == "type" else None
-    fig = figures.plot_map(points, args.hue, args.title, annotate=args.annotate, colours=fixed)
-    for path in figures.save_figure(fig, args.out_stem):
-        write_provenance(
-            path, "plot-map", inputs={"embedding": args.embedding}, params=command_params(args), started=started
-        )
+    step.figure(figures.plot_map(points, args.hue, args.title, annotate=args.annotate, colours=fixed), args.out_stem)
     return 0
 
 
 def run_plot_kl(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("plot-kl", args, {"kl": args.kl, "models": args.models_table})
     kl = load_npz(args.kl, required=("KL", "model_ids"))
     labels = kl["model_ids"].tolist()
     table = read_table(args.models_table, labels).set_index("model_id")
@@ -115,13 +100,5 @@ def run_plot_kl(args: argparse.Namespace) -> int:
         if len(labels) <= args.max_models
         else [labels[i] for i in figures.farthest_point_subset(kl["KL"], args.subset)]
     )
-    for path in figures.save_figure(fig, args.out_stem):
-        write_provenance(
-            path,
-            "plot-kl",
-            inputs={"kl": args.kl, "models": args.models_table},
-            params=command_params(args),
-            started=started,
-            extra={"n_models": len(labels), "models_shown": shown},
-        )
+    step.figure(fig, args.out_stem, {"n_models": len(labels), "models_shown": shown})
     return 0

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from lmmap.analysis import paper_data
-from lmmap.analysis.outputs import publish_csv
-from lmmap.commands import command_params
-from lmmap.provenance import write_provenance
-from lmmap.storage import save_npz
+from lmmap.commands import Step
 from lmmap.texts import load_text_set
 
 
@@ -31,19 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    started = time.time()
+    inputs = {"loglik": args.loglik, "model_data": args.model_data, "texts": args.texts, "types": args.types}
+    step = Step("paper-convert", args, inputs)
     text_set = load_text_set(args.texts)
     matrix, models, benchmarks = paper_data.convert(
         args.loglik, args.model_data, text_set, args.allow_pickle, args.types
     )
-    inputs = {"loglik": args.loglik, "model_data": args.model_data, "texts": args.texts}
-    if args.types:
-        inputs["types"] = args.types
-    params = command_params(args)
-    save_npz(args.out_matrix, **matrix)
-    write_provenance(
-        args.out_matrix, "paper-convert", inputs, params, started=started, extra={"shape": list(matrix["L"].shape)}
-    )
-    publish_csv(models, args.out_models, "paper-convert", inputs, params, started)
-    publish_csv(benchmarks, args.out_benchmarks, "paper-convert", inputs, params, started)
+    step.npz(args.out_matrix, {"shape": list(matrix["L"].shape)}, **matrix)
+    step.csv(models, args.out_models)
+    step.csv(benchmarks, args.out_benchmarks)
     return 0
