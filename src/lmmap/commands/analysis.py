@@ -43,15 +43,15 @@ def _data(args: argparse.Namespace, need_benchmarks: bool = False) -> inputs.Ana
 
 
 def _common(p: argparse.ArgumentParser, coordinates=False, benchmarks=False, required_benchmarks=False):
-    p.add_argument("--matrix", required=True, help="results/matrix/loglik.npz")
-    p.add_argument("--models-table", required=True, help="results/matrix/models.csv")
+    p.add_argument("--matrix", required=True, help="the log-likelihood matrix L (npz)")
+    p.add_argument("--models-table", required=True, help="the models table (CSV)")
     if coordinates:
-        p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+        p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
     if benchmarks:
         p.add_argument(
             "--benchmarks",
             required=required_benchmarks,
-            help="results/benchmarks/scores.csv (model_id, tasks 0-100, mean)",
+            help="the benchmark scores (CSV: model_id, tasks 0-100, mean)",
         )
 
 
@@ -104,7 +104,7 @@ def run_maps(args) -> int:
 
 # ------------------------------------------------------------------------------- dimensionality
 def _args_dimensionality(p):
-    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+    p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
     p.add_argument(
         "--levels",
         nargs="+",
@@ -135,9 +135,9 @@ def run_dimensionality(args) -> int:
 
 # ------------------------------------------------------------------------------- KL validation
 def _args_kl(p):
-    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+    p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
     p.add_argument("--texts", required=True, help="the reference text set (JSONL)")
-    p.add_argument("--models", required=True, help="results/models/models.json (model specs)")
+    p.add_argument("--models", required=True, help="the model list (JSON of model specs)")
     p.add_argument("--model-ids", nargs="*", default=[], help="models to compare (default: all)")
     p.add_argument("--max-models", type=int, default=6, help="per tokenizer group")
     p.add_argument("--n-texts", type=int, default=32, help="reference texts for the token level")

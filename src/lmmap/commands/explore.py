@@ -13,12 +13,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for the model's details and nearest models, switch the colouring, "
         "find a model by name, zoom and pan.",
     )
-    p.add_argument("--matrix", required=True, help="log-likelihood matrix (results/matrix/loglik.npz)")
-    p.add_argument("--coordinates", required=True, help="coordinates Q (results/coords/coordinates.npz)")
-    p.add_argument("--models-table", required=True, help="model table (results/matrix/models.csv)")
-    p.add_argument("--embedding", required=True, help="t-SNE coordinates (results/coords/tsne.csv)")
+    p.add_argument("--matrix", required=True, help="the log-likelihood matrix L (npz)")
+    p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
+    p.add_argument("--models-table", required=True, help="the models table (CSV)")
+    p.add_argument("--embedding", required=True, help="the t-SNE coordinates (CSV: model_id, x, y)")
     p.add_argument("--texts", required=True, help="reference texts (JSONL), for KL in bits per byte")
-    p.add_argument("--benchmarks", help="benchmark scores (results/benchmarks/scores.csv), when known")
+    p.add_argument("--benchmarks", help="the benchmark scores (CSV), when known")
     p.add_argument("--type-colours", help="TSV of type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument(
         "--landmarks",
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and in bits per byte of reference text.",
     )
     p.add_argument("model", metavar="MODEL", help="model id as in the map")
-    p.add_argument("--map", required=True, help="coordinates Q (results/coords/coordinates.npz)")
+    p.add_argument("--map", required=True, help="the coordinates Q (npz)")
     p.add_argument("--texts", help="reference texts (JSONL), for bits per byte (skipped when not given or absent)")
     p.add_argument("-k", "--top", type=int, default=10, help="how many neighbours")
     p.add_argument("--format", choices=["table", "csv"], default="table", help="output format")

@@ -17,8 +17,8 @@ from lmmap.storage import load_npz
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("embed", help="t-SNE of the coordinates (rows ordered by date, name)")
-    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
-    p.add_argument("--models-table", required=True, help="results/matrix/models.csv")
+    p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
+    p.add_argument("--models-table", required=True, help="the models table (CSV)")
     p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity")
     p.add_argument("--max-iter", type=int, default=1000, help="t-SNE iterations")
     p.add_argument("--seed", type=int, default=42, help="t-SNE random state")
@@ -35,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_plot_map)
 
     p = subparsers.add_parser("plot-kl", help="clustered heatmap of the KL estimate")
-    p.add_argument("--kl", required=True, help="pairwise KL estimate (results/coords/kl_estimate.npz)")
-    p.add_argument("--models-table", required=True, help="results/matrix/models.csv")
+    p.add_argument("--kl", required=True, help="the pairwise KL estimate (npz)")
+    p.add_argument("--models-table", required=True, help="the models table (CSV)")
     p.add_argument("--group", default="type", help="models-table column for the colour strip")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument(

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_merge)
 
     p = subparsers.add_parser("coordinates", help="clip and double-centre L into coordinates Q")
-    p.add_argument("--matrix", required=True, help="results/matrix/loglik.npz")
+    p.add_argument("--matrix", required=True, help="the log-likelihood matrix L (npz)")
     p.add_argument(
         "--clip-quantile",
         type=float,

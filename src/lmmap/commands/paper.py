@@ -20,9 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="required: unpickling can execute code, so only do it for files you trust",
     )
-    p.add_argument("--out-matrix", required=True, help="results/matrix/loglik.npz")
-    p.add_argument("--out-models", required=True, help="results/matrix/models.csv")
-    p.add_argument("--out-benchmarks", required=True, help="results/benchmarks/scores.csv")
+    p.add_argument("--out-matrix", required=True, help="the log-likelihood matrix L (npz) to write")
+    p.add_argument("--out-models", required=True, help="the models table (CSV) to write")
+    p.add_argument("--out-benchmarks", required=True, help="the benchmark scores (CSV) to write")
     p.set_defaults(func=run_convert)
 
 

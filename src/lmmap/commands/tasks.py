@@ -80,9 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME=MODEL_ID",
         help="model ids of the map for the names the results record (default: the same)",
     )
-    p.add_argument(
-        "--out", required=True, help="scores CSV to write (the workflow reads results/benchmarks/scores.csv)"
-    )
+    p.add_argument("--out", required=True, help="scores CSV to write (the benchmark scores the workflow reads)")
     p.set_defaults(func=run_import_lm_eval)
 
 
