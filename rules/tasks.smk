@@ -4,7 +4,7 @@
 
 import re
 
-from lmmap.tasks import evaluation_batches, sheet_rows_json, zoo_config_files
+from lmmap.workflow import evaluation_batches, sheet_rows_json, zoo_config_files
 
 TASKS_CONFIG = config.get("tasks") or {}
 TASKS = {t["name"]: t for t in TASKS_CONFIG.get("tasks", [])} if TASKS_CONFIG.get("enabled") else {}

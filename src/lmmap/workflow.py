@@ -97,3 +97,28 @@ def check_config_columns(config: dict) -> None:
             raise InputError(
                 "config", f"'{column}' is not a models-table column; one of {', '.join(columns)}", field=field
             )
+
+
+# The demo benchmarks (rules/tasks.smk): which models are evaluated together
+
+
+def evaluation_batches(specs: list[ModelSpec]) -> dict[str, list[ModelSpec]]:
+    """Models evaluated in one job: the zoo's in one job per `lmmap.zoo.job_group` (starting torch
+    costs more than evaluating a small model), every other model on its own."""
+    from lmmap.zoo import job_group
+
+    batches: dict[str, list[ModelSpec]] = {}
+    for spec in specs:
+        key = f"zoo-{job_group(spec)}" if spec.is_zoo else f"model-{spec.slug}"
+        batches.setdefault(key, []).append(spec)
+    return batches
+
+
+def sheet_rows_json(specs: list[ModelSpec]) -> str:
+    """The `lmmap evaluate-tasks --models` argument for `specs`."""
+    return json.dumps([{k: v for k, v in spec.as_dict().items() if k != "slug"} for spec in specs])
+
+
+def zoo_config_files(specs: list[ModelSpec]) -> list[str]:
+    """The zoo models among `specs` must be built before they are evaluated (their config.json)."""
+    return [f"{s.source}/config.json" for s in specs if s.is_zoo]
