@@ -88,6 +88,28 @@ def leakage_screen(
     return screen.sort_values("residual_z", ascending=False, kind="stable").reset_index(drop=True), fit
 
 
+def screen_models(data, group_by: str, threshold: float, method: str) -> tuple[pd.DataFrame, HuberRegressor, int]:
+    """`leakage_screen` over the models of `data` (lmmap.analysis.inputs.AnalysisData) that have every
+    benchmark score, grouped by the models-table column `group_by`: the screen, the fit and how many
+    models were screened."""
+    from lmmap.analysis.tsne_map import domain_means
+
+    frame = pd.DataFrame(
+        {
+            "model_id": data.model_ids,
+            "type": data.models["type"].astype(str).to_numpy(),
+            "group": data.models[group_by].fillna("unknown").astype(str).to_numpy(),
+            "mean_loglik": data.L.mean(axis=1),
+            "benchmark_mean": data.benchmarks["mean"].to_numpy(),
+        }
+    )
+    tasks = data.benchmarks[data.tasks].reset_index(drop=True)
+    scored = (frame["benchmark_mean"].notna() & tasks.notna().all(axis=1)).to_numpy()
+    per_domain = domain_means(data.L, data.domains)[scored]
+    screen, fit = leakage_screen(frame[scored], per_domain, threshold, method=method, predictors=tasks[scored])
+    return screen, fit, int(scored.sum())
+
+
 def readable(screen: pd.DataFrame) -> pd.DataFrame:
     """The screen as people read it: flagged as "yes" or blank, log-likelihoods and residuals to 2
     decimals, z-scores and scores to 1 (the CSV keeps full precision)."""

@@ -250,12 +250,9 @@ def run_predict(args) -> int:
     data = _data(args, need_benchmarks=True)
     if args.group_by not in data.models.columns:
         raise InputError(args.models_table, "no such column to group the cross-validation by", field=args.group_by)
-    targets = data.targets().assign(**{prediction.MEAN_LOGP: data.mean_loglik()})
-    rows = [data.model_ids.index(m) for m in targets.index]
-    features = {"Q": data.Q[rows], "L": data.clipped_L()[rows]}
-    groups = data.models[args.group_by].fillna("unknown").astype(str).to_numpy()[rows]
+    features, targets, groups = prediction.prediction_inputs(data, args.features, args.group_by)
     summary, per_seed, predictions = prediction.run_prediction(
-        {name: features[name] for name in args.features},
+        features,
         targets,
         groups,
         args.cv,
@@ -352,21 +349,7 @@ def run_leakage(args) -> int:
     data = _data(args, need_benchmarks=True)
     if args.group_by not in data.models.columns:
         raise InputError(args.models_table, "no such column to group the leakage screen by", field=args.group_by)
-    frame = pd.DataFrame(
-        {
-            "model_id": data.model_ids,
-            "type": data.models["type"].astype(str).to_numpy(),
-            "group": data.models[args.group_by].fillna("unknown").astype(str).to_numpy(),
-            "mean_loglik": data.L.mean(axis=1),
-            "benchmark_mean": data.benchmarks["mean"].to_numpy(),
-        }
-    )
-    tasks = data.benchmarks[data.tasks].reset_index(drop=True)
-    scored = (frame["benchmark_mean"].notna() & tasks.notna().all(axis=1)).to_numpy()
-    per_domain = tsne_map.domain_means(data.L, data.domains)[scored]
-    screen, fit = leakage.leakage_screen(
-        frame[scored], per_domain, args.threshold, method=args.method, predictors=tasks[scored]
-    )
+    screen, fit, n_screened = leakage.screen_models(data, args.group_by, args.threshold, args.method)
     if args.known:
         known = inputs.read_csv(args.known, required=tuple(args.known_columns))[args.known_columns]
         screen = screen.merge(known, left_on="model_id", right_index=True, how="left")
@@ -374,7 +357,7 @@ def run_leakage(args) -> int:
     extra = {
         "flagged": flagged,
         "method": args.method,
-        "screened": int(scored.sum()),
+        "screened": n_screened,
         "fit": {"coefficients": fit.coef_.tolist(), "intercept": float(fit.intercept_)},
     }
     shown = screen.head(max(args.show, len(flagged)))
@@ -384,7 +367,7 @@ def run_leakage(args) -> int:
         xs = np.linspace(screen["benchmark_mean"].min(), screen["benchmark_mean"].max(), 50)
         line = (xs, fit.predict(xs[:, None]))
     # the palette of every model's type: the scatter shows only the scored models
-    colours = category_colours(frame["type"], read_colour_table(args.type_colours))
+    colours = category_colours(data.models["type"].astype(str), read_colour_table(args.type_colours))
     run.figure(plots.leakage_scatter(screen, line, colours), args.figure_stem, extra)
     points = inputs.read_csv(args.embedding, required=("x", "y", "type")).reset_index(drop=True)
     fig = plot_map(
