@@ -40,7 +40,4 @@ include: "rules/cluster.smk"
 rule all:
     default_target: True
     input:
-        all_outputs(),
-        analysis_outputs(),
-        ZOO_OUTPUTS,
-        GROWTH_OUTPUTS,
+        get_final_output(),

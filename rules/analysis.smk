@@ -2,17 +2,14 @@
 # variable, dimensionality, KL validation, benchmark prediction, the perplexity baseline, the leakage
 # screen, weight interpolation and the model list. Tables: CSV + Markdown + LaTeX; figures: PNG + PDF.
 
-import functools
-
-from lmmap.analysis import targets
+from lmmap.workflow import grid_points_json
 
 ANALYSIS = config["analysis"]
-BENCHMARKS = targets.BENCHMARKS
-MAP_VARIABLES = targets.map_variables(config, with_benchmarks=False)
-BENCHMARK_MAP_VARIABLES = targets.map_variables(config, with_benchmarks=True)
+# (rules/tasks.smk and rules/paper.smk, which write the benchmark scores, are included before this file)
+MAP_VARIABLES = map_variables(with_benchmarks=False) + (
+    map_variables(with_benchmarks=True) if benchmarks_available() else []
+)
 GRIDS = {slug: list(grid.points) for slug, grid in GRID_DEFS.items()}  # rules/common.smk
-# called by `rule all`, once every rule file is included
-analysis_outputs = functools.partial(targets.analysis_outputs, config, GRIDS, workflow)
 
 
 rule plot_maps:
@@ -21,10 +18,11 @@ rule plot_maps:
         coords="results/coords/coordinates.npz",
         table="results/matrix/models.csv",
         embedding="results/coords/tsne.csv",
+        benchmarks=benchmarks_input,
     output:
         maps=[
             report(
-                f"results/analysis/maps/map_{v}.png",
+                f"{ANALYSIS_DIR}/maps/map_{v}.png",
                 caption="../report/analysis_maps.rst",
                 category="Analysis",
                 subcategory="Maps",
@@ -32,80 +30,23 @@ rule plot_maps:
             )
             for v in MAP_VARIABLES
         ],
-        pdfs=expand("results/analysis/maps/map_{v}.pdf", v=MAP_VARIABLES),
-        variables="results/analysis/maps/variables.csv",
+        pdfs=expand("{dir}/maps/map_{v}.pdf", dir=ANALYSIS_DIR, v=MAP_VARIABLES),
+        variables=f"{ANALYSIS_DIR}/maps/variables.csv",
     log:
         "logs/plot_maps/plot_maps.log",
     conda:
         "../envs/analysis.yaml"
     params:
         variables=MAP_VARIABLES,
-        annotate=["--annotate"] if ANALYSIS["annotate"] else [],
+        benchmarks=lambda w, input: ["--benchmarks", *input.benchmarks] if input.benchmarks else [],
+        annotate=["--annotate"] if config["map"]["annotate"] else [],
         type_colours=type_colours_option(),
         out_dir=folder("variables"),
     shell:
         "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
-        " --models-table {input.table:q} --embedding {input.embedding:q} --variables {params.variables:q}"
-        " {params.annotate} {params.type_colours:q} --out-dir {params.out_dir:q}"
+        " --models-table {input.table:q} --embedding {input.embedding:q} {params.benchmarks:q}"
+        " --variables {params.variables:q} {params.annotate} {params.type_colours:q} --out-dir {params.out_dir:q}"
         " --out-variables {output.variables:q} > {log:q} 2>&1"
-
-
-rule plot_maps_benchmarks:
-    input:
-        matrix="results/matrix/loglik.npz",
-        coords="results/coords/coordinates.npz",
-        table="results/matrix/models.csv",
-        embedding="results/coords/tsne.csv",
-        benchmarks=BENCHMARKS,
-    output:
-        maps=[
-            report(
-                f"results/analysis/maps/map_{v}.png",
-                caption="../report/analysis_maps.rst",
-                category="Analysis",
-                subcategory="Maps",
-                labels={"colour": v},
-            )
-            for v in BENCHMARK_MAP_VARIABLES
-        ],
-        pdfs=expand("results/analysis/maps/map_{v}.pdf", v=BENCHMARK_MAP_VARIABLES),
-    log:
-        "logs/plot_maps_benchmarks/plot_maps_benchmarks.log",
-    conda:
-        "../envs/analysis.yaml"
-    params:
-        variables=BENCHMARK_MAP_VARIABLES,
-        annotate=["--annotate"] if ANALYSIS["annotate"] else [],
-        type_colours=type_colours_option(),
-        out_dir=folder("pdfs"),
-    shell:
-        "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
-        " --models-table {input.table:q} --embedding {input.embedding:q} --benchmarks {input.benchmarks:q}"
-        " --variables {params.variables:q} {params.annotate} {params.type_colours:q}"
-        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
-
-
-rule tabulate_dimensionality:
-    input:
-        "results/coords/coordinates.npz",
-    output:
-        html=report(
-            "results/analysis/dimensionality.html",
-            caption="../report/analysis_dimensionality.rst",
-            category="Analysis",
-            subcategory="Dimensionality",
-        ),
-        other=multiext("results/analysis/dimensionality", ".csv", ".md", ".tex"),
-    log:
-        "logs/tabulate_dimensionality/tabulate_dimensionality.log",
-    conda:
-        "../envs/analysis.yaml"
-    params:
-        levels=ANALYSIS["dimensionality_levels"],
-        out_stem=stem("html"),
-    shell:
-        "python -m lmmap analyze dimensionality --coordinates {input:q} --levels {params.levels}"
-        " --out-stem {params.out_stem:q} > {log:q} 2>&1"
 
 
 rule validate_kl:
@@ -254,7 +195,7 @@ rule screen_leakage:
         table="results/matrix/models.csv",
         benchmarks=BENCHMARKS,
         embedding="results/coords/tsne.csv",
-        known=["results/zoo/lineage.csv"] if config["zoo"]["enabled"] else [],
+        known=[ZOO_LINEAGE] if ZOO_GROUPS else [],
     output:
         html=report(
             "results/analysis/leakage/leakage.html",
@@ -297,7 +238,7 @@ rule tabulate_model_list:
     input:
         matrix="results/matrix/loglik.npz",
         table="results/matrix/models.csv",
-        benchmarks=lambda w: [BENCHMARKS] if targets.benchmarks_available(config, workflow) else [],
+        benchmarks=benchmarks_input,
     output:
         html=report(
             "results/analysis/model_list.html",
@@ -344,7 +285,7 @@ if GRIDS:
         conda:
             "../envs/analysis.yaml"
         params:
-            grid=lambda w: targets.grid_points_json(GRIDS[w.grid]),
+            grid=lambda w: grid_points_json(GRIDS[w.grid]),
             clip=interpolation_clip,
             out_stem=stem("table"),
             summary_stem=stem("summary"),
@@ -358,7 +299,7 @@ if GRIDS:
 
 rule summarise_findings:
     input:
-        unpack(lambda w: targets.findings_inputs(config, GRIDS, workflow)),
+        unpack(findings_inputs),
     output:
         html=report(
             "results/analysis/findings.html",
@@ -372,7 +313,7 @@ rule summarise_findings:
     conda:
         "../envs/analysis.yaml"
     params:
-        arguments=lambda w: targets.findings_arguments(targets.findings_inputs(config, GRIDS, workflow)),
+        arguments=findings_arguments,
         out_stem=stem("html"),
     shell:
         "python -m lmmap analyze findings {params.arguments} --out-stem {params.out_stem:q} > {log:q} 2>&1"

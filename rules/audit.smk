@@ -5,9 +5,7 @@
 rule audit_results:
     input:
         # every final result (evaluated once all rule files are read)
-        lambda w: [
-            p for p in all_outputs() + analysis_outputs() if p not in ("results/audit.json", "results/audit.html")
-        ],
+        lambda w: audited_outputs(),
     output:
         json=report(
             "results/audit.json",

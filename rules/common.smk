@@ -27,24 +27,54 @@ def job_environment() -> str:
 
 shell.prefix(job_environment())
 
-from lmmap.workflow import check_config_columns, model_specs, score_options  # noqa: E402
+from lmmap import zoo  # noqa: E402
+from lmmap.workflow import (  # noqa: E402
+    check_config_columns,
+    created_since,
+    grid_definitions,
+    model_specs,
+    score_options,
+)
 
 validate(config, schema="../config/schemas/config.schema.yaml")
 check_config_columns(config)
 
-MODELS = {spec.slug: spec for spec in model_specs(config)}
+# Where the workflow keeps what it builds (the package takes these as arguments).
+ZOO_DIR = "results/zoo"  # demo zoo models, <slug>/ each
+GRID_DIR = "results/interpolation"  # interpolation grids, <grid>/models/<slug>/ each
+ANALYSIS_DIR = "results/analysis"
+BENCHMARKS = "results/benchmarks/scores.csv"
+ZOO_LINEAGE = f"{ZOO_DIR}/lineage.csv"
+
+MODELS = {spec.slug: spec for spec in model_specs(config, ZOO_DIR)}
 if not MODELS:
     raise ValueError("config: no models to map: set `models` (a model sheet) or enable the demo `zoo`")
 
-
-from lmmap.analysis.targets import grid_definitions  # noqa: E402
+ZOO_CONFIG = config.get("zoo") or {}
+ZOO_GROUPS = zoo.build_groups(ZOO_CONFIG, ZOO_DIR) if ZOO_CONFIG.get("enabled") else {}
 
 # The weight-interpolation grids (rules/interpolation.smk): {grid slug: lmmap.interpolate.Grid}, and
 # each grid model by slug: (grid slug, alpha, beta, spec). Grid models are scored, never mapped.
-GRID_DEFS = grid_definitions(config)
+GRID_DEFS = grid_definitions(config, ZOO_DIR, GRID_DIR)
 GRID_POINTS = {
     spec.slug: (slug, alpha, beta, spec) for slug, grid in GRID_DEFS.items() for alpha, beta, spec in grid.points
 }
+
+# Growing a map (rules/growth.smk): the models created before growth.cut_date published as one map
+# directory; the later ones scored on its text sample and placed on it rather than mapped.
+GROWTH = config["growth"]
+MAP_DIR = "results/map"
+PLACEMENT_DIR = "results/placement"
+PLACED = {spec.slug: spec for spec in created_since(list(MODELS.values()), GROWTH["cut_date"])}
+MAP_FILES = [
+    f"{MAP_DIR}/{name}"
+    for name in ("map.npz", "models.csv", "ridge.npz", "leakage.json", "texts_sample.jsonl", "manifest.json")
+]
+TABLE_FORMATS = (".csv", ".md", ".tex", ".html")
+PLACEMENT_TABLE = [f"{PLACEMENT_DIR}/placed{ext}" for ext in TABLE_FORMATS]
+PLACEMENT_CHECK = [
+    f"{PLACEMENT_DIR}/{stem}{ext}" for stem in ("acceptance", "acceptance_summary") for ext in TABLE_FORMATS
+]
 
 
 def model_spec(wildcards):
@@ -56,20 +86,16 @@ def model_spec(wildcards):
 
 def zoo_model_input(wildcards):
     """A zoo model must be built before it is scored; other sources are read as they are."""
-    source = model_spec(wildcards).source
-    return [f"{source}/config.json"] if source.startswith("results/zoo/") else []
+    spec = model_spec(wildcards)
+    return [f"{spec.source}/config.json"] if spec.is_zoo else []
 
 
 def zoo_score_jobs():
     """{group: [{model_id, source, out}]}: the demo zoo is scored in one job per `zoo.job_group`
     (an architecture, or an interpolation grid), since starting torch costs more than scoring a
     small model."""
-    if not config["zoo"]["enabled"]:
-        return {}
-    from lmmap import zoo
-
     jobs = {}
-    for members in zoo.build_groups(config["zoo"]).values():
+    for members in ZOO_GROUPS.values():
         for member in members:
             jobs.setdefault(zoo.job_group(member.spec), []).append(
                 {
@@ -85,7 +111,7 @@ def zoo_score_jobs():
                     {
                         "model_id": spec.model_id,
                         "source": spec.source,
-                        "out": f"results/interpolation/{slug}/scores/{spec.slug}.npz",
+                        "out": f"{GRID_DIR}/{slug}/scores/{spec.slug}.npz",
                     }
                 )
     return jobs
@@ -165,7 +191,8 @@ def map_figures():
     return expand("results/figures/map_{hue}.{ext}", hue=config["map"]["hues"], ext=["png", "pdf"])
 
 
-def all_outputs():
+def map_outputs():
+    """The map and what describes it."""
     return [
         "results/matrix/loglik.npz",
         "results/coords/coordinates.npz",
@@ -173,9 +200,116 @@ def all_outputs():
         *expand("results/figures/{name}.{ext}", name=["pca_variance", "kl_heatmap"], ext=["png", "pdf"]),
         "results/tables/pca_components.csv",
         "results/map.html",
-        "results/audit.json",
-        "results/audit.html",
     ]
+
+
+AUDIT_OUTPUTS = ["results/audit.json", "results/audit.html"]
+
+
+# ---------------------------------------------------------------------------------------- analyses
+# (evaluated once all the rules files are read, since benchmarks_available asks which rules exist)
+
+NEEDS_BENCHMARKS = ("benchmark_mean", "best_task")  # map colours that need benchmark scores
+
+
+def map_variables(with_benchmarks: bool) -> list[str]:
+    return [v for v in config["analysis"]["map_variables"] if (v in NEEDS_BENCHMARKS) == with_benchmarks]
+
+
+def benchmarks_available() -> bool:
+    """Benchmark analyses run when configured and some rule (demo tasks, paper data) writes the
+    scores, or they already exist."""
+    if not config["analysis"]["benchmarks"]:
+        return False
+    if Path(BENCHMARKS).exists() or any(BENCHMARKS in map(str, r.output) for r in workflow.rules):
+        return True
+    print(f"lmmap: no rule writes {BENCHMARKS}; skipping the benchmark analyses", file=sys.stderr)
+    return False
+
+
+def benchmarks_input(wildcards):
+    """The benchmark scores, for the steps that use them when they exist."""
+    return [BENCHMARKS] if benchmarks_available() else []
+
+
+def _files(stem: str, extensions: tuple[str, ...]) -> list[str]:
+    return [f"{ANALYSIS_DIR}/{stem}{ext}" for ext in extensions]
+
+
+def analysis_outputs():
+    """Every analysis output under the config."""
+    table, figure = (".csv", ".md", ".tex", ".html"), (".png", ".pdf")
+    outputs = [p for v in map_variables(False) for p in _files(f"maps/map_{v}", figure)]
+    outputs += _files("dimensionality", table) + _files("model_list", table)
+    if benchmarks_available():
+        outputs += [p for v in map_variables(True) for p in _files(f"maps/map_{v}", figure)]
+        for stem, kinds in (
+            ("prediction/ridge", table),
+            ("prediction/ridge_scatter", figure),
+            ("baseline/loglik_correlation", table),
+            ("baseline/loglik_scatter", figure),
+            ("leakage/leakage", table),
+            ("leakage/leakage_map", figure),
+        ):
+            outputs += _files(stem, kinds)
+    if config["analysis"]["kl_validation"]["enabled"]:
+        outputs += _files("kl_validation/summary", table) + _files("kl_validation/scatter", figure)
+    if config["analysis"]["resampling_error"]["enabled"]:
+        outputs += _files("resampling_error/matching", table) + _files("resampling_error/errors", figure)
+    if config["analysis"]["map_uncertainty"]["enabled"]:
+        outputs += _files("map_uncertainty/models", table) + _files("map_uncertainty/ellipses", figure)
+    for grid in GRID_DEFS:
+        outputs += _files(f"interpolation/{grid}", figure)
+    return outputs + _files("findings", table)
+
+
+def findings_inputs(wildcards=None) -> dict[str, str | list[str]]:
+    """The tables `analyze findings` reads under the config, by its option names."""
+    inputs: dict[str, str | list[str]] = {"kl_estimate": "results/coords/kl_estimate.npz"}
+    if ZOO_GROUPS:
+        inputs["lineage"] = ZOO_LINEAGE
+    if config["analysis"]["kl_validation"]["enabled"]:
+        inputs["kl_summary"] = f"{ANALYSIS_DIR}/kl_validation/summary.csv"
+    if benchmarks_available():
+        inputs |= {
+            "ridge": f"{ANALYSIS_DIR}/prediction/ridge.csv",
+            "baseline": f"{ANALYSIS_DIR}/baseline/loglik_correlation.csv",
+            "leakage": f"{ANALYSIS_DIR}/leakage/leakage.csv",
+        }
+    if GRID_DEFS:
+        inputs["grid_summaries"] = [f"{ANALYSIS_DIR}/interpolation/{grid}_summary.csv" for grid in GRID_DEFS]
+    return inputs
+
+
+def findings_arguments(wildcards) -> str:
+    """The command-line options of `analyze findings` (shell-quoted)."""
+    parts = []
+    for name, paths in findings_inputs().items():
+        parts += [f"--{name.replace('_', '-')}", *([paths] if isinstance(paths, str) else paths)]
+    return shlex.join(parts)
+
+
+def audited_outputs():
+    """What the audit traces back to its raw inputs: every final result but the audit's own."""
+    return [*map_outputs(), *analysis_outputs()]
+
+
+def growth_outputs():
+    """The published map, and with models after the cut their placement (and on the demo zoo, its
+    check against the zoo's lineage)."""
+    if not GROWTH["enabled"]:
+        return []
+    outputs = list(MAP_FILES)
+    if PLACED:
+        outputs += [*PLACEMENT_TABLE, f"{PLACEMENT_DIR}/placed.png"]
+        if ZOO_GROUPS and benchmarks_available():
+            outputs += PLACEMENT_CHECK
+    return outputs
+
+
+def get_final_output():
+    """Every final output of the run (`rule all`)."""
+    return [*audited_outputs(), *AUDIT_OUTPUTS, *([ZOO_LINEAGE] if ZOO_GROUPS else []), *growth_outputs()]
 
 
 def interpolation_clip(wildcards, input):

@@ -3,7 +3,7 @@
 # before its scoring job, which then loads it offline at the same revision.
 # score_model waits for it: input: download=download_input (rules/resources.smk).
 
-from lmmap.download import download_options
+from lmmap.workflow import DOWNLOAD_FIELDS, sheet_options
 
 
 localrules:
@@ -21,7 +21,7 @@ rule download_model:
     params:
         model_id=lambda w: model_spec(w).model_id,
         source=lambda w: model_spec(w).source,
-        options=lambda w: download_options(model_spec(w)),
+        options=lambda w: sheet_options(model_spec(w), DOWNLOAD_FIELDS),
     shell:
         "python -m lmmap download --model-id {params.model_id:q} --source {params.source:q}"
         " {params.options:q} --out {output:q} > {log:q} 2>&1"

@@ -8,7 +8,7 @@ rule write_interactive_map:
         table="results/matrix/models.csv",
         embedding="results/coords/tsne.csv",
         texts="results/texts/texts.jsonl",
-        benchmarks=lambda w: [BENCHMARKS] if targets.benchmarks_available(config, workflow) else [],
+        benchmarks=benchmarks_input,
         type_colours=[TYPE_COLOURS] if TYPE_COLOURS else [],
     output:
         report(

@@ -1,4 +1,4 @@
-# The first figures: the model map, the PCA variance curve, the KL heatmap.
+# The first figures: the model map, the PCA variance curve (with the dimensionality table), the KL heatmap.
 
 
 rule embed_models:
@@ -48,23 +48,33 @@ rule plot_map:
         " {params.type_colours:q} --out-stem {params.out_stem:q} > {log:q} 2>&1"
 
 
+# PCA of Q, one computation: the variance curve (figure and CSV) and the dimensionality table.
 rule plot_pca:
     input:
         "results/coords/coordinates.npz",
     output:
         png=report("results/figures/pca_variance.png", caption="../report/pca.rst", category="Map", subcategory="PCA"),
         pdf="results/figures/pca_variance.pdf",
-        table="results/tables/pca_components.csv",
+        curve="results/tables/pca_components.csv",
+        table=report(
+            f"{ANALYSIS_DIR}/dimensionality.html",
+            caption="../report/analysis_dimensionality.rst",
+            category="Analysis",
+            subcategory="Dimensionality",
+        ),
+        other=multiext(f"{ANALYSIS_DIR}/dimensionality", ".csv", ".md", ".tex"),
     log:
         "logs/plot_pca/plot_pca.log",
     conda:
         "../envs/analysis.yaml"
     params:
         levels=config["pca"]["levels"],
-        out_stem=stem("png"),
+        figure_stem=stem("png"),
+        table_stem=stem("table"),
     shell:
-        "python -m lmmap plot-pca --coordinates {input:q} --levels {params.levels}"
-        " --out-stem {params.out_stem:q} --out-table {output.table:q} > {log:q} 2>&1"
+        "python -m lmmap analyze dimensionality --coordinates {input:q} --levels {params.levels}"
+        " --out-stem {params.table_stem:q} --figure-stem {params.figure_stem:q} --out-curve {output.curve:q}"
+        " > {log:q} 2>&1"
 
 
 rule plot_kl_heatmap:

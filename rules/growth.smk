@@ -1,41 +1,11 @@
 # Growing a map (lmmap.growth): the map of the models created before growth.cut_date published as one
 # directory, results/map/, and each later model scored on the map's text sample and placed on it.
 
-import dataclasses
 
-from lmmap.workflow import created_since
-
-GROWTH = config["growth"]
-LEAKAGE = config["analysis"]["leakage"]
-# models created on or after the cut: scored on the text sample, placed rather than mapped
-PLACED = {spec.slug: spec for spec in created_since(list(MODELS.values()), GROWTH["cut_date"])}
-MAP_FILES = expand(
-    "results/map/{name}",
-    name=["map.npz", "models.csv", "ridge.npz", "leakage.json", "texts_sample.jsonl", "manifest.json"],
-)
-PLACEMENT_TABLE = multiext("results/placement/placed", ".csv", ".md", ".tex", ".html")
-PLACEMENT_CHECK = multiext("results/placement/acceptance", ".csv", ".md", ".tex", ".html") + multiext(
-    "results/placement/acceptance_summary", ".csv", ".md", ".tex", ".html"
-)
-WITH_BENCHMARKS = config["analysis"]["benchmarks"]
-
-
-# what `rule all` builds: the published map, and with models after the cut their placement (and on
-# the demo zoo, its check against the zoo's lineage)
-GROWTH_OUTPUTS = (
-    [
-        *MAP_FILES,
-        *([*PLACEMENT_TABLE, "results/placement/placed.png"] if PLACED else []),
-        *(PLACEMENT_CHECK if PLACED and ZOO_OUTPUTS and WITH_BENCHMARKS else []),
-    ]
-    if GROWTH["enabled"]
-    else []
-)
 # score-many's jobs: each placed model (its sheet row) scored on the map's text sample
 PLACEMENT_JOBS = json.dumps(
     [
-        {k: v for k, v in dataclasses.asdict(spec).items() if v is not None}
-        | {"out": f"results/placement/scores/{slug}.npz"}
+        {k: v for k, v in spec.as_dict().items() if v is not None and k != "slug"} | {"out": f"{PLACEMENT_DIR}/scores/{slug}.npz"}
         for slug, spec in PLACED.items()
     ]
 )
@@ -46,7 +16,7 @@ rule publish_map:
         matrix="results/matrix/loglik.npz",
         table="results/matrix/models.csv",
         texts="results/texts/texts.jsonl",
-        benchmarks=[BENCHMARKS] if WITH_BENCHMARKS else [],
+        benchmarks=benchmarks_input,
     output:
         map=MAP_FILES,
     log:
@@ -66,9 +36,9 @@ rule publish_map:
         n_draws=GROWTH["sample"]["n_draws"],
         sample_seed=GROWTH["sample"]["seed"],
         alphas=config["analysis"]["prediction"]["alphas"],
-        leakage_method=LEAKAGE["method"],
-        leakage_group_by=LEAKAGE["group_by"],
-        leakage_threshold=LEAKAGE["threshold"],
+        leakage_method=config["analysis"]["leakage"]["method"],
+        leakage_group_by=config["analysis"]["leakage"]["group_by"],
+        leakage_threshold=config["analysis"]["leakage"]["threshold"],
         out_dir=folder("map"),
     shell:
         "python -m lmmap publish-map --matrix {input.matrix:q} --models-table {input.table:q} --texts {input.texts:q}"
@@ -82,11 +52,11 @@ rule publish_map:
 
 rule score_many_placed:
     input:
-        texts="results/map/texts_sample.jsonl",
-        models=[f"{spec.source}/config.json" for spec in PLACED.values() if spec.source.startswith("results/zoo/")],
+        texts=f"{MAP_DIR}/texts_sample.jsonl",
+        models=[f"{spec.source}/config.json" for spec in PLACED.values() if spec.is_zoo],
         downloads=[f"results/downloads/{slug}.json" for slug, spec in PLACED.items() if is_hub_source(spec.source)],
     output:
-        [f"results/placement/scores/{slug}.npz" for slug in PLACED],
+        [f"{PLACEMENT_DIR}/scores/{slug}.npz" for slug in PLACED],
     log:
         "logs/score_many_placed/score_many_placed.log",
     benchmark:
@@ -105,12 +75,12 @@ rule score_many_placed:
 rule place_models:
     input:
         map=MAP_FILES,
-        scores=[f"results/placement/scores/{slug}.npz" for slug in PLACED],
-        benchmarks=[BENCHMARKS] if WITH_BENCHMARKS else [],
+        scores=[f"{PLACEMENT_DIR}/scores/{slug}.npz" for slug in PLACED],
+        benchmarks=benchmarks_input,
         table="results/matrix/models.csv",
     output:
         table=PLACEMENT_TABLE,
-        figure=multiext("results/placement/placed", ".png", ".pdf"),
+        figure=multiext(f"{PLACEMENT_DIR}/placed", ".png", ".pdf"),
     log:
         "logs/place_models/place_models.log",
     benchmark:
@@ -132,8 +102,8 @@ rule place_models:
 
 rule check_placement:
     input:
-        placement="results/placement/placed.csv",
-        lineage="results/zoo/lineage.csv",
+        placement=f"{PLACEMENT_DIR}/placed.csv",
+        lineage=ZOO_LINEAGE,
         benchmarks=BENCHMARKS,
     output:
         check=PLACEMENT_CHECK,

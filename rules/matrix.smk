@@ -17,8 +17,10 @@ rule export_models:
     params:
         sheet=["--sheet", config["models"]] if config["models"] else [],
         zoo=json.dumps(config["zoo"] if config["zoo"]["enabled"] else {}),
+        zoo_dir=ZOO_DIR,
     shell:
-        "python -m lmmap export-models --out {output:q} {params.sheet:q} --zoo {params.zoo:q} > {log:q} 2>&1"
+        "python -m lmmap export-models --out {output:q} {params.sheet:q} --zoo {params.zoo:q}"
+        " --zoo-dir {params.zoo_dir:q} > {log:q} 2>&1"
 
 
 rule merge_matrix:

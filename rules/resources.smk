@@ -10,7 +10,7 @@ import math
 import os
 import re
 
-from lmmap.download import is_hub_source
+from lmmap.sheet import is_hub_source
 
 # memory of one GPU: decides how many GPUs a model needs
 GPU_MEM_GB = float(os.environ.get("LMMAP_GPU_MEM_GB", "80"))
@@ -143,7 +143,7 @@ def grid_parent_inputs(wildcards):
     for spec in _grid(wildcards).parents:
         if is_hub_source(spec.source):
             inputs.append(f"results/downloads/{spec.slug}.json")
-        elif spec.source.startswith("results/zoo/"):
+        elif spec.is_zoo:
             inputs.append(f"{spec.source}/config.json")
     return inputs
 

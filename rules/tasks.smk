@@ -4,7 +4,7 @@
 
 import re
 
-from lmmap.tasks import evaluation_batches, sheet_rows_json, zoo_config_files
+from lmmap.workflow import evaluation_batches, sheet_rows_json, zoo_config_files
 
 TASKS_CONFIG = config["tasks"]
 # each task with the section's item count and choice length unless it sets its own

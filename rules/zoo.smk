@@ -5,12 +5,7 @@
 # the same rules as the paper's grids. Each model directory appears whole, its
 # config.json included, when it is complete.
 
-from lmmap import zoo
-
-ZOO_CONFIG = config["zoo"]
-ZOO_GROUPS = zoo.build_groups(ZOO_CONFIG) if ZOO_CONFIG["enabled"] else {}
-ZOO_DATA = {"tokenizer": "results/zoo/data/tokenizer.json", "data": "results/zoo/data/tokens.npz"}
-ZOO_OUTPUTS = ["results/zoo/lineage.csv"] if ZOO_GROUPS else []
+ZOO_DATA = {"tokenizer": f"{ZOO_DIR}/data/tokenizer.json", "data": f"{ZOO_DIR}/data/tokens.npz"}
 
 
 if ZOO_GROUPS:
@@ -40,7 +35,7 @@ if ZOO_GROUPS:
     rule tabulate_zoo_lineage:
         output:
             report(
-                "results/zoo/lineage.csv",
+                ZOO_LINEAGE,
                 caption="../report/zoo.rst",
                 category="Models",
                 subcategory="Demo zoo lineage",
@@ -61,9 +56,9 @@ if ZOO_GROUPS:
                 "build_zoo_family_{}".format(_family.replace("-", "_").replace(".", "_"))
             input:
                 **ZOO_DATA,
-                parents=zoo.config_files(zoo.outside_parents(_models)),
+                parents=zoo.config_files(zoo.outside_parents(_models), ZOO_DIR),
             output:
-                zoo.config_files(m.slug for m in _models),
+                zoo.config_files((m.slug for m in _models), ZOO_DIR),
             log:
                 f"logs/build_zoo_family/{_family}.log",
             benchmark:
@@ -75,6 +70,7 @@ if ZOO_GROUPS:
             threads: 1
             params:
                 recipes=zoo.recipes_json(_models),
+                zoo_dir=lambda w, output: Path(output[0]).parents[1],  # <zoo_dir>/<slug>/config.json
             shell:
                 "python -m lmmap build-zoo --recipes {params.recipes:q} --tokenizer {input.tokenizer:q}"
-                " --data {input.data:q} --threads {threads} > {log:q} 2>&1"
+                " --data {input.data:q} --zoo-dir {params.zoo_dir:q} --threads {threads} > {log:q} 2>&1"

@@ -250,7 +250,7 @@ def test_the_paper_triples_expand_to_two_six_by_six_grids():
     root = Path(__file__).resolve().parents[1]
     config = yaml.safe_load((root / "config/paper/interpolation.yaml").read_text())
     sheet = {spec.model_id: spec for spec in read_sheet(root / "config/paper/models.tsv")}
-    grids = interpolate.configured_grids(config, sheet)
+    grids = interpolate.configured_grids(config, sheet, "results/interpolation")
     assert [g.name for g in grids] == ["llama-2-7b", "mistral-7b"]
     for grid in grids:
         interpolate.check_endpoints(grid)
@@ -267,4 +267,4 @@ def test_the_paper_triples_expand_to_two_six_by_six_grids():
     assert interpolate.disk_bytes(grids[0]) == pytest.approx(13.5e9, rel=0.01)  # 7B in float16
     config["interpolation"]["triples"][1]["ends"][0] = "org/not-in-the-sheet"
     with pytest.raises(InputError, match="triple mistral-7b.*ends.*not-in-the-sheet"):
-        interpolate.configured_grids(config, sheet)
+        interpolate.configured_grids(config, sheet, "results/interpolation")

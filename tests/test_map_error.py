@@ -188,19 +188,3 @@ def test_map_uncertainty_refuses_a_map_of_other_models(coordinates, tmp_path, ca
     argv += ["--hue", "type", "--replicates", "3", "--max-iter", "250", "--perplexity", "4", "--seed", "0"]
     assert main([*argv, "--kl-se", str(tmp_path / "k.npz"), "--figure-stem", str(tmp_path / "f")]) != 0
     assert "models differ from the coordinates'" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("enabled", [True, False])
-def test_the_workflow_asks_for_the_outputs_only_when_enabled(enabled):
-    from lmmap.analysis.targets import analysis_outputs
-
-    analysis = {"benchmarks": False, "map_variables": [], "kl_validation": {"enabled": False}}
-    analysis |= {"resampling_error": {"enabled": enabled}, "map_uncertainty": {"enabled": enabled}}
-    outputs = analysis_outputs({"analysis": analysis}, {}, workflow=None)
-    wanted = {
-        "results/analysis/resampling_error/matching.csv",
-        "results/analysis/resampling_error/errors.png",
-        "results/analysis/map_uncertainty/models.md",
-        "results/analysis/map_uncertainty/ellipses.pdf",
-    }
-    assert wanted <= set(outputs) if enabled else not wanted & set(outputs)

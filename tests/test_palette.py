@@ -64,7 +64,7 @@ def test_one_colour_per_category_across_figures(models):
     seen = {}
     fig = figures.plot_map(models, "type", "map", colours=fixed)
     seen["map"] = legend_colours(fig.axes[0].get_legend())
-    fig = tsne_map.plot_variable_map(models, "type", colours=fixed)
+    fig = figures.plot_map(models, "type", colours=fixed, label=tsne_map.variable_label("type"))
     seen["variable map"] = legend_colours(fig.axes[0].get_legend())
     kl = np.abs(models[["x"]].to_numpy() - models[["x"]].to_numpy().T)
     fig = figures.plot_kl_heatmap(kl, models["model_id"].tolist(), models["type"].tolist(), "type", fixed)
@@ -92,7 +92,7 @@ def test_one_colour_per_category_across_figures(models):
     "variable, ticks", [("size", ["1B", "10B"]), ("created", ["2023-01", "2024-01"]), ("benchmark_mean", None)]
 )
 def test_numeric_variables_get_a_colour_bar(models, variable, ticks):
-    fig = tsne_map.plot_variable_map(models, variable)
+    fig = figures.plot_map(models, variable, label=tsne_map.variable_label(variable))
     bar = fig.axes[1]  # the colour bar's axes
     labels = [t.get_text() for t in bar.get_yticklabels()]
     assert fig.axes[0].get_legend() is None  # no step legend: every model has a value here

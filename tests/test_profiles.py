@@ -258,3 +258,14 @@ def test_paper_interpolation_plans_a_merge_and_a_scoring_job_per_grid_model(tmp_
     }
     assert log.count("rule plot_interpolation:") == 2 and "--map-coordinates results/coords/coordinates.npz" in log
     assert "rule score_model:" not in log  # the map itself comes from the released data
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_resampling_error_and_map_uncertainty_run_only_when_enabled(enabled, tmp_path):
+    overrides = tmp_path / "overrides.yaml"
+    sections = {"resampling_error": {"enabled": enabled}, "map_uncertainty": {"enabled": enabled}}
+    overrides.write_text(json.dumps({"analysis": sections}))
+    configs = [str(ROOT / "config/config.yaml"), str(ROOT / "config/test/config.yaml"), str(overrides)]
+    log = dry_run("--directory", str(tmp_path), "--configfile", *configs)
+    planned = {rule for rule in ("measure_resampling_error", "estimate_map_uncertainty") if f"rule {rule}:" in log}
+    assert planned == ({"measure_resampling_error", "estimate_map_uncertainty"} if enabled else set())

@@ -38,6 +38,7 @@ def test_slugs_are_safe_file_names(model_id, slug):
         ("a\ta\t\t\t\t\tbig\t\t", "line 2", "size", "'big'"),
         ("a\ta\t\t\t\t\t\tyesterday\t", "line 2", "created", "ISO date"),
         ("a\ta\t\t\t\t\t\t\tmaybe", "line 2", "trust_remote_code", "true/false"),
+        ("zoo/a\ta\t\t\t\t\t\t\t", "line 2", "model_id", "demo zoo"),
     ],
 )
 def test_bad_rows_name_line_and_field(tmp_path, row, record, field, message):

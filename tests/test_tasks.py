@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lmmap import tasks
+from lmmap import tasks, workflow
 from lmmap.cli import main as cli_main
 from lmmap.errors import InputError
 from lmmap.loading import load_model
@@ -143,7 +143,7 @@ def test_evaluation_batches_group_zoo_architectures():
         ModelSpec("zoo/c-m", "results/zoo/zoo--c-m", family="c", type="gpt2"),
         ModelSpec("org/real", "org/real", family="a", type="llama"),
     ]
-    batches = tasks.evaluation_batches(specs)
+    batches = workflow.evaluation_batches(specs)
     assert {k: [s.model_id for s in v] for k, v in batches.items()} == {
         "zoo-llama": ["zoo/a-s", "zoo/b-m"],
         "zoo-gpt2": ["zoo/c-m"],
@@ -232,5 +232,5 @@ def test_commands_build_evaluate_and_collect_with_provenance(tmp_path, tiny):
 
 def test_sheet_rows_round_trip_to_model_specs():
     specs = [ModelSpec("zoo/a-s", "results/zoo/zoo--a-s", family="a", size=1e5), ModelSpec("org/real", "org/real")]
-    assert [ModelSpec(**row) for row in json.loads(tasks.sheet_rows_json(specs))] == specs
-    assert tasks.zoo_config_files(specs) == ["results/zoo/zoo--a-s/config.json"]
+    assert [ModelSpec(**row) for row in json.loads(workflow.sheet_rows_json(specs))] == specs
+    assert workflow.zoo_config_files(specs) == ["results/zoo/zoo--a-s/config.json"]

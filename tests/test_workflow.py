@@ -35,6 +35,25 @@ def make(*targets, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProce
     return subprocess.run(["make", *targets, *reuse], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def results_paths_in_package() -> list[str]:
+    """Every string literal of src/ that is a path under results/ (f-strings by their leading text)."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.JoinedStr) and node.values:
+                node = node.values[0]
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("results/"):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]}")
+    return found
+
+
+def test_the_workflow_owns_the_results_layout():
+    """The package computes; paths under results/ are written in rules/common.smk and passed in."""
+    assert results_paths_in_package() == []
+
+
 def test_lint_is_clean():
     out = snakemake("--lint", "--configfile", str(ROOT / "config/config.yaml"))
     assert "Lints for" not in out, out

@@ -13,10 +13,12 @@ import yaml
 from lmmap import demo_corpus, zoo
 from lmmap.cli import main as cli_main
 from lmmap.errors import InputError
+from lmmap.sheet import ModelSpec
 from lmmap.storage import save_npz, sha256_file
 from lmmap.texts import chunk_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
+ZOO_DIR, GRID_DIR = "results/zoo", "results/interpolation"  # the workflow's (rules/common.smk)
 
 
 def zoo_config(name: str) -> dict:
@@ -29,7 +31,7 @@ def zoo_config(name: str) -> dict:
 
 
 def test_demo_zoo_is_a_whole_ecosystem():
-    models = zoo.zoo_models(zoo_config("demo"))
+    models = zoo.zoo_models(zoo_config("demo"), ZOO_DIR)
     kinds = Counter(m.kind for m in models)
     assert len(models) >= 40
     assert set(kinds) == {"base", "finetune", "merge", "precision", "contaminated"}
@@ -46,23 +48,31 @@ def test_demo_zoo_is_a_whole_ecosystem():
 
 
 def test_test_zoo_is_small_but_covers_every_kind():
-    models = zoo.zoo_models(zoo_config("test"))
+    models = zoo.zoo_models(zoo_config("test"), ZOO_DIR)
     assert 8 <= len(models) <= 12
     assert {m.kind for m in models} == {"base", "finetune", "merge", "precision", "contaminated"}
     assert len({m.spec.type for m in models}) >= 2
 
 
+def test_zoo_models_know_they_are_built_and_grid_models_and_sheet_rows_do_not():
+    cfg = zoo_config("demo")
+    assert all(spec.is_zoo for spec in zoo.zoo_specs(cfg, ZOO_DIR))
+    ((_, grid),) = zoo.interpolation_specs(cfg, ZOO_DIR, GRID_DIR).items()
+    assert not any(spec.is_zoo for *_, spec in grid)  # merged by rules/interpolation.smk, not built by the zoo
+    assert not ModelSpec("org/zoo", "results/zoo/org--zoo").is_zoo  # a path is not what makes a zoo model
+
+
 def test_interpolation_grid_is_four_by_four():
     cfg = zoo_config("demo")
-    ((base, grid),) = zoo.interpolation_specs(cfg).items()
+    ((base, grid),) = zoo.interpolation_specs(cfg, ZOO_DIR, GRID_DIR).items()
     assert len(grid) == 16
     assert {(a, b) for a, b, _ in grid} == {(a, b) for a in (0, 0.333, 0.667, 1) for b in (0, 0.333, 0.667, 1)}
     assert len({spec.slug for *_, spec in grid}) == 16
-    map_ids = {s.model_id for s in zoo.zoo_specs(cfg)}
+    map_ids = {s.model_id for s in zoo.zoo_specs(cfg, ZOO_DIR)}
     assert not map_ids & {spec.model_id for *_, spec in grid}  # grid models stay off the map
     # merged by rules/interpolation.smk (lmmap.interpolate), the paper grids' code path
     assert all(spec.source == f"results/interpolation/{base}/models/{spec.slug}" for *_, spec in grid)
-    (definition,) = zoo.interpolation_grids(cfg)
+    (definition,) = zoo.interpolation_grids(cfg, ZOO_DIR, GRID_DIR)
     assert definition.zoo and definition.dtype == "float32"
     assert [p.slug for p in definition.parents] == [
         "zoo--balanced-llama-m",
@@ -73,24 +83,24 @@ def test_interpolation_grid_is_four_by_four():
 
 def test_zoo_is_scored_and_evaluated_in_one_job_per_architecture():
     cfg = zoo_config("demo")
-    assert {zoo.job_group(s) for s in zoo.zoo_specs(cfg)} == {"gpt2", "llama", "gpt_neox"}
-    ((base, grid),) = zoo.interpolation_specs(cfg).items()
+    assert {zoo.job_group(s) for s in zoo.zoo_specs(cfg, ZOO_DIR)} == {"gpt2", "llama", "gpt_neox"}
+    ((base, grid),) = zoo.interpolation_specs(cfg, ZOO_DIR, GRID_DIR).items()
     assert {zoo.job_group(spec) for *_, spec in grid} == {f"grid-{base}"}
 
 
 def test_build_groups_cover_every_model_once():
     cfg = zoo_config("demo")
-    grouped = [m.slug for models in zoo.build_groups(cfg).values() for m in models]
-    assert sorted(grouped) == sorted(s.slug for s in zoo.zoo_specs(cfg))  # grids: one merge job per point
+    grouped = [m.slug for models in zoo.build_groups(cfg, ZOO_DIR).values() for m in models]
+    assert sorted(grouped) == sorted(s.slug for s in zoo.zoo_specs(cfg, ZOO_DIR))  # grids: one merge job per point
 
 
 def test_config_errors_name_the_entry():
     cfg = zoo_config("test") | {"finetunes": [{"base": "no-such-model", "domains": ["x"], "steps": 1, "lr": 1}]}
     with pytest.raises(InputError, match="no-such-model"):
-        zoo.zoo_specs(cfg)
+        zoo.zoo_specs(cfg, ZOO_DIR)
     cfg = zoo_config("test") | {"precision": [{"base": "code-gpt2-s", "formats": ["fp8"]}]}
     with pytest.raises(InputError, match="formats"):
-        zoo.zoo_specs(cfg)
+        zoo.zoo_specs(cfg, ZOO_DIR)
 
 
 @pytest.mark.parametrize("architecture", zoo.ARCHITECTURES)
@@ -180,7 +190,7 @@ def test_contaminated_models_may_train_in_longer_windows():
         {"base": "prose-llama-s", "steps": 5, "lr": 0.01, "max_tokens": 256},
         {"base": "prose-llama-s", "steps": 5, "lr": 0.01, "fraction": 0.25},
     ]
-    longer, default = [m for m in zoo.zoo_models(cfg) if m.kind == "contaminated"]
+    longer, default = [m for m in zoo.zoo_models(cfg, ZOO_DIR) if m.kind == "contaminated"]
     assert longer.recipe["training"]["max_tokens"] == 256
     assert default.recipe["training"]["max_tokens"] == cfg["training"]["max_tokens"]
     assert longer.recipe["training"]["steps"] == 5 and longer.recipe["training"]["warmup_steps"] == 0
@@ -233,7 +243,7 @@ def mini_zoo(tmp_path_factory):
         reference_tokens=tokens[: offsets[4]],
         reference_offsets=offsets[:5],
     )
-    ((family, models),) = zoo.build_groups(MINI_ZOO).items()
+    ((family, models),) = zoo.build_groups(MINI_ZOO, ZOO_DIR).items()
     recipes = json.dumps([{"slug": m.slug, "recipe": m.recipe, "parents": list(m.parents)} for m in models])
     for out in ("a", "b"):
         args = [
@@ -248,7 +258,9 @@ def mini_zoo(tmp_path_factory):
             str(root / out),
         ]
         assert cli_main(args) == 0
-    (grid,) = zoo.interpolation_grids(MINI_ZOO)  # merged as the workflow merges it, one point per call
+    (grid,) = zoo.interpolation_grids(
+        MINI_ZOO, ZOO_DIR, GRID_DIR
+    )  # merged as the workflow merges it, one point per call
     parents = json.dumps([{"model_id": p.model_id, "source": str(root / "a" / p.slug)} for p in grid.parents])
     for alpha, beta, spec in grid.points:
         assert (
@@ -333,10 +345,10 @@ def test_training_changes_weights_and_derived_models_do_what_they_say(mini_zoo):
 
 
 def test_workflow_helpers_name_the_files_each_build_job_makes_and_needs():
-    groups = zoo.build_groups(zoo_config("demo"))
+    groups = zoo.build_groups(zoo_config("demo"), ZOO_DIR)
     llama = groups["balanced-llama"]
     assert zoo.outside_parents(llama) == []  # a family builds its own parents
-    assert zoo.config_files(["zoo--x"]) == ["results/zoo/zoo--x/config.json"]
+    assert zoo.config_files(["zoo--x"], ZOO_DIR) == ["results/zoo/zoo--x/config.json"]
     recipes = json.loads(zoo.recipes_json(llama))
     assert [r["slug"] for r in recipes] == [m.slug for m in llama]
     assert recipes[0]["recipe"]["kind"] == "base" and recipes[-1]["recipe"]["kind"] == "contaminated"

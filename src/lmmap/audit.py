@@ -36,7 +36,7 @@ STEP_CONFIG = {
     "embed": "map",
     "plot-map": "map",
     "interactive-map": "map",
-    "plot-pca": "pca",
+    "analyze dimensionality": "pca",
     "merge": "merge",
 }
 MODEL_FIELDS = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.metrics.pairwise import euclidean_distances
 
 
 def clip_matrix(L: np.ndarray, quantile: float) -> tuple[np.ndarray, float]:
@@ -44,14 +45,8 @@ def double_centre(L: np.ndarray) -> np.ndarray:
 
 
 def squared_distances(Q: np.ndarray) -> np.ndarray:
-    """Pairwise ||q_i - q_j||^2, computed via the Gram matrix and clamped at zero."""
-    sq = np.einsum("ij,ij->i", Q, Q)
-    d2 = Q @ Q.T
-    for start in range(0, len(d2), 1024):  # in place, block by block: one K x K matrix, not four
-        rows = slice(start, start + 1024)
-        d2[rows] = sq[rows, None] + sq[None, :] - 2.0 * d2[rows]
-    np.fill_diagonal(d2, 0.0)
-    return np.maximum(d2, 0.0, out=d2)
+    """Pairwise ||q_i - q_j||^2, via the Gram matrix (one K x K array), clamped at zero, zero diagonal."""
+    return euclidean_distances(Q, squared=True)
 
 
 def kl_estimate(Q: np.ndarray) -> np.ndarray:

@@ -3,13 +3,11 @@ scoring jobs (on GPU nodes, often without network) load it offline at the pinned
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from lmmap.errors import InputError
-from lmmap.sheet import ModelSpec
+from lmmap.sheet import ModelSpec, is_hub_source
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # other formats of the same weights, never loaded by transformers' PyTorch classes
 _OTHER_FORMATS = [
     "*.onnx",
@@ -24,22 +22,6 @@ _OTHER_FORMATS = [
     "original/*",
     "*.gguf",
 ]
-
-
-def is_hub_source(source: str) -> bool:
-    """True for a Hugging Face repo id (`org/name`); False for a local directory or file."""
-    if source.endswith(".gguf") or source.startswith(("/", ".", "~")) or Path(source).exists():
-        return False
-    return bool(_HUB_ID.match(source))
-
-
-def download_options(spec: ModelSpec) -> list[str]:
-    """The optional `lmmap download` arguments that a model's sheet row sets."""
-    options = []
-    for flag, value in (("--revision", spec.revision), ("--gguf-file", spec.gguf_file)):
-        if value:
-            options += [flag, value]
-    return options
 
 
 def ignore_patterns(repo_files: list[str], gguf_file: str | None) -> list[str]:

@@ -35,22 +35,34 @@ def save_figure(fig: plt.Figure, stem: str | Path) -> list[Path]:
 def plot_map(
     points: pd.DataFrame,
     hue: str,
-    title: str,
+    title: str | None = None,
     annotate: bool = False,
     colours: Mapping[str, str] | None = None,
     label: str | None = None,
+    highlight: list[str] | None = None,
 ) -> plt.Figure:
-    """Scatter of the t-SNE coordinates (`x`, `y`) coloured by column `hue`: categories from the shared
-    palette (`colours` fixes some, e.g. the paper's types), numbers on a colour bar."""
+    """Scatter of the t-SNE coordinates (`x`, `y`) coloured by column `hue` (legend or colour-bar title
+    `label`): categories from the shared palette, fixed over all the models (`colours` fixes some, e.g.
+    the paper's types; models without a category are left out), numbers on a colour bar (models
+    without a value in grey). `highlight` models get a red ring and their id (e.g. leakage suspects)."""
+    label = label or hue
     fig, ax = plt.subplots(figsize=(8, 6.5))
     if pd.api.types.is_numeric_dtype(points[hue]):
-        colour_bar_scatter(fig, ax, points["x"], points["y"], points[hue], hue, label or hue, s=45)
+        colour_bar_scatter(fig, ax, points["x"], points["y"], points[hue], hue, label, s=45)
     else:
+        colours = palette.category_colours(points[hue], colours)
+        points = points.dropna(subset=[hue]) if points[hue].notna().any() else points
         category_scatter(ax, points["x"], points["y"], points[hue], colours, s=45)
-        ax.legend(title=label or hue, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        ax.legend(title=label, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     if annotate:
         label_points(ax, points["x"], points["y"], points["model_id"], fontsize=6, alpha=0.8)
-    ax.set(title=title, xlabel="t-SNE 1", ylabel="t-SNE 2", xticks=[], yticks=[])
+    ax.set(title=title or f"Model map: {label}", xlabel="t-SNE 1", ylabel="t-SNE 2", xticks=[], yticks=[])
+    if highlight:
+        marked = points[points["model_id"].isin(highlight)]
+        ax.scatter(
+            marked["x"], marked["y"], s=180, facecolors="none", edgecolors="red", linewidths=1.5, label="flagged"
+        )
+        label_points(ax, marked["x"], marked["y"], marked["model_id"], fontsize=7, color="red")
     return fig
 
 

@@ -26,7 +26,6 @@ from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec, slugify
 from lmmap.storage import replace_directory, temporary_directory
 
-GRID_DIR = "results/interpolation"
 ID_PREFIX = "interpolation/"
 FAMILY_PREFIX = "grid-"
 DEFAULT_POINTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # the paper's 6 × 6 grid, extrapolation included
@@ -67,35 +66,35 @@ def point_label(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".") if value else "0"
 
 
-def grid_model_dir(grid_name: str, model_id: str) -> str:
-    return f"{GRID_DIR}/{slugify(grid_name)}/models/{slugify(model_id)}"
-
-
 def grid_points(
-    grid_name: str, base: ModelSpec, points, id_prefix: str, family_prefix: str, dtype: str
+    grid_name: str, base: ModelSpec, points, id_prefix: str, family_prefix: str, dtype: str, grid_dir: str
 ) -> tuple[tuple[float, float, ModelSpec], ...]:
-    """The (α, β, spec) of every grid model: the base's row, renamed, stored under results/interpolation."""
+    """The (α, β, spec) of every grid model: the base's row (a plain sheet row, even of a zoo base),
+    renamed, stored under `grid_dir`/<grid>/models/."""
     out = []
     for alpha in points:
         for beta in points:
             model_id = f"{id_prefix}{grid_name}-a{point_label(alpha)}-b{point_label(beta)}"
-            spec = dataclasses.replace(
-                base,
-                model_id=model_id,
-                source=grid_model_dir(grid_name, model_id),
-                revision=None,
-                gguf_file=None,
-                dtype=dtype,
-                family=f"{family_prefix}{grid_name}",
-                trust_remote_code=False,
+            spec = ModelSpec(
+                **dataclasses.asdict(base)
+                | {
+                    "model_id": model_id,
+                    "source": f"{grid_dir}/{slugify(grid_name)}/models/{slugify(model_id)}",
+                    "revision": None,
+                    "gguf_file": None,
+                    "dtype": dtype,
+                    "family": f"{family_prefix}{grid_name}",
+                    "trust_remote_code": False,
+                }
             )
             out.append((float(alpha), float(beta), spec))
     return tuple(out)
 
 
-def configured_grids(config: dict, models: dict[str, ModelSpec]) -> list[Grid]:
+def configured_grids(config: dict, models: dict[str, ModelSpec], grid_dir: str) -> list[Grid]:
     """The grids of the config's `interpolation` section, whose parents are model ids of the map's
-    sheet (`models`: model id -> spec), downloaded by the hub download rule like every mapped model."""
+    sheet (`models`: model id -> spec), downloaded by the hub download rule like every mapped model;
+    their models are stored under `grid_dir`."""
     section = config.get("interpolation") or {}
     grids = []
     for entry in section.get("triples") or []:
@@ -118,7 +117,7 @@ def configured_grids(config: dict, models: dict[str, ModelSpec]) -> list[Grid]:
             Grid(
                 name,
                 tuple(parents),
-                grid_points(name, parents[0], points, ID_PREFIX, FAMILY_PREFIX, dtype),
+                grid_points(name, parents[0], points, ID_PREFIX, FAMILY_PREFIX, dtype, grid_dir),
                 dtype=dtype,
                 shard_gb=float(section.get("shard_gb", 5.0)),
             )
@@ -151,7 +150,7 @@ def check_endpoints(grid: Grid) -> None:
 def resolve_model_dir(source: str, revision: str | None = None) -> Path:
     """A model's local directory: `source` itself, or its snapshot in the Hugging Face cache (the
     download rule fetched it; nothing is downloaded here)."""
-    from lmmap.download import is_hub_source
+    from lmmap.sheet import is_hub_source
 
     if not is_hub_source(source):
         path = Path(source)

@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import logging
 import os
-import re
 import shutil
 import struct
 from pathlib import Path
@@ -18,7 +17,8 @@ from pathlib import Path
 import torch
 
 from lmmap.errors import InputError
-from lmmap.sheet import ModelSpec
+from lmmap.sheet import DTYPES as SHEET_DTYPES
+from lmmap.sheet import ModelSpec, is_hub_source
 from lmmap.storage import read_json, sha256_file, temporary_directory, write_json
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 # Files whose content decides the scores: weights, configs, tokenizer files (not READMEs and the like).
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".json", ".model", ".txt", ".tiktoken")
 GGUF_MANIFEST = "lmmap-gguf.json"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+# the sheet's dtypes, and float64 for the yardstick (kl-validation's --dtype)
+DTYPES = {name: getattr(torch, name) for name in (*SHEET_DTYPES, "float64") if name != "auto"}
 
 
 @dataclasses.dataclass
@@ -60,13 +60,9 @@ def locate(spec: ModelSpec) -> _Location:
                 )
             return _Location("gguf", str(path), spec.gguf_file)
         return _Location("local", str(path), None)
-    if _looks_like_path(source) or not _HUB_ID.match(source):
+    if not is_hub_source(source):
         raise InputError(source, "model directory or file does not exist", record=spec.model_id, field="source")
     return _Location("hub", source, spec.gguf_file)
-
-
-def _looks_like_path(source: str) -> bool:
-    return source.startswith(("/", ".", "~")) or source.count("/") > 1 or "\\" in source
 
 
 def resolve_device(device: str | None) -> str:

@@ -62,6 +62,17 @@ def load_scores(path: str | Path, text_set: TextSet) -> dict[str, np.ndarray]:
     return scores
 
 
+def matrix_arrays(L: np.ndarray, model_ids: list[str], text_set: TextSet) -> dict[str, np.ndarray]:
+    """The arrays of a matrix file (docs/architecture.md, Matrix): L and its row and column labels."""
+    return {
+        "L": L,
+        "model_ids": np.array(model_ids),
+        "text_ids": np.array(text_set.ids),
+        "domains": np.array(text_set.domains),
+        "text_set_sha256": np.array(text_set.sha256),
+    }
+
+
 def merge_scores(score_paths: list[str | Path], text_set: TextSet) -> tuple[np.ndarray, list[str]]:
     """Stack the score files into L [K, N] (float64) with the model ids in the given order.
 

@@ -627,10 +627,5 @@ def reference_logliks(model, tokenizer, texts: list[str], max_length: int | None
         ids = torch.tensor([ids], device=device)
         with torch.inference_mode():
             logits = reference(input_ids=ids, use_cache=False).logits[0, :-1].double()
-        logprobs = torch.log_softmax(logits, dim=-1).gather(1, ids[0, 1:, None])
-        out[k] = float(logprobs.sum())
+        out[k] = -float(torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="sum"))
     return out
-
-
-def reference_loglik(model, tokenizer, text: str, max_length: int | None = None) -> float:
-    return float(reference_logliks(model, tokenizer, [text], max_length)[0])

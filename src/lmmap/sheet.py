@@ -28,11 +28,13 @@ COLUMNS = (
     "trust_remote_code",
 )
 REQUIRED = ("model_id", "source")
+ZOO_ID_PREFIX = "zoo/"  # model ids of the demo zoo (lmmap.zoo), reserved: a sheet row may not use it
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMBT]?)\s*$", re.IGNORECASE)
 _SCALE = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
 _EXTRA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # `org/name` or `name`: never a path (`/`, `.`, `~`)
 COMPUTED = ("slug", "n_params", "mean_loglik", "x", "y")  # columns the pipeline adds to the models table
 
 
@@ -53,6 +55,11 @@ class ModelSpec:
     def slug(self) -> str:
         return slugify(self.model_id)
 
+    @property
+    def is_zoo(self) -> bool:
+        """A demo zoo model (lmmap.zoo): the workflow builds its weights before anything loads them."""
+        return self.model_id.startswith(ZOO_ID_PREFIX)
+
     def as_dict(self) -> dict:
         return dataclasses.asdict(self) | {"slug": self.slug}
 
@@ -61,6 +68,13 @@ class ModelSpec:
         """The spec of a models.json entry (its slug and the sheet's own extra columns left aside)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in record.items() if k in names})
+
+
+def is_hub_source(source: str) -> bool:
+    """True for a Hugging Face repo id (`org/name`); False for a local directory or file."""
+    if source.lower().endswith(".gguf") or Path(source).exists():
+        return False
+    return bool(_HUB_ID.match(source))
 
 
 def slugify(model_id: str) -> str:
@@ -103,6 +117,10 @@ def _row_to_spec(path: Path, line: int, row: dict) -> ModelSpec:
     if kwargs.get("dtype", "auto") not in DTYPES:
         raise InputError(
             path, f"'{kwargs['dtype']}' is not one of {', '.join(DTYPES)}", record=f"line {line}", field="dtype"
+        )
+    if kwargs["model_id"].startswith(ZOO_ID_PREFIX):
+        raise InputError(
+            path, f"ids starting with '{ZOO_ID_PREFIX}' are the demo zoo's", record=f"line {line}", field="model_id"
         )
     if "created" in kwargs and not _DATE.match(kwargs["created"]):
         raise InputError(

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lmmap.errors import InputError
-from lmmap.sheet import ModelSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -186,32 +185,6 @@ def read_items(path: str | Path) -> list[dict]:
     if not items:
         raise InputError(path, "task has no items")
     return items
-
-
-# --------------------------------------------------------------------------------------------------
-# Which models are evaluated together
-
-
-def evaluation_batches(specs: list[ModelSpec]) -> dict[str, list[ModelSpec]]:
-    """Models evaluated in one job: the zoo's in one job per `lmmap.zoo.job_group` (starting torch
-    costs more than evaluating a small model), every other model on its own."""
-    from lmmap.zoo import job_group
-
-    batches: dict[str, list[ModelSpec]] = {}
-    for spec in specs:
-        key = f"zoo-{job_group(spec)}" if spec.source.startswith("results/zoo/") else f"model-{spec.slug}"
-        batches.setdefault(key, []).append(spec)
-    return batches
-
-
-def sheet_rows_json(specs: list[ModelSpec]) -> str:
-    """The `lmmap evaluate-tasks --models` argument for `specs`."""
-    return json.dumps([{k: v for k, v in spec.as_dict().items() if k != "slug"} for spec in specs])
-
-
-def zoo_config_files(specs: list[ModelSpec]) -> list[str]:
-    """The zoo models among `specs` must be built before they are evaluated (their config.json)."""
-    return [f"{s.source}/config.json" for s in specs if s.source.startswith("results/zoo/")]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-"""What the Snakemake workflow needs from the package at DAG-build time: the list of models."""
+"""What the Snakemake workflow needs from the package at DAG-build time: the list of models and the
+weight-interpolation grids. Where their files live is the workflow's: rules/common.smk passes the
+directories (`zoo_dir`, `grid_dir`)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec, check_unique, read_sheet, sheet_extras
@@ -11,29 +14,70 @@ from lmmap.sheet import ModelSpec, check_unique, read_sheet, sheet_extras
 MODELS_TABLE_COLUMNS = (*(f.name for f in dataclasses.fields(ModelSpec)), "slug", "n_params", "mean_loglik")
 # Paper mode's models table (lmmap.analysis.paper_data.models_table) adds the paper's own labels.
 PAPER_MODELS_TABLE_COLUMNS = (*MODELS_TABLE_COLUMNS, "model_type", "type_fig1", "downloads")
+# The sheet fields that `lmmap score` and `lmmap download` take as options.
+SCORE_FIELDS = ("revision", "gguf_file", "dtype", "trust_remote_code")
+DOWNLOAD_FIELDS = ("revision", "gguf_file")
 
 
-def model_specs(config: dict) -> list[ModelSpec]:
-    """The models to map: the sheet's rows (if any), then the demo zoo's (if enabled)."""
+def model_specs(config: dict, zoo_dir: str) -> list[ModelSpec]:
+    """The models to map: the sheet's rows (if any), then the demo zoo's (if enabled, built into `zoo_dir`)."""
     specs = read_sheet(config["models"]) if config.get("models") else []
     zoo = config.get("zoo") or {}
     if zoo.get("enabled", False):
         from lmmap.zoo import zoo_specs  # the zoo needs torch only when it is built, not here
 
-        specs += zoo_specs(zoo)
+        specs += zoo_specs(zoo, zoo_dir)
     check_unique(specs, config.get("models") or "config: zoo")
     return specs
 
 
-def score_options(spec: ModelSpec) -> list[str]:
-    """The optional `lmmap score` arguments that a model's sheet row sets."""
+def grid_definitions(config: dict, zoo_dir: str, grid_dir: str) -> dict:
+    """{grid slug: lmmap.interpolate.Grid} of every weight-interpolation grid under `config`, when
+    `analysis.interpolation.enabled`: the demo zoo's (`zoo.interpolation`) and the configured triples
+    of mapped models (`interpolation.triples`, e.g. config/paper/interpolation.yaml); grid models are
+    stored under `grid_dir`."""
+    if not config["analysis"]["interpolation"]["enabled"]:
+        return {}
+    from lmmap.interpolate import check_endpoints, configured_grids
+
+    grids = []
+    zoo = config.get("zoo") or {}
+    if zoo.get("enabled"):
+        from lmmap.zoo import interpolation_grids as zoo_grids
+
+        grids += zoo_grids(zoo, zoo_dir, grid_dir)
+    if (config.get("interpolation") or {}).get("triples"):
+        models = {spec.model_id: spec for spec in model_specs(config, zoo_dir)}
+        grids += configured_grids(config, models, grid_dir)
+    found = {}
+    for grid in grids:
+        if grid.slug in found:
+            raise InputError("config: interpolation", "two grids have the same name", record=grid.name)
+        check_endpoints(grid)
+        found[grid.slug] = grid
+    return found
+
+
+def grid_points_json(points: list) -> str:
+    """The `lmmap analyze interpolation --grid` argument: each grid model's α, β and id."""
+    return json.dumps([{"alpha": a, "beta": b, "model_id": spec.model_id} for a, b, spec in points])
+
+
+def sheet_options(spec: ModelSpec, fields: tuple[str, ...]) -> list[str]:
+    """The optional command-line arguments (`--revision R`, `--trust-remote-code`, ...) that a model's
+    sheet row sets among `fields` (SCORE_FIELDS, DOWNLOAD_FIELDS)."""
     options = []
-    for flag, value in (("--revision", spec.revision), ("--gguf-file", spec.gguf_file), ("--dtype", spec.dtype)):
-        if value:
+    for field in fields:
+        value, flag = getattr(spec, field), "--" + field.replace("_", "-")
+        if value is True:
+            options.append(flag)
+        elif value:
             options += [flag, value]
-    if spec.trust_remote_code:
-        options.append("--trust-remote-code")
     return options
+
+
+def score_options(spec: ModelSpec) -> list[str]:
+    return sheet_options(spec, SCORE_FIELDS)
 
 
 def check_config_columns(config: dict) -> None:
@@ -65,3 +109,28 @@ def created_since(specs: list[ModelSpec], cut_date: str | None) -> list[ModelSpe
     cut = pd.Timestamp(cut_date, tz="UTC")
     created = pd.to_datetime(pd.Series([spec.created for spec in specs], dtype=object), errors="coerce", utc=True)
     return [spec for spec, date in zip(specs, created) if date >= cut]
+
+
+# The demo benchmarks (rules/tasks.smk): which models are evaluated together
+
+
+def evaluation_batches(specs: list[ModelSpec]) -> dict[str, list[ModelSpec]]:
+    """Models evaluated in one job: the zoo's in one job per `lmmap.zoo.job_group` (starting torch
+    costs more than evaluating a small model), every other model on its own."""
+    from lmmap.zoo import job_group
+
+    batches: dict[str, list[ModelSpec]] = {}
+    for spec in specs:
+        key = f"zoo-{job_group(spec)}" if spec.is_zoo else f"model-{spec.slug}"
+        batches.setdefault(key, []).append(spec)
+    return batches
+
+
+def sheet_rows_json(specs: list[ModelSpec]) -> str:
+    """The `lmmap evaluate-tasks --models` argument for `specs`."""
+    return json.dumps([{k: v for k, v in spec.as_dict().items() if k != "slug"} for spec in specs])
+
+
+def zoo_config_files(specs: list[ModelSpec]) -> list[str]:
+    """The zoo models among `specs` must be built before they are evaluated (their config.json)."""
+    return [f"{s.source}/config.json" for s in specs if s.is_zoo]

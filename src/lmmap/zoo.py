@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from lmmap.errors import InputError
-from lmmap.sheet import ModelSpec, slugify
+from lmmap.sheet import ZOO_ID_PREFIX, ModelSpec
 from lmmap.storage import replace_directory, temporary_directory
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,8 @@ PROGRESS_REPORTS = 5  # training progress lines per model in the job log
 
 ARCHITECTURES = ("gpt2", "llama", "gpt_neox")
 PRECISIONS = ("fp16", "bf16", "int8", "int4")
-ID_PREFIX = "zoo/"
+ID_PREFIX = ZOO_ID_PREFIX  # the zoo's namespace of model ids (ModelSpec.is_zoo)
 GRID_PREFIX = "zoo-grid/"
-ZOO_DIR = "results/zoo"
 GRID_FAMILY_PREFIX = "grid-"
 MAX_POSITIONS = 1024  # every reference text (at most 1,024 bytes) fits, whatever the tokenizer
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
@@ -83,10 +82,9 @@ def _model_id(name: str) -> str:
 
 
 def _spec(name: str, family: str, architecture: str, size: int, created: str) -> ModelSpec:
-    model_id = _model_id(name)
     return ModelSpec(
-        model_id=model_id,
-        source=f"{ZOO_DIR}/{slugify(model_id)}",
+        model_id=_model_id(name),
+        source="",  # set by zoo_models: the directory is the workflow's
         dtype="float32",
         family=family,
         type=architecture,
@@ -221,8 +219,9 @@ def _contaminated(cfg: dict, by_name: dict, dates: _Dates) -> list[ZooModel]:
     return models
 
 
-def zoo_models(zoo_config: dict) -> list[ZooModel]:
-    """Expand the config's `zoo` section into its models, bases first (a model follows its parents)."""
+def zoo_models(zoo_config: dict, zoo_dir: str) -> list[ZooModel]:
+    """Expand the config's `zoo` section into its models, bases first (a model follows its parents),
+    each built into `zoo_dir`/<slug>."""
     dates = _Dates(zoo_config.get("start_date", "2023-01-02"))
     models = _base_models(zoo_config, dates)
     by_name = {m.spec.model_id.removeprefix(ID_PREFIX): m for m in models}
@@ -230,45 +229,53 @@ def zoo_models(zoo_config: dict) -> list[ZooModel]:
         new = expand(zoo_config, by_name, dates)
         by_name |= {m.spec.model_id.removeprefix(ID_PREFIX): m for m in new}
         models += new
-    return models
+    return [dataclasses.replace(m, spec=dataclasses.replace(m.spec, source=f"{zoo_dir}/{m.slug}")) for m in models]
 
 
-def zoo_specs(zoo_config: dict) -> list[ModelSpec]:
+def zoo_specs(zoo_config: dict, zoo_dir: str) -> list[ModelSpec]:
     """The zoo's rows for the model sheet (the models that join the map)."""
-    return [m.spec for m in zoo_models(zoo_config)]
+    return [m.spec for m in zoo_models(zoo_config, zoo_dir)]
 
 
-def interpolation_grids(zoo_config: dict) -> list:
+def interpolation_grids(zoo_config: dict, zoo_dir: str, grid_dir: str) -> list:
     """The weight-interpolation grids θ(α,β) = (1−α−β)θ₀ + αθ₁ + βθ₂ of the zoo, one `Grid` per
     (base, ft₁, ft₂) triple, named after the base. Grid models are scored but not part of the map;
     they are built by the same merge step as the paper's grids (lmmap.interpolate, rules/interpolation.smk)
-    into results/interpolation/<grid>/models/, in float32 like every zoo model."""
+    into `grid_dir`/<grid>/models/, in float32 like every zoo model."""
     from lmmap.interpolate import DEFAULT_POINTS, Grid, grid_points
 
-    by_name = {m.spec.model_id.removeprefix(ID_PREFIX): m for m in zoo_models(zoo_config)}
+    by_name = {m.spec.model_id.removeprefix(ID_PREFIX): m for m in zoo_models(zoo_config, zoo_dir)}
     grids = []
     for entry in zoo_config.get("interpolation", []):
         base_name = _require(entry, "base", "interpolation")
         triple = [_derived(by_name, n, f"interpolation of {base_name}") for n in [base_name, *entry["ends"]]]
         points = grid_points(
-            base_name, triple[0].spec, entry.get("points", DEFAULT_POINTS), GRID_PREFIX, GRID_FAMILY_PREFIX, "float32"
+            base_name,
+            triple[0].spec,
+            entry.get("points", DEFAULT_POINTS),
+            GRID_PREFIX,
+            GRID_FAMILY_PREFIX,
+            "float32",
+            grid_dir,
         )
         grids.append(Grid(base_name, tuple(m.spec for m in triple), points, dtype="float32", zoo=True))
     return grids
 
 
-def interpolation_specs(zoo_config: dict) -> dict[str, list[tuple[float, float, ModelSpec]]]:
+def interpolation_specs(
+    zoo_config: dict, zoo_dir: str, grid_dir: str
+) -> dict[str, list[tuple[float, float, ModelSpec]]]:
     """{base name: [(α, β, spec), ...]} for every interpolation grid of the config."""
-    return {grid.name: list(grid.points) for grid in interpolation_grids(zoo_config)}
+    return {grid.name: list(grid.points) for grid in interpolation_grids(zoo_config, zoo_dir, grid_dir)}
 
 
-def build_groups(zoo_config: dict) -> dict[str, list[ZooModel]]:
+def build_groups(zoo_config: dict, zoo_dir: str) -> dict[str, list[ZooModel]]:
     """{family: its models in build order (parents first)}: what one build job makes. One process
     per family, because starting torch and transformers costs more than building a small model; a
     family's models also share their parents in memory. (Interpolation grids are merged by
     rules/interpolation.smk, one job per grid point, as the paper's 7B grids are.)"""
     groups: dict[str, list[ZooModel]] = {}
-    for model in zoo_models(zoo_config):
+    for model in zoo_models(zoo_config, zoo_dir):
         groups.setdefault(model.spec.family, []).append(model)
     return groups
 
@@ -280,9 +287,9 @@ def job_group(spec) -> str:
     return spec.family if spec.family.startswith(GRID_FAMILY_PREFIX) else spec.type
 
 
-def config_files(slugs) -> list[str]:
+def config_files(slugs, zoo_dir: str) -> list[str]:
     """The `config.json` of each zoo model: what the workflow waits for (it appears last)."""
-    return [f"{ZOO_DIR}/{slug}/config.json" for slug in slugs]
+    return [f"{zoo_dir}/{slug}/config.json" for slug in slugs]
 
 
 def recipes_json(models: list[ZooModel]) -> str:
@@ -312,7 +319,7 @@ def lineage_rows(zoo_config: dict) -> list[dict]:
             "merge_weights": ";".join(str(w) for w in m.recipe.get("weights", [])),
             "reference_fraction": m.recipe.get("reference_fraction", 0.0),
         }
-        for m in zoo_models(zoo_config)
+        for m in zoo_models(zoo_config, zoo_dir="")  # (where the models live is not part of their lineage)
     ]
 
 

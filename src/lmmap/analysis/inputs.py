@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,8 @@ import pandas as pd
 
 from lmmap.errors import InputError
 from lmmap.storage import load_npz
+
+log = logging.getLogger(__name__)
 
 
 def load_coordinates(path: str | Path) -> dict[str, np.ndarray]:
@@ -82,3 +85,52 @@ def align(frame: pd.DataFrame, model_ids, path: str | Path, allow_missing: bool 
     aligned = frame.reindex(model_ids)
     aligned["model_id"] = model_ids
     return aligned
+
+
+class AnalysisData:
+    """The matrix L, the coordinates Q and the tables, all aligned on the matrix's model order."""
+
+    @classmethod
+    def load(
+        cls,
+        matrix_path: str,
+        models_table: str,
+        coordinates: str | None = None,
+        benchmarks: str | None = None,
+        need_benchmarks: bool = False,
+    ) -> AnalysisData:
+        data = cls()
+        matrix = load_matrix(matrix_path)
+        data.model_ids = matrix["model_ids"].astype(str).tolist()
+        data.L, data.domains = matrix["L"], matrix["domains"].astype(str)
+        data.Q, data.clip_value = None, None
+        if coordinates:
+            coords = load_coordinates(coordinates)
+            if coords["model_ids"].astype(str).tolist() != data.model_ids:
+                raise InputError(coordinates, "models differ from the matrix's", field="model_ids")
+            data.Q = coords["Q"]
+            data.clip_value = float(coords["clip_value"]) if "clip_value" in coords else None
+        data.models = align(read_models(models_table), data.model_ids, models_table)
+        data.benchmarks, data.tasks = None, []
+        if benchmarks:
+            table = read_benchmarks(benchmarks)
+            data.tasks = task_columns(table)
+            data.benchmarks = align(table, data.model_ids, benchmarks, allow_missing=True)
+        elif need_benchmarks:
+            raise InputError("--benchmarks", "this analysis needs benchmark scores")
+        return data
+
+    def targets(self) -> pd.DataFrame:
+        """Benchmark targets (tasks + mean) of the models that have all of them, indexed by model id."""
+        frame = self.benchmarks.set_index("model_id")[[*self.tasks, "mean"]]
+        complete = frame.dropna()
+        if len(complete) < len(frame):
+            log.warning("%d model(s) lack some benchmark score and are left out", len(frame) - len(complete))
+        return complete
+
+    def clipped_L(self) -> np.ndarray:
+        """L clipped as for the coordinates (the same input for features Q and L)."""
+        return self.L if self.clip_value is None else np.maximum(self.L, self.clip_value)
+
+    def mean_loglik(self) -> pd.Series:
+        return pd.Series(self.L.mean(axis=1), index=self.model_ids, name="mean_loglik")

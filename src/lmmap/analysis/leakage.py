@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import median_abs_deviation
 from sklearn.linear_model import HuberRegressor
 
-MAD_TO_SD = 1.4826
 METHODS = ("within", "global")
 MIN_GROUP = 3
 
@@ -44,7 +44,7 @@ def robust_residuals(
         X, y = centre_on_groups(X, groups), centre_on_groups(y, groups)[:, 0]
     fit = HuberRegressor(max_iter=1000).fit(X, y)
     residual = y - fit.predict(X)
-    scale = MAD_TO_SD * np.median(np.abs(residual - np.median(residual)))
+    scale = median_abs_deviation(residual, scale="normal")
     return residual, residual / (scale if scale > 0 else 1.0), fit
 
 
@@ -87,6 +87,28 @@ def leakage_screen(
     ]
     screen = pd.concat([screen, per_domain], axis=1)
     return screen.sort_values("residual_z", ascending=False, kind="stable").reset_index(drop=True), fit
+
+
+def screen_models(data, group_by: str, threshold: float, method: str) -> tuple[pd.DataFrame, HuberRegressor, int]:
+    """`leakage_screen` over the models of `data` (lmmap.analysis.inputs.AnalysisData) that have every
+    benchmark score, grouped by the models-table column `group_by`: the screen, the fit and how many
+    models were screened."""
+    from lmmap.analysis.tsne_map import domain_means
+
+    frame = pd.DataFrame(
+        {
+            "model_id": data.model_ids,
+            "type": data.models["type"].astype(str).to_numpy(),
+            "group": data.models[group_by].fillna("unknown").astype(str).to_numpy(),
+            "mean_loglik": data.L.mean(axis=1),
+            "benchmark_mean": data.benchmarks["mean"].to_numpy(),
+        }
+    )
+    tasks = data.benchmarks[data.tasks].reset_index(drop=True)
+    scored = (frame["benchmark_mean"].notna() & tasks.notna().all(axis=1)).to_numpy()
+    per_domain = domain_means(data.L, data.domains)[scored]
+    screen, fit = leakage_screen(frame[scored], per_domain, threshold, method=method, predictors=tasks[scored])
+    return screen, fit, int(scored.sum())
 
 
 def readable(screen: pd.DataFrame) -> pd.DataFrame:

@@ -44,9 +44,10 @@ def publish_csv(
     params: Mapping | None = None,
     started: float | None = None,
     extra: Mapping | None = None,
+    float_format: str | None = None,
 ) -> Path:
     """A plain CSV data file (e.g. every prediction) with its sidecar."""
-    write_text(path, frame.to_csv(index=False))
+    write_text(path, frame.to_csv(index=False, float_format=float_format))
     write_provenance(path, step, inputs, params, extra, started)
     return Path(path)
 

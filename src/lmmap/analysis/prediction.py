@@ -352,6 +352,17 @@ def _one_run(
     return rows, long
 
 
+def prediction_inputs(data, features: list[str], group_by: str) -> tuple[dict, pd.DataFrame, np.ndarray]:
+    """From `data` (lmmap.analysis.inputs.AnalysisData), for the models with every benchmark score: the
+    feature matrices named in `features` (Q, and L clipped as for Q), the targets (tasks, their mean and
+    the mean log-likelihood, by model id) and each model's CV group (models-table column `group_by`)."""
+    targets = data.targets().assign(**{MEAN_LOGP: data.mean_loglik()})
+    rows = [data.model_ids.index(m) for m in targets.index]
+    matrices = {"Q": lambda: data.Q[rows], "L": lambda: data.clipped_L()[rows]}
+    groups = data.models[group_by].fillna("unknown").astype(str).to_numpy()[rows]
+    return {name: matrices[name]() for name in features}, targets, groups
+
+
 def run_prediction(
     features: dict[str, np.ndarray],
     targets: pd.DataFrame,

@@ -10,8 +10,6 @@ import numpy as np
 import pandas as pd
 
 from lmmap.embedding import tsne_embedding
-from lmmap.figures import label_points, plot_map
-from lmmap.palette import category_colours
 
 VARIABLES = ("type", "best_domain", "mean_loglik", "benchmark_mean", "best_task", "size", "created")
 TITLES = {
@@ -101,33 +99,6 @@ def map_variables(
     return frame
 
 
-def plot_variable_map(
-    points: pd.DataFrame,
-    variable: str,
-    annotate: bool = False,
-    highlight: list[str] | None = None,
-    title: str | None = None,
-    colours: dict[str, str] | None = None,
-):
-    """The map coloured by `variable`; `highlight` models get a red ring (e.g. leakage suspects).
-    Categorical colours are fixed over all the models (`colours` first), numbers get a colour bar
-    (models without a value in grey)."""
-    if not pd.api.types.is_numeric_dtype(points[variable]):
-        colours = category_colours(points[variable], colours)
-        points = points.dropna(subset=[variable]) if points[variable].notna().any() else points
-    fig = plot_map(
-        points,
-        hue=variable,
-        title=title or f"Model map: {TITLES.get(variable, variable)}",
-        annotate=annotate,
-        colours=colours,
-        label=TITLES.get(variable, variable),
-    )
-    if highlight:
-        ax = fig.axes[0]
-        marked = points[points["model_id"].isin(highlight)]
-        ax.scatter(
-            marked["x"], marked["y"], s=180, facecolors="none", edgecolors="red", linewidths=1.5, label="flagged"
-        )
-        label_points(ax, marked["x"], marked["y"], marked["model_id"], fontsize=7, color="red")
-    return fig
+def variable_label(variable: str) -> str:
+    """How a map names a colouring variable (legend and colour-bar title)."""
+    return TITLES.get(variable, variable)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 
 import numpy as np
 import pandas as pd
 
 from lmmap.analysis import inputs, plots
-from lmmap.analysis.outputs import publish_csv, publish_figure, publish_table
-from lmmap.commands import command_params
+from lmmap.commands import Step
 from lmmap.errors import InputError
+from lmmap.figures import plot_map
 from lmmap.palette import category_colours, read_colour_table
 
 log = logging.getLogger(__name__)
@@ -28,77 +27,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.set_defaults(func=func)
 
 
-class Run:
-    """One analysis run: its inputs and parameters, recorded in every output's provenance."""
-
-    def __init__(self, args: argparse.Namespace, step: str, **input_paths):
-        self.step, self.started = f"analyze {step}", time.time()
-        self.inputs = {k: v for k, v in input_paths.items() if v}
-        self.params = {k: v for k, v in command_params(args).items() if k != "analysis"}
-
-    def table(
-        self, frame: pd.DataFrame, stem: str, extra: dict | None = None, display: pd.DataFrame | None = None
-    ) -> None:
-        publish_table(frame, stem, self.step, self.inputs, self.params, self.started, extra, display=display)
-        log.info("wrote %s.{csv,md,tex,html}", stem)
-
-    def csv(self, frame: pd.DataFrame, path: str, extra: dict | None = None) -> None:
-        publish_csv(frame, path, self.step, self.inputs, self.params, self.started, extra)
-
-    def figure(self, fig, stem: str, extra: dict | None = None) -> None:
-        publish_figure(fig, stem, self.step, self.inputs, self.params, self.started, extra)
-        log.info("wrote %s.{png,pdf}", stem)
+def _step(args: argparse.Namespace, analysis: str, **input_paths) -> Step:
+    """The run of one analysis: every output's sidecar records these inputs and the arguments."""
+    return Step(f"analyze {analysis}", args, input_paths, exclude=("analysis",))
 
 
-class Data:
-    """The matrix L, the coordinates Q and the tables, all aligned on the matrix's model order."""
-
-    def __init__(self, args: argparse.Namespace, need_benchmarks: bool = False):
-        matrix = inputs.load_matrix(args.matrix)
-        self.model_ids = matrix["model_ids"].astype(str).tolist()
-        self.L, self.domains = matrix["L"], matrix["domains"].astype(str)
-        self.Q, self.clip_value = None, None
-        if getattr(args, "coordinates", None):
-            coords = inputs.load_coordinates(args.coordinates)
-            if coords["model_ids"].astype(str).tolist() != self.model_ids:
-                raise InputError(args.coordinates, "models differ from the matrix's", field="model_ids")
-            self.Q = coords["Q"]
-            self.clip_value = float(coords["clip_value"]) if "clip_value" in coords else None
-        self.models = inputs.align(inputs.read_models(args.models_table), self.model_ids, args.models_table)
-        self.benchmarks, self.tasks = None, []
-        if getattr(args, "benchmarks", None):
-            table = inputs.read_benchmarks(args.benchmarks)
-            self.tasks = inputs.task_columns(table)
-            self.benchmarks = inputs.align(table, self.model_ids, args.benchmarks, allow_missing=True)
-        elif need_benchmarks:
-            raise InputError("--benchmarks", "this analysis needs benchmark scores")
-
-    def targets(self) -> pd.DataFrame:
-        """Benchmark targets (tasks + mean) of the models that have all of them, indexed by model id."""
-        frame = self.benchmarks.set_index("model_id")[[*self.tasks, "mean"]]
-        complete = frame.dropna()
-        if len(complete) < len(frame):
-            log.warning("%d model(s) lack some benchmark score and are left out", len(frame) - len(complete))
-        return complete
-
-    def clipped_L(self) -> np.ndarray:
-        """L clipped as for the coordinates (the same input for features Q and L)."""
-        return self.L if self.clip_value is None else np.maximum(self.L, self.clip_value)
-
-    def mean_loglik(self) -> pd.Series:
-        return pd.Series(self.L.mean(axis=1), index=self.model_ids, name="mean_loglik")
+def _data(args: argparse.Namespace, need_benchmarks: bool = False) -> inputs.AnalysisData:
+    return inputs.AnalysisData.load(
+        args.matrix,
+        args.models_table,
+        getattr(args, "coordinates", None),
+        getattr(args, "benchmarks", None),
+        need_benchmarks,
+    )
 
 
 def _common(p: argparse.ArgumentParser, coordinates=False, benchmarks=False, required_benchmarks=False):
-    p.add_argument("--matrix", required=True, help="results/matrix/loglik.npz")
-    p.add_argument("--models-table", required=True, help="results/matrix/models.csv")
+    p.add_argument("--matrix", required=True, help="the log-likelihood matrix L (npz)")
+    p.add_argument("--models-table", required=True, help="the models table (CSV)")
     if coordinates:
-        p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+        p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
     if benchmarks:
         p.add_argument(
             "--benchmarks",
             required=required_benchmarks,
-            help="results/benchmarks/scores.csv (model_id, tasks 0-100, mean)",
+            help="the benchmark scores (CSV: model_id, tasks 0-100, mean)",
         )
 
 
@@ -122,7 +75,7 @@ def run_maps(args) -> int:
     from lmmap.analysis import tsne_map
 
     run, data = (
-        Run(
+        _step(
             args,
             "maps",
             matrix=args.matrix,
@@ -131,7 +84,7 @@ def run_maps(args) -> int:
             benchmarks=args.benchmarks,
             embedding=args.embedding,
         ),
-        Data(args),
+        _data(args),
     )
     variables = tsne_map.map_variables(
         data.model_ids, data.Q, data.L, data.domains, data.models, data.benchmarks, data.tasks
@@ -142,10 +95,8 @@ def run_maps(args) -> int:
         if variable not in points or points[variable].isna().all():
             raise InputError(args.benchmarks or args.models_table, "no values to colour the map by", field=variable)
         fixed = read_colour_table(args.type_colours) if variable == "type" else None
-        run.figure(
-            tsne_map.plot_variable_map(points, variable, annotate=args.annotate, colours=fixed),
-            f"{args.out_dir}/map_{variable}",
-        )
+        fig = plot_map(points, variable, annotate=args.annotate, colours=fixed, label=tsne_map.variable_label(variable))
+        run.figure(fig, f"{args.out_dir}/map_{variable}")
     if args.out_variables:
         run.csv(variables, args.out_variables)
     return 0
@@ -153,7 +104,7 @@ def run_maps(args) -> int:
 
 # ------------------------------------------------------------------------------- dimensionality
 def _args_dimensionality(p):
-    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+    p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
     p.add_argument(
         "--levels",
         nargs="+",
@@ -162,22 +113,31 @@ def _args_dimensionality(p):
         help="cumulative explained-variance levels to count components for",
     )
     p.add_argument("--out-stem", required=True, help="writes <stem>.{csv,md,tex,html}")
+    p.add_argument("--figure-stem", help="the cumulative explained-variance curve, writes <stem>.{png,pdf}")
+    p.add_argument("--out-curve", help="CSV of the curve, with the components reaching each level")
 
 
 def run_dimensionality(args) -> int:
-    from lmmap.analysis.dimensionality import dimensionality_table
+    from lmmap.analysis.dimensionality import dimensionality_table, variance_curve
+    from lmmap.figures import plot_pca_variance
 
-    run = Run(args, "dimensionality", coordinates=args.coordinates)
-    table, _ = dimensionality_table(inputs.load_coordinates(args.coordinates)["Q"], args.levels)
-    run.table(table, args.out_stem, extra={"components": dict(zip(table["variance_level"], table["components"]))})
+    run = _step(args, "dimensionality", coordinates=args.coordinates)
+    table, cumulative = dimensionality_table(inputs.load_coordinates(args.coordinates)["Q"], args.levels)
+    marks = dict(zip(table["variance_level"], table["components"]))
+    extra = {"components": marks}
+    run.table(table, args.out_stem, extra=extra)
+    if args.out_curve:
+        run.csv(variance_curve(cumulative, table), args.out_curve, extra)
+    if args.figure_stem:
+        run.figure(plot_pca_variance(cumulative, marks), args.figure_stem, extra)
     return 0
 
 
 # ------------------------------------------------------------------------------- KL validation
 def _args_kl(p):
-    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+    p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
     p.add_argument("--texts", required=True, help="the reference text set (JSONL)")
-    p.add_argument("--models", required=True, help="results/models/models.json (model specs)")
+    p.add_argument("--models", required=True, help="the model list (JSON of model specs)")
     p.add_argument("--model-ids", nargs="*", default=[], help="models to compare (default: all)")
     p.add_argument("--max-models", type=int, required=True, help="per tokenizer group")
     p.add_argument("--n-texts", type=int, required=True, help="reference texts for the token level")
@@ -194,7 +154,7 @@ def _args_kl(p):
 def run_kl_validation(args) -> int:
     from lmmap.analysis.kl_validation import run_validation
 
-    run = Run(args, "validate-kl", coordinates=args.coordinates, texts=args.texts, models=args.models)
+    run = _step(args, "validate-kl", coordinates=args.coordinates, texts=args.texts, models=args.models)
     table, summary, info = run_validation(
         args.coordinates,
         args.texts,
@@ -286,7 +246,7 @@ def _args_predict(p):
 def run_predict(args) -> int:
     from lmmap.analysis import prediction
 
-    run = Run(
+    run = _step(
         args,
         "predict",
         matrix=args.matrix,
@@ -294,15 +254,12 @@ def run_predict(args) -> int:
         models=args.models_table,
         benchmarks=args.benchmarks,
     )
-    data = Data(args, need_benchmarks=True)
+    data = _data(args, need_benchmarks=True)
     if args.group_by not in data.models.columns:
         raise InputError(args.models_table, "no such column to group the cross-validation by", field=args.group_by)
-    targets = data.targets().assign(**{prediction.MEAN_LOGP: data.mean_loglik()})
-    rows = [data.model_ids.index(m) for m in targets.index]
-    features = {"Q": data.Q[rows], "L": data.clipped_L()[rows]}
-    groups = data.models[args.group_by].fillna("unknown").astype(str).to_numpy()[rows]
+    features, targets, groups = prediction.prediction_inputs(data, args.features, args.group_by)
     summary, per_seed, predictions = prediction.run_prediction(
-        {name: features[name] for name in args.features},
+        features,
         targets,
         groups,
         args.cv,
@@ -316,7 +273,7 @@ def run_predict(args) -> int:
         mean_logp_alphas=prediction.alpha_grid(*(args.mean_logp_alphas or prediction.MEAN_LOGP_ALPHAS)),
         max_components=args.max_components,
     )
-    components = prediction.components_kept((len(rows), data.L.shape[1]), args.max_components)
+    components = prediction.components_kept((len(targets), data.L.shape[1]), args.max_components)
     ridge = {"path": "exact" if components is None else "principal components", "components": components}
     extra = {"grouping": sorted(set(summary["grouping"])), "clip_value": data.clip_value, "ridge": ridge}
     run.table(summary, args.out_stem, extra)
@@ -349,8 +306,8 @@ def _args_baseline(p):
 def run_baseline(args) -> int:
     from lmmap.analysis.prediction import baseline_correlations
 
-    run = Run(args, "perplexity-baseline", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
-    data = Data(args, need_benchmarks=True)
+    run = _step(args, "perplexity-baseline", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
+    data = _data(args, need_benchmarks=True)
     targets = data.benchmarks.set_index("model_id")[[*data.tasks, "mean"]]
     table = baseline_correlations(data.mean_loglik(), targets)
     run.table(table, args.out_stem)
@@ -390,7 +347,7 @@ def _args_leakage(p):
 def run_leakage(args) -> int:
     from lmmap.analysis import leakage, tsne_map
 
-    run = Run(
+    run = _step(
         args,
         "leakage",
         matrix=args.matrix,
@@ -399,24 +356,10 @@ def run_leakage(args) -> int:
         embedding=args.embedding,
         known=args.known,
     )
-    data = Data(args, need_benchmarks=True)
+    data = _data(args, need_benchmarks=True)
     if args.group_by not in data.models.columns:
         raise InputError(args.models_table, "no such column to group the leakage screen by", field=args.group_by)
-    frame = pd.DataFrame(
-        {
-            "model_id": data.model_ids,
-            "type": data.models["type"].astype(str).to_numpy(),
-            "group": data.models[args.group_by].fillna("unknown").astype(str).to_numpy(),
-            "mean_loglik": data.L.mean(axis=1),
-            "benchmark_mean": data.benchmarks["mean"].to_numpy(),
-        }
-    )
-    tasks = data.benchmarks[data.tasks].reset_index(drop=True)
-    scored = (frame["benchmark_mean"].notna() & tasks.notna().all(axis=1)).to_numpy()
-    per_domain = tsne_map.domain_means(data.L, data.domains)[scored]
-    screen, fit = leakage.leakage_screen(
-        frame[scored], per_domain, args.threshold, method=args.method, predictors=tasks[scored]
-    )
+    screen, fit, n_screened = leakage.screen_models(data, args.group_by, args.threshold, args.method)
     if args.known:
         known = inputs.read_csv(args.known, required=tuple(args.known_columns))[args.known_columns]
         screen = screen.merge(known, left_on="model_id", right_index=True, how="left")
@@ -424,7 +367,7 @@ def run_leakage(args) -> int:
     extra = {
         "flagged": flagged,
         "method": args.method,
-        "screened": int(scored.sum()),
+        "screened": n_screened,
         "fit": {"coefficients": fit.coef_.tolist(), "intercept": float(fit.intercept_)},
     }
     shown = screen.head(max(args.show, len(flagged)))
@@ -434,15 +377,16 @@ def run_leakage(args) -> int:
         xs = np.linspace(screen["benchmark_mean"].min(), screen["benchmark_mean"].max(), 50)
         line = (xs, fit.predict(xs[:, None]))
     # the palette of every model's type: the scatter shows only the scored models
-    colours = category_colours(frame["type"], read_colour_table(args.type_colours))
+    colours = category_colours(data.models["type"].astype(str), read_colour_table(args.type_colours))
     run.figure(plots.leakage_scatter(screen, line, colours), args.figure_stem, extra)
     points = inputs.read_csv(args.embedding, required=("x", "y", "type")).reset_index(drop=True)
-    fig = tsne_map.plot_variable_map(
+    fig = plot_map(
         points,
         "type",
-        highlight=flagged,
-        colours=colours,
         title=f"Model map: {len(flagged)} model(s) flagged by the leakage screen",
+        colours=colours,
+        label=tsne_map.variable_label("type"),
+        highlight=flagged,
     )
     run.figure(fig, args.map_stem, extra)
     return 0
@@ -475,12 +419,10 @@ def _args_interpolation(p):
 def run_interpolation(args) -> int:
     from lmmap.analysis.interpolation import grid_summary, interpolation_table
     from lmmap.coords import stored_clip_value
-    from lmmap.matrix import merge_scores
-    from lmmap.provenance import write_provenance
-    from lmmap.storage import save_npz
+    from lmmap.matrix import matrix_arrays, merge_scores
     from lmmap.texts import load_text_set
 
-    run = Run(
+    run = _step(
         args,
         "interpolation",
         texts=args.texts,
@@ -495,17 +437,7 @@ def run_interpolation(args) -> int:
         raise InputError(args.grid, "scored model is not on the grid", record=missing[0], field="model_id")
     alphas = [grid[m]["alpha"] for m in model_ids]
     betas = [grid[m]["beta"] for m in model_ids]
-    save_npz(
-        args.out_matrix,
-        L=L,
-        model_ids=np.array(model_ids),
-        text_ids=np.array(text_set.ids),
-        domains=np.array(text_set.domains),
-        text_set_sha256=np.array(text_set.sha256),
-        alpha=np.array(alphas),
-        beta=np.array(betas),
-    )
-    write_provenance(args.out_matrix, run.step, run.inputs, run.params, started=run.started)
+    run.npz(args.out_matrix, **matrix_arrays(L, model_ids, text_set), alpha=np.array(alphas), beta=np.array(betas))
     geometry = None
     if args.geometry:
         run.inputs["geometry"] = args.geometry
@@ -541,8 +473,8 @@ def _args_model_list(p):
 def run_model_list(args) -> int:
     from lmmap.analysis.model_list import model_list, readable_model_list
 
-    run = Run(args, "model-list", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
-    data = Data(args)
+    run = _step(args, "model-list", matrix=args.matrix, models=args.models_table, benchmarks=args.benchmarks)
+    data = _data(args)
     table = model_list(data.model_ids, data.L, data.models, data.benchmarks)
     run.table(table, args.out_stem, display=readable_model_list(table))
     return 0
@@ -565,7 +497,7 @@ def run_findings(args) -> int:
 
     from lmmap.analysis import findings as f
 
-    run = Run(
+    run = _step(
         args,
         "findings",
         kl_estimate=args.kl_estimate,
@@ -594,7 +526,7 @@ def run_findings(args) -> int:
 
 # ------------------------------------------------------------------------------ resampling error
 def _args_resampling_error(p):
-    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+    p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
     p.add_argument(
         "--methods",
         nargs="+",
@@ -618,7 +550,7 @@ def _args_resampling_error(p):
 def run_resampling_error(args) -> int:
     from lmmap.analysis import resampling_error
 
-    run = Run(args, "resampling-error", coordinates=args.coordinates)
+    run = _step(args, "resampling-error", coordinates=args.coordinates)
     Q = inputs.load_coordinates(args.coordinates)["Q"]
     methods = ["uniform", *(m for m in args.methods if m != "uniform")]
     draws = resampling_error.draw_grid(Q.shape[1], args.fractions)
@@ -634,7 +566,7 @@ def run_resampling_error(args) -> int:
 
 # ------------------------------------------------------------------------------ map uncertainty
 def _args_map_uncertainty(p):
-    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
+    p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
     p.add_argument("--embedding", required=True, help="the reference t-SNE map (model_id, x, y, colour columns)")
     p.add_argument("--hue", required=True, help="embedding column colouring the points and ellipses")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
@@ -650,10 +582,8 @@ def _args_map_uncertainty(p):
 
 def run_map_uncertainty(args) -> int:
     from lmmap.analysis import map_uncertainty
-    from lmmap.provenance import write_provenance
-    from lmmap.storage import save_npz
 
-    run = Run(args, "map-uncertainty", coordinates=args.coordinates, embedding=args.embedding)
+    run = _step(args, "map-uncertainty", coordinates=args.coordinates, embedding=args.embedding)
     coords = inputs.load_coordinates(args.coordinates)
     points = inputs.read_csv(args.embedding, required=("model_id", "x", "y"))
     if args.hue not in points:
@@ -674,8 +604,7 @@ def run_map_uncertainty(args) -> int:
     table = map_uncertainty.model_table(model_ids, reference, boot)
     run.table(table, args.out_stem, extra)
     run.csv(map_uncertainty.pair_table(model_ids, boot), args.pairs)
-    save_npz(args.kl_se, KL=boot.kl, KL_se=boot.kl_se, model_ids=np.asarray(model_ids))
-    write_provenance(args.kl_se, run.step, run.inputs, run.params, extra, run.started)
+    run.npz(args.kl_se, extra, KL=boot.kl, KL_se=boot.kl_se, model_ids=np.asarray(model_ids))
     fixed = read_colour_table(args.type_colours) if args.hue == "type" else None
     shown = table.assign(**{args.hue: points[args.hue].to_numpy()})
     run.figure(

@@ -5,16 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
 from lmmap.audit import audit
-from lmmap.commands import command_params
+from lmmap.commands import Step
 from lmmap.errors import InputError
-from lmmap.provenance import write_provenance
-from lmmap.storage import sha256_file, write_json, write_text
+from lmmap.storage import sha256_file, write_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -84,7 +82,8 @@ def _update(base: dict, new: dict) -> None:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    started = time.time()
+    inputs = {**{r: r for r in args.results if Path(r).is_file()}, **{f"config:{p}": p for p in args.config}}
+    step = Step("audit", args, inputs)
     report = audit(args.results, config=load_config(args.config, args.config_json))
     report["config_files"] = [{"path": p, "sha256": sha256_file(p)} for p in args.config]
     failed = not report["ok"] or (args.strict and report["n_warnings"] > 0)
@@ -97,25 +96,10 @@ def run_audit(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if args.out:
-        write_json(args.out, report)
-        write_provenance(
-            args.out,
-            "audit",
-            inputs={**{r: r for r in args.results if Path(r).is_file()}, **{f"config:{p}": p for p in args.config}},
-            params=command_params(args),
-            started=started,
-            extra={"ok": not failed},
-        )
+        step.json(args.out, report, extra={"ok": not failed})
     if args.summary:
         write_text(args.summary, summary_html(report, failed))
-        write_provenance(
-            args.summary,
-            "audit",
-            inputs={**{r: r for r in args.results if Path(r).is_file()}, **{f"config:{p}": p for p in args.config}},
-            params=command_params(args),
-            started=started,
-            extra={"ok": not failed},
-        )
+        step.record(args.summary, {"ok": not failed})
     return 1 if failed else 0
 
 

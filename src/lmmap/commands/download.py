@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import time
 
-from lmmap.commands import command_params
+from lmmap.commands import Step
 from lmmap.download import download
-from lmmap.provenance import write_provenance
 from lmmap.sheet import ModelSpec
-from lmmap.storage import write_json
 
 
 def register(subparsers) -> None:
@@ -30,11 +27,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("download", args)
     spec = ModelSpec(
         model_id=args.model_id or args.source, source=args.source, revision=args.revision, gguf_file=args.gguf_file
     )
     record = download(spec, cache_dir=args.cache_dir)
-    write_json(args.out, record)
-    write_provenance(args.out, "download", params=command_params(args), started=started, extra=record)
+    step.json(args.out, record, extra=record)
     return 0

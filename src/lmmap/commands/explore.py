@@ -13,12 +13,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for the model's details and nearest models, switch the colouring, "
         "find a model by name, zoom and pan.",
     )
-    p.add_argument("--matrix", required=True, help="log-likelihood matrix (results/matrix/loglik.npz)")
-    p.add_argument("--coordinates", required=True, help="coordinates Q (results/coords/coordinates.npz)")
-    p.add_argument("--models-table", required=True, help="model table (results/matrix/models.csv)")
-    p.add_argument("--embedding", required=True, help="t-SNE coordinates (results/coords/tsne.csv)")
+    p.add_argument("--matrix", required=True, help="the log-likelihood matrix L (npz)")
+    p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
+    p.add_argument("--models-table", required=True, help="the models table (CSV)")
+    p.add_argument("--embedding", required=True, help="the t-SNE coordinates (CSV: model_id, x, y)")
     p.add_argument("--texts", required=True, help="reference texts (JSONL), for KL in bits per byte")
-    p.add_argument("--benchmarks", help="benchmark scores (results/benchmarks/scores.csv), when known")
+    p.add_argument("--benchmarks", help="the benchmark scores (CSV), when known")
     p.add_argument("--type-colours", help="TSV of type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument(
         "--landmarks",
@@ -39,12 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and in bits per byte of reference text.",
     )
     p.add_argument("model", metavar="MODEL", help="model id as in the map")
-    p.add_argument("--map", required=True, help="coordinates Q (results/coords/coordinates.npz)")
-    p.add_argument(
-        "--texts",
-        default="results/texts/texts.jsonl",
-        help="reference texts (JSONL), for bits per byte (skipped when absent)",
-    )
+    p.add_argument("--map", required=True, help="the coordinates Q (npz)")
+    p.add_argument("--texts", help="reference texts (JSONL), for bits per byte (skipped when not given or absent)")
     p.add_argument("-k", "--top", type=int, default=10, help="how many neighbours")
     p.add_argument("--format", choices=["table", "csv"], default="table", help="output format")
     p.set_defaults(func=run_neighbours)
@@ -78,27 +74,37 @@ def run_neighbours(args: argparse.Namespace) -> int:
         print(f"Nearest models to {args.model} (estimated KL per text, {len(model_ids)} models mapped)")
         print(table.to_markdown(index=False, floatfmt=".4g"))
         if "kl_bits_per_byte" not in table:
-            print(f"(bits per byte need the reference texts: --texts, not found at {args.texts})")
+            print(
+                "(bits per byte need the reference texts: --texts"
+                + (f", not found at {args.texts})" if args.texts else ")")
+            )
     return 0
 
 
 def run_interactive_map(args: argparse.Namespace) -> int:
-    import time
 
     import pandas as pd
 
     from lmmap.analysis import inputs, interactive_map, tsne_map
-    from lmmap.commands import command_params
-    from lmmap.commands.analysis import Data
+    from lmmap.commands import Step
     from lmmap.coords import kl_estimate, nats_to_bits_per_byte
     from lmmap.neighbours import mean_text_bytes, nearest_all
     from lmmap.palette import read_colour_table
-    from lmmap.provenance import write_provenance
     from lmmap.storage import atomic_path
     from lmmap.texts import load_text_set
     from lmmap.workflow import MODELS_TABLE_COLUMNS
 
-    started, data = time.time(), Data(args)
+    used = {
+        "matrix": args.matrix,
+        "coordinates": args.coordinates,
+        "models": args.models_table,
+        "embedding": args.embedding,
+        "texts": args.texts,
+        "benchmarks": args.benchmarks,
+        "type_colours": args.type_colours,
+    }
+    step = Step("interactive-map", args, used)
+    data = inputs.AnalysisData.load(args.matrix, args.models_table, args.coordinates, args.benchmarks)
     variables = tsne_map.map_variables(
         data.model_ids, data.Q, data.L, data.domains, data.models, data.benchmarks, data.tasks
     )
@@ -134,21 +140,5 @@ def run_interactive_map(args: argparse.Namespace) -> int:
     )
     with atomic_path(args.out) as tmp:
         interactive_map.write_html(fig, tmp)
-    used = {
-        "matrix": args.matrix,
-        "coordinates": args.coordinates,
-        "models": args.models_table,
-        "embedding": args.embedding,
-        "texts": args.texts,
-        "benchmarks": args.benchmarks,
-        "type_colours": args.type_colours,
-    }
-    write_provenance(
-        args.out,
-        "interactive-map",
-        {k: v for k, v in used.items() if v},
-        command_params(args),
-        {"landmarks": landmarks, "variables": shown},
-        started,
-    )
+    step.record(args.out, {"landmarks": landmarks, "variables": shown})
     return 0

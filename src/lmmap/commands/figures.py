@@ -1,27 +1,24 @@
-"""Commands that draw the map, the PCA variance curve and the KL heatmap."""
+"""Commands that embed and draw the map and the KL heatmap (the PCA curve: `analyze dimensionality`)."""
 
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
 import pandas as pd
 
 from lmmap import figures
 from lmmap.analysis.tsne_map import embed_map
-from lmmap.commands import command_params
-from lmmap.embedding import components_needed, effective_perplexity, pca_cumulative_variance
+from lmmap.commands import Step
+from lmmap.embedding import effective_perplexity
 from lmmap.errors import InputError
 from lmmap.palette import read_colour_table
-from lmmap.provenance import write_provenance
-from lmmap.storage import atomic_path, load_npz
+from lmmap.storage import load_npz
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("embed", help="t-SNE of the coordinates (rows ordered by date, name)")
-    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
-    p.add_argument("--models-table", required=True, help="results/matrix/models.csv")
+    p.add_argument("--coordinates", required=True, help="the coordinates Q (npz)")
+    p.add_argument("--models-table", required=True, help="the models table (CSV)")
     p.add_argument("--perplexity", type=float, required=True, help="t-SNE perplexity")
     p.add_argument("--max-iter", type=int, required=True, help="t-SNE iterations")
     p.add_argument("--seed", type=int, required=True, help="t-SNE random state")
@@ -37,18 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out-stem", required=True, help="writes <stem>.png and <stem>.pdf")
     p.set_defaults(func=run_plot_map)
 
-    p = subparsers.add_parser("plot-pca", help="PCA cumulative explained variance of Q")
-    p.add_argument("--coordinates", required=True, help="results/coords/coordinates.npz")
-    p.add_argument(
-        "--levels", nargs="+", type=float, required=True, help="explained-variance levels marked on the curve"
-    )
-    p.add_argument("--out-stem", required=True, help="writes <stem>.png and <stem>.pdf")
-    p.add_argument("--out-table", required=True, help="CSV of the curve and the components per level")
-    p.set_defaults(func=run_plot_pca)
-
     p = subparsers.add_parser("plot-kl", help="clustered heatmap of the KL estimate")
-    p.add_argument("--kl", required=True, help="pairwise KL estimate (results/coords/kl_estimate.npz)")
-    p.add_argument("--models-table", required=True, help="results/matrix/models.csv")
+    p.add_argument("--kl", required=True, help="the pairwise KL estimate (npz)")
+    p.add_argument("--models-table", required=True, help="the models table (CSV)")
     p.add_argument("--group", required=True, help="models-table column for the colour strip")
     p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
     p.add_argument(
@@ -80,63 +68,27 @@ def read_table(path: str, model_ids: list[str] | None = None) -> pd.DataFrame:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("embed", args, {"coordinates": args.coordinates, "models": args.models_table})
     coords = load_npz(args.coordinates, required=("Q", "model_ids"))
     model_ids = coords["model_ids"].tolist()
     table = read_table(args.models_table, model_ids).set_index("model_id")
     created = table.loc[model_ids, "created"] if "created" in table else None
     xy = embed_map(coords["Q"], model_ids, created, args.perplexity, args.max_iter, args.seed)
-    out = xy.join(table, on="model_id")
-    with atomic_path(args.out) as tmp:
-        out.to_csv(tmp, index=False)
-    write_provenance(
-        args.out,
-        "embed",
-        inputs={"coordinates": args.coordinates, "models": args.models_table},
-        params=command_params(args),
-        started=started,
-        extra={"perplexity_used": effective_perplexity(len(model_ids), args.perplexity)},
-    )
+    extra = {"perplexity_used": effective_perplexity(len(model_ids), args.perplexity)}
+    step.csv(xy.join(table, on="model_id"), args.out, extra)
     return 0
 
 
 def run_plot_map(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("plot-map", args, {"embedding": args.embedding})
     points = read_table(args.embedding)
     fixed = read_colour_table(args.type_colours) if args.hue == "type" else None
-    fig = figures.plot_map(points, args.hue, args.title, annotate=args.annotate, colours=fixed)
-    for path in figures.save_figure(fig, args.out_stem):
-        write_provenance(
-            path, "plot-map", inputs={"embedding": args.embedding}, params=command_params(args), started=started
-        )
-    return 0
-
-
-def run_plot_pca(args: argparse.Namespace) -> int:
-    started = time.time()
-    Q = load_npz(args.coordinates, required=("Q",))["Q"]
-    cumulative = pca_cumulative_variance(Q)
-    marks = {level: components_needed(cumulative, level) for level in args.levels}
-    table = pd.DataFrame({"components": np.arange(1, len(cumulative) + 1), "cumulative_variance": cumulative})
-    for level, needed in marks.items():
-        table[f"reaches_{level:g}"] = table["components"] == needed
-    with atomic_path(args.out_table) as tmp:
-        table.to_csv(tmp, index=False)
-    outputs = [args.out_table, *figures.save_figure(figures.plot_pca_variance(cumulative, marks), args.out_stem)]
-    for path in outputs:
-        write_provenance(
-            path,
-            "plot-pca",
-            inputs={"coordinates": args.coordinates},
-            params=command_params(args),
-            started=started,
-            extra={"components_needed": {f"{k:g}": v for k, v in marks.items()}},
-        )
+    step.figure(figures.plot_map(points, args.hue, args.title, annotate=args.annotate, colours=fixed), args.out_stem)
     return 0
 
 
 def run_plot_kl(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("plot-kl", args, {"kl": args.kl, "models": args.models_table})
     kl = load_npz(args.kl, required=("KL", "model_ids"))
     labels = kl["model_ids"].tolist()
     table = read_table(args.models_table, labels).set_index("model_id")
@@ -148,13 +100,5 @@ def run_plot_kl(args: argparse.Namespace) -> int:
         if len(labels) <= args.max_models
         else [labels[i] for i in figures.farthest_point_subset(kl["KL"], args.subset)]
     )
-    for path in figures.save_figure(fig, args.out_stem):
-        write_provenance(
-            path,
-            "plot-kl",
-            inputs={"kl": args.kl, "models": args.models_table},
-            params=command_params(args),
-            started=started,
-            extra={"n_models": len(labels), "models_shown": shown},
-        )
+    step.figure(fig, args.out_stem, {"n_models": len(labels), "models_shown": shown})
     return 0

@@ -18,8 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with their cross-validation residuals, the leakage screen's fit, a weighted text sample "
         "(a text set new models may be scored on) and a manifest with every file's sha256.",
     )
-    p.add_argument("--matrix", required=True, help="log-likelihood matrix (results/matrix/loglik.npz)")
-    p.add_argument("--models-table", required=True, help="model table (results/matrix/models.csv)")
+    p.add_argument("--matrix", required=True, help="the log-likelihood matrix L (npz)")
+    p.add_argument("--models-table", required=True, help="the models table (CSV)")
     p.add_argument("--texts", required=True, help="the matrix's text set (JSONL)")
     p.add_argument("--benchmarks", help="benchmark scores (model_id, tasks 0-100, mean): ridge and leakage fits")
     p.add_argument(

@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 from lmmap import interpolate
-from lmmap.commands import command_params
+from lmmap.commands import Step
 from lmmap.errors import InputError
-from lmmap.provenance import write_provenance
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("interpolate", args)  # its inputs: the parents, once resolved
     try:
         parents = json.loads(args.parents)
     except ValueError as exc:
@@ -71,6 +69,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
     # the parents by their config (hashing 3 × 13.5 GB of weights per grid point would cost more than the merge)
     inputs = {f"parent {p.get('model_id', p['source'])}": d / "config.json" for p, d in zip(parents, dirs)}
+    step.inputs = inputs
     for name in ("config.json", interpolate.INFO_FILE):
-        write_provenance(out / name, "interpolate", inputs, command_params(args), {"interpolation": measured}, started)
+        step.record(out / name, {"interpolation": measured})
     return 0

@@ -5,19 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lmmap.commands import command_params
+from lmmap.commands import Step
 from lmmap.coords import clip_matrix, double_centre, kl_estimate
 from lmmap.errors import InputError
-from lmmap.matrix import merge_scores, missing_models
-from lmmap.provenance import read_provenance, write_provenance
+from lmmap.matrix import matrix_arrays, merge_scores, missing_models
+from lmmap.provenance import read_provenance
 from lmmap.sheet import sheet_extras
-from lmmap.storage import atomic_path, load_npz, read_json, save_npz, write_json
+from lmmap.storage import load_npz, read_json
 from lmmap.texts import load_text_set
 from lmmap.workflow import model_specs
 
@@ -28,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export-models", help="write the list of models to map (sheet + demo zoo)")
     p.add_argument("--sheet", help="model sheet TSV")
     p.add_argument("--zoo", required=True, help="the config's zoo section, as JSON")
+    p.add_argument("--zoo-dir", help="where the zoo's models are built (needed with an enabled --zoo)")
     p.add_argument("--out", required=True, help="models JSON to write")
     p.set_defaults(func=run_export_models)
 
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_merge)
 
     p = subparsers.add_parser("coordinates", help="clip and double-centre L into coordinates Q")
-    p.add_argument("--matrix", required=True, help="results/matrix/loglik.npz")
+    p.add_argument("--matrix", required=True, help="the log-likelihood matrix L (npz)")
     p.add_argument(
         "--clip-quantile",
         type=float,
@@ -59,19 +59,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export_models(args: argparse.Namespace) -> int:
-    started = time.time()
-    specs = model_specs({"models": args.sheet, "zoo": json.loads(args.zoo)})
+    step = Step("export-models", args, {"sheet": args.sheet})
+    zoo = json.loads(args.zoo)
+    if zoo.get("enabled") and not args.zoo_dir:
+        raise InputError("--zoo-dir", "an enabled zoo needs the directory its models are built in")
+    specs = model_specs({"models": args.sheet, "zoo": zoo}, args.zoo_dir)
     extras = sheet_extras(args.sheet)[1] if args.sheet else {}
     # the sheet's own extra columns ride along: the models table keeps them, maps can colour by them
-    write_json(args.out, {"models": [{**extras.get(spec.model_id, {}), **spec.as_dict()} for spec in specs]})
-    write_provenance(
-        args.out,
-        "export-models",
-        inputs=[args.sheet] if args.sheet else [],
-        params=command_params(args),
-        started=started,
-        extra={"n_models": len(specs)},
-    )
+    models = [{**extras.get(spec.model_id, {}), **spec.as_dict()} for spec in specs]
+    step.json(args.out, {"models": models}, extra={"n_models": len(specs)})
     return 0
 
 
@@ -105,7 +101,6 @@ def read_models_json(path: str) -> list[dict]:
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    started = time.time()
     text_set = load_text_set(args.texts)
     models = read_models_json(args.models)
     score_paths = [p for p in args.scores if not args.allow_missing or Path(p).is_file()]
@@ -114,43 +109,26 @@ def run_merge(args: argparse.Namespace) -> int:
     if absent:
         log.warning("building the map without %d model(s) that have no scores: %s", len(absent), absent)
     table = model_table(models, model_ids, L, score_paths)  # reads every sidecar before anything is written
-    save_npz(
-        args.out,
-        L=L,
-        model_ids=np.array(model_ids),
-        text_ids=np.array(text_set.ids),
-        domains=np.array(text_set.domains),
-        text_set_sha256=np.array(text_set.sha256),
-    )
-    with atomic_path(args.out_table) as tmp:
-        table.to_csv(tmp, index=False)
     inputs = {"texts": args.texts, "models": args.models, **{f"scores:{m}": p for m, p in zip(model_ids, score_paths)}}
+    step = Step("merge", args, inputs)
     extra = {
         "text_set_sha256": text_set.sha256,
         "shape": list(L.shape),
         "allow_missing": args.allow_missing,
         "missing_models": absent,
     }
-    for output in (args.out, args.out_table):
-        write_provenance(output, "merge", inputs=inputs, params=command_params(args), started=started, extra=extra)
+    step.npz(args.out, extra, **matrix_arrays(L, model_ids, text_set))
+    step.csv(table, args.out_table, extra)
     return 0
 
 
 def run_coordinates(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("coordinates", args, {"matrix": args.matrix})
     matrix = load_npz(args.matrix, required=("L", "model_ids", "text_ids", "domains"))
     clipped, clip_value = clip_matrix(matrix["L"], args.clip_quantile)
     Q = double_centre(clipped)
     ids = {k: matrix[k] for k in ("model_ids", "text_ids", "domains")}
-    save_npz(args.out, Q=Q, clip_value=np.array(clip_value), **ids)
-    save_npz(args.out_kl, KL=kl_estimate(Q), model_ids=matrix["model_ids"])
-    for output in (args.out, args.out_kl):
-        write_provenance(
-            output,
-            "coordinates",
-            inputs={"matrix": args.matrix},
-            params=command_params(args),
-            started=started,
-            extra={"clip_value": clip_value},
-        )
+    extra = {"clip_value": clip_value}
+    step.npz(args.out, extra, Q=Q, clip_value=np.array(clip_value), **ids)
+    step.npz(args.out_kl, extra, KL=kl_estimate(Q), model_ids=matrix["model_ids"])
     return 0

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from lmmap.analysis import paper_data
-from lmmap.analysis.outputs import publish_csv
-from lmmap.commands import command_params
-from lmmap.provenance import write_provenance
-from lmmap.storage import save_npz
+from lmmap.commands import Step
 from lmmap.texts import load_text_set
 
 
@@ -26,26 +22,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="required: unpickling can execute code, so only do it for files you trust",
     )
-    p.add_argument("--out-matrix", required=True, help="results/matrix/loglik.npz")
-    p.add_argument("--out-models", required=True, help="results/matrix/models.csv")
-    p.add_argument("--out-benchmarks", required=True, help="results/benchmarks/scores.csv")
+    p.add_argument("--out-matrix", required=True, help="the log-likelihood matrix L (npz) to write")
+    p.add_argument("--out-models", required=True, help="the models table (CSV) to write")
+    p.add_argument("--out-benchmarks", required=True, help="the benchmark scores (CSV) to write")
     p.set_defaults(func=run_convert)
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    started = time.time()
+    inputs = {"loglik": args.loglik, "model_data": args.model_data, "texts": args.texts, "types": args.types}
+    step = Step("convert-paper-data", args, inputs)
     text_set = load_text_set(args.texts)
     matrix, models, benchmarks = paper_data.convert(
         args.loglik, args.model_data, text_set, args.allow_pickle, args.types
     )
-    inputs = {"loglik": args.loglik, "model_data": args.model_data, "texts": args.texts}
-    if args.types:
-        inputs["types"] = args.types
-    params = command_params(args)
-    save_npz(args.out_matrix, **matrix)
-    write_provenance(
-        args.out_matrix, "convert-paper-data", inputs, params, started=started, extra={"shape": list(matrix["L"].shape)}
-    )
-    publish_csv(models, args.out_models, "convert-paper-data", inputs, params, started)
-    publish_csv(benchmarks, args.out_benchmarks, "convert-paper-data", inputs, params, started)
+    step.npz(args.out_matrix, {"shape": list(matrix["L"].shape)}, **matrix)
+    step.csv(models, args.out_models)
+    step.csv(benchmarks, args.out_benchmarks)
     return 0

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "findings",
         metavar="FINDINGS",
-        help="results/analysis/findings.md of the run to quote (its .prov.json sidecar names the run)",
+        help="the findings.md of the run to quote (its .prov.json sidecar names the run)",
     )
     p.add_argument("--readme", default="README.md", help="the file holding the findings block")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 when the block differs")

@@ -8,13 +8,11 @@ import json
 import logging
 import time
 
-from lmmap.commands import positive_int
+from lmmap.commands import Step, positive_int
 from lmmap.errors import InputError
 from lmmap.loading import load_model
-from lmmap.provenance import write_provenance
 from lmmap.scoring import ScoreOptions, score_texts
 from lmmap.sheet import DTYPES, ModelSpec
-from lmmap.storage import save_npz
 from lmmap.texts import TextSet, load_text_set
 
 log = logging.getLogger(__name__)
@@ -155,9 +153,10 @@ def read_jobs(text: str) -> list[dict]:
 
 def score_to_file(spec: ModelSpec, text_set: TextSet, out: str, args: argparse.Namespace) -> None:
     """Load `spec`, score `text_set`, write `out` (+ token log-probs if asked) with provenance."""
-    started = time.time()
+    step = Step("score", args, {"texts": args.texts}, exclude=("jobs",))
+    step.params |= {"model": spec.as_dict(), "out": out}
     loaded = load_model(spec, device=args.device, allow_network=args.allow_network)
-    loaded.info["load_seconds"] = round(time.time() - started, 3)
+    loaded.info["load_seconds"] = round(time.time() - step.started, 3)
     log.info(
         "loaded %s (%s parameters, %s, %s) in %.1f s; scoring %d texts",
         spec.model_id,
@@ -194,8 +193,10 @@ def score_to_file(spec: ModelSpec, text_set: TextSet, out: str, args: argparse.N
             "%d text(s) have no scored token (log-likelihood 0): see the provenance",
             result.info["n_texts_without_scored_tokens"],
         )
-    save_npz(
+    extra = {"model": loaded.info, "text_set_sha256": text_set.sha256, "scoring": result.info}
+    step.npz(
         out,
+        extra,
         loglik=result.loglik,
         n_tokens=result.n_tokens,
         truncated=result.truncated,
@@ -203,22 +204,17 @@ def score_to_file(spec: ModelSpec, text_set: TextSet, out: str, args: argparse.N
         text_set_sha256=text_set.sha256,
         model_id=spec.model_id,
     )
-    params = {k: v for k, v in vars(args).items() if k not in ("func", "jobs")} | {"model": spec.as_dict(), "out": out}
-    extra = {"model": loaded.info, "text_set_sha256": text_set.sha256, "scoring": result.info}
-    write_provenance(out, "score", inputs={"texts": args.texts}, params=params, extra=extra, started=started)
     if args.token_logprobs:
         tl = result.token_logprobs
-        save_npz(
+        step.npz(
             args.token_logprobs,
+            extra,
             offsets=tl.offsets,
             logprobs=tl.logprobs,
             token_ids=tl.token_ids,
             text_ids=text_set.ids,
             text_set_sha256=text_set.sha256,
             model_id=spec.model_id,
-        )
-        write_provenance(
-            args.token_logprobs, "score", inputs={"texts": args.texts}, params=params, extra=extra, started=started
         )
     log.info(
         "wrote %s: %d texts, %d tokens, %.0f tokens/s, %d truncated",

@@ -9,10 +9,8 @@ import time
 from pathlib import Path
 
 from lmmap import tasks
-from lmmap.commands import command_params
+from lmmap.commands import Step
 from lmmap.errors import InputError
-from lmmap.provenance import write_provenance
-from lmmap.storage import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +80,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME=MODEL_ID",
         help="model ids of the map for the names the results record (default: the same)",
     )
-    p.add_argument("--out", default="results/benchmarks/scores.csv", help="scores CSV to write")
+    p.add_argument("--out", required=True, help="scores CSV to write (the benchmark scores the workflow reads)")
     p.set_defaults(func=run_import_lm_eval)
 
 
 def run_build_task(args: argparse.Namespace) -> int:
     from lmmap.texts import iter_jsonl
 
-    started = time.time()
+    step = Step("build-task", args, {"corpus": args.corpus})
     documents = [doc for _, doc in iter_jsonl(args.corpus)]
     chunks = tasks.heldout_chunks(documents, args.domains or None)
     if not chunks:
@@ -104,14 +102,7 @@ def run_build_task(args: argparse.Namespace) -> int:
     items = tasks.build_items(args.kind, chunks, params, args.name)
     tasks.write_items(args.out, items)
     domains = sorted({item["domain"] for item in items})
-    write_provenance(
-        args.out,
-        "build-task",
-        {"corpus": args.corpus},
-        command_params(args),
-        {"n_items": len(items), "n_heldout_chunks": len(chunks), "domains": domains},
-        started,
-    )
+    step.record(args.out, {"n_items": len(items), "n_heldout_chunks": len(chunks), "domains": domains})
     return 0
 
 
@@ -122,7 +113,7 @@ def run_evaluate_tasks(args: argparse.Namespace) -> int:
     from lmmap.loading import load_model
     from lmmap.sheet import ModelSpec
 
-    started = time.time()
+    step = Step("evaluate-tasks", args, {Path(p).stem: p for p in args.tasks})
     if args.threads:
         torch.set_num_threads(args.threads)
     task_items = {Path(path).stem: tasks.read_items(path) for path in args.tasks}
@@ -144,45 +135,30 @@ def run_evaluate_tasks(args: argparse.Namespace) -> int:
             infos[spec.model_id]["cpu_seconds"],
         )
         del loaded
-    with atomic_path(args.out) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-    write_provenance(
-        args.out,
-        "evaluate-tasks",
-        {Path(p).stem: p for p in args.tasks},
-        command_params(args),
-        {"models": infos},
-        started,
-    )
+    step.csv(pd.DataFrame(rows), args.out, {"models": infos})
     return 0
 
 
 def run_collect(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    started = time.time()
+    step = Step("collect-benchmarks", args, {Path(p).stem: p for p in args.results})
     rows = pd.concat([pd.read_csv(path) for path in args.results], ignore_index=True)
     metrics = json.loads(args.metrics)
     missing = sorted(set(metrics) - set(rows["task"]))
     if missing:
         raise InputError(args.results[0], f"no results for task(s) {missing}", field="task")
     table = tasks.benchmark_table(rows.to_dict("records"), metrics)
-    with atomic_path(args.out) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.4f")
-    inputs = {Path(p).stem: p for p in args.results}
     extra = {"n_models": len(table), "metrics": metrics}
-    write_provenance(args.out, "collect-benchmarks", inputs, command_params(args), extra, started)
+    step.csv(table, args.out, extra, float_format="%.4f")
     if args.long_out:
-        with atomic_path(args.long_out) as tmp:
-            rows.to_csv(tmp, index=False, float_format="%.6f")
-        write_provenance(args.long_out, "collect-benchmarks", inputs, command_params(args), extra, started)
+        step.csv(rows, args.long_out, extra, float_format="%.6f")
     return 0
 
 
 def run_import_lm_eval(args: argparse.Namespace) -> int:
     from lmmap.lm_eval import scores_table
 
-    started = time.time()
     renames = {}
     for item in args.model_id:
         name, sep, model_id = item.partition("=")
@@ -190,15 +166,8 @@ def run_import_lm_eval(args: argparse.Namespace) -> int:
             raise InputError("--model-id", f"'{item}' is not NAME=MODEL_ID")
         renames[name] = model_id
     table, files = scores_table(args.results, tuple(args.metrics), args.tasks, renames)
-    with atomic_path(args.out) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.4f")
-    write_provenance(
-        args.out,
-        "import-lm-eval",
-        {str(p): p for p in files},
-        command_params(args),
-        {"n_models": len(table), "tasks": [c for c in table.columns if c not in ("model_id", "mean")]},
-        started,
-    )
+    tasks_found = [c for c in table.columns if c not in ("model_id", "mean")]
+    step = Step("import-lm-eval", args, {str(p): p for p in files})
+    step.csv(table, args.out, {"n_models": len(table), "tasks": tasks_found}, float_format="%.4f")
     log.info("wrote %s: %d model(s) from %d results file(s)", args.out, len(table), len(files))
     return 0

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 from lmmap import demo_corpus
-from lmmap.commands import command_params, positive_int
+from lmmap.commands import Step, positive_int
 from lmmap.errors import InputError
-from lmmap.provenance import write_provenance
 from lmmap.storage import atomic_path
 from lmmap.texts import chunk_corpus, read_documents, read_source_jsonl, write_text_set
 
@@ -47,20 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_demo_corpus(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("demo-corpus", args)
     fractions = dict(zip(demo_corpus.SPLITS, args.fractions))
     docs = demo_corpus.build_documents(args.domains, fractions, args.max_docs_per_domain, args.max_doc_bytes)
     with atomic_path(args.out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for doc in docs:
             fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    write_provenance(
-        args.out, "demo-corpus", params=command_params(args), started=started, extra={"n_documents": len(docs)}
-    )
+    step.record(args.out, {"n_documents": len(docs)})
     return 0
 
 
 def run_prepare_texts(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("prepare-texts", args, {"source": args.input})
     if args.chunk:
         try:
             records = chunk_corpus(
@@ -74,12 +70,5 @@ def run_prepare_texts(args: argparse.Namespace) -> int:
             records = records[: args.n]  # the paper's set is already a seeded sample: keep its order
     sha = write_text_set(args.out, records)
     domains = sorted({r["domain"] for r in records})
-    write_provenance(
-        args.out,
-        "prepare-texts",
-        inputs={"source": args.input},
-        params=command_params(args),
-        started=started,
-        extra={"text_set_sha256": sha, "n_texts": len(records), "domains": domains},
-    )
+    step.record(args.out, {"text_set_sha256": sha, "n_texts": len(records), "domains": domains})
     return 0

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from lmmap import zoo
-from lmmap.commands import command_params
-from lmmap.provenance import write_provenance
-from lmmap.storage import atomic_path, save_npz
+from lmmap.commands import Step
+from lmmap.storage import atomic_path
 from lmmap.texts import iter_jsonl, load_text_set
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--tokenizer", required=True, help="zoo tokenizer JSON")
     p.add_argument("--data", help="zoo token npz (needed by trained models)")
-    p.add_argument("--zoo-dir", default=zoo.ZOO_DIR, help="where model directories live")
+    p.add_argument("--zoo-dir", required=True, help="where model directories live")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.set_defaults(func=run_zoo_build)
 
@@ -56,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_zoo_data(args: argparse.Namespace) -> int:
-    started = time.time()
+    step = Step("zoo-data", args, {"corpus": args.corpus, "texts": args.texts})
     documents = [doc for _, doc in iter_jsonl(args.corpus)]
     reference = load_text_set(args.texts)
     heldout = [doc["text"] for doc in documents if doc.get("split") == "heldout"]
@@ -67,8 +66,7 @@ def run_zoo_data(args: argparse.Namespace) -> int:
         tokenizer.save(str(tmp))
     tokens, offsets = zoo.encode_texts(tokenizer, texts)
     ref_tokens, ref_offsets = zoo.encode_texts(tokenizer, reference.texts)
-    save_npz(
-        args.data_out,
+    arrays = dict(
         tokens=tokens,
         offsets=offsets,
         domains=[c["domain"] for c in chunks],
@@ -85,10 +83,9 @@ def run_zoo_data(args: argparse.Namespace) -> int:
         "chunks_per_domain": dict(zip(domains.tolist(), counts.tolist())),
         "text_set_sha256": reference.sha256,
     }
-    inputs = {"corpus": args.corpus, "texts": args.texts}
     log.info("%d training chunks (%d dropped for overlap), %d tokens", len(chunks), dropped, offsets[-1])
-    for out in (args.tokenizer_out, args.data_out):
-        write_provenance(out, "zoo-data", inputs, command_params(args), extra, started)
+    step.record(args.tokenizer_out, extra)
+    step.npz(args.data_out, extra, **arrays)
     return 0
 
 
@@ -108,39 +105,30 @@ def run_zoo_build(args: argparse.Namespace) -> int:
         return in_memory[slug]
 
     for item in items:
-        started, cpu_started = time.time(), time.process_time()
+        cpu_started = time.process_time()
+        inputs = {
+            "tokenizer": args.tokenizer,
+            "data": args.data,
+            **{f"parent {p}": Path(args.zoo_dir) / p / "model.safetensors" for p in item["parents"]},
+        }
+        step = Step("build-zoo", args, inputs)
+        step.params = {"recipe": item["recipe"], "parents": item["parents"], "threads": args.threads}
         recipe, out_dir = item["recipe"], Path(args.zoo_dir) / item["slug"]
         model, summary = zoo.build_model(recipe, tokenizer, data, [parent(p) for p in item["parents"]], item["slug"])
         zoo.save_model(model, tokenizer, out_dir, {"zoo_recipe.json": recipe})
         if item["slug"] in needed:
             in_memory[item["slug"]] = model
-        summary["build_seconds"] = round(time.time() - started, 3)
+        summary["build_seconds"] = round(time.time() - step.started, 3)
         summary["cpu_seconds"] = round(time.process_time() - cpu_started, 3)
         log.info("built %s (%s) in %.2f s: %s", item["slug"], recipe["kind"], summary["build_seconds"], summary)
-        inputs = {
-            "tokenizer": args.tokenizer,
-            **({"data": args.data} if args.data else {}),
-            **{f"parent {p}": Path(args.zoo_dir) / p / "model.safetensors" for p in item["parents"]},
-        }
-        write_provenance(
-            out_dir / "config.json",
-            "build-zoo",
-            inputs,
-            {"recipe": recipe, "parents": item["parents"], "threads": args.threads},
-            {"zoo_model": summary},
-            started,
-        )
+        step.record(out_dir / "config.json", {"zoo_model": summary})
     return 0
 
 
 def run_zoo_lineage(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    started = time.time()
+    step = Step("zoo-lineage", args)
     table = pd.DataFrame(zoo.lineage_rows(json.loads(args.zoo_config)))
-    with atomic_path(args.out) as tmp:
-        table.to_csv(tmp, index=False)
-    write_provenance(
-        args.out, "zoo-lineage", params=command_params(args), started=started, extra={"n_models": len(table)}
-    )
+    step.csv(table, args.out, {"n_models": len(table)})
     return 0
