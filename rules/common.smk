@@ -50,8 +50,8 @@ MODELS = {spec.slug: spec for spec in model_specs(config, ZOO_DIR)}
 if not MODELS:
     raise ValueError("config: no models to map: set `models` (a model sheet) or enable the demo `zoo`")
 
-ZOO_CONFIG = config.get("zoo") or {}
-ZOO_GROUPS = zoo.build_groups(ZOO_CONFIG, ZOO_DIR) if ZOO_CONFIG.get("enabled") else {}
+ZOO_CONFIG = config["zoo"]
+ZOO_GROUPS = zoo.build_groups(ZOO_CONFIG, ZOO_DIR) if ZOO_CONFIG["enabled"] else {}
 
 # The weight-interpolation grids (rules/interpolation.smk): {grid slug: lmmap.interpolate.Grid}, and
 # each grid model by slug: (grid slug, alpha, beta, spec). Grid models are scored, never mapped.

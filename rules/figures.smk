@@ -49,7 +49,7 @@ rule plot_map:
 
 
 # PCA of Q, one computation: the variance curve (figure and CSV) and the dimensionality table.
-rule plot_pca:
+rule plot_dimensionality:
     input:
         "results/coords/coordinates.npz",
     output:
@@ -64,7 +64,7 @@ rule plot_pca:
         ),
         other=multiext(f"{ANALYSIS_DIR}/dimensionality", ".csv", ".md", ".tex"),
     log:
-        "logs/plot_pca/plot_pca.log",
+        "logs/plot_dimensionality/plot_dimensionality.log",
     conda:
         "../envs/analysis.yaml"
     params:

@@ -5,7 +5,8 @@
 # score-many's jobs: each placed model (its sheet row) scored on the map's text sample
 PLACEMENT_JOBS = json.dumps(
     [
-        {k: v for k, v in spec.as_dict().items() if v is not None and k != "slug"} | {"out": f"{PLACEMENT_DIR}/scores/{slug}.npz"}
+        {k: v for k, v in spec.as_dict().items() if v is not None and k != "slug"}
+        | {"out": f"{PLACEMENT_DIR}/scores/{slug}.npz"}
         for slug, spec in PLACED.items()
     ]
 )

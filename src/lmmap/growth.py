@@ -133,12 +133,14 @@ def fit_leakage(
 ) -> dict:
     """What the leakage screen (`lmmap.analysis.leakage`) needs to score one more model: the Huber
     line, the robust residual scale and ("within") each group's medians of predictors and target."""
-    from lmmap.analysis.leakage import MAD_TO_SD, MIN_GROUP, robust_residuals
+    from scipy.stats import median_abs_deviation
+
+    from lmmap.analysis.leakage import MIN_GROUP, robust_residuals
 
     X = tasks[["mean"]].to_numpy(float) if method == "global" else tasks.drop(columns="mean").to_numpy(float)
     y = np.asarray(mean_loglik, float)
     residual, _, fit = robust_residuals(X, y, groups if method == "within" else None)
-    scale = MAD_TO_SD * float(np.median(np.abs(residual - np.median(residual))))
+    scale = float(median_abs_deviation(residual, scale="normal"))
     params = {
         "method": method,
         "threshold": threshold,
