@@ -417,7 +417,7 @@ def _args_interpolation(p):
 
 
 def run_interpolation(args) -> int:
-    from lmmap.analysis.interpolation import grid_summary, interpolation_table
+    from lmmap.analysis.interpolation import grid_coordinates, grid_summary, interpolation_table, read_geometry
     from lmmap.coords import stored_clip_value
     from lmmap.matrix import matrix_arrays, merge_scores
     from lmmap.texts import load_text_set
@@ -431,27 +431,18 @@ def run_interpolation(args) -> int:
     )
     text_set = load_text_set(args.texts)
     L, model_ids = merge_scores(args.scores, text_set)
-    grid = {point["model_id"]: point for point in json.loads(args.grid)}
-    missing = [m for m in model_ids if m not in grid]
-    if missing:
-        raise InputError(args.grid, "scored model is not on the grid", record=missing[0], field="model_id")
-    alphas = [grid[m]["alpha"] for m in model_ids]
-    betas = [grid[m]["beta"] for m in model_ids]
+    alphas, betas = grid_coordinates(json.loads(args.grid), model_ids, args.grid)
     run.npz(args.out_matrix, **matrix_arrays(L, model_ids, text_set), alpha=np.array(alphas), beta=np.array(betas))
     geometry = None
     if args.geometry:
         run.inputs["geometry"] = args.geometry
-        with open(args.geometry, encoding="utf-8") as fh:
-            geometry = json.load(fh)
-        bad = [k for k in ("norm1", "norm2", "angle_deg") if not isinstance(geometry.get(k), (int, float))]
-        if bad:
-            raise InputError(args.geometry, "lacks a measured number", field=bad[0])
+        geometry = read_geometry(args.geometry)
     clip_value = stored_clip_value(args.map_coordinates) if args.map_coordinates else args.clip_value
     extra = {
         "clip_value": clip_value,
         "clip_source": "map" if args.map_coordinates else ("fixed" if clip_value is not None else "none"),
         "n_clipped": int((clip_value > L).sum()) if clip_value is not None else 0,
-        "geometry": {k: geometry[k] for k in ("norm1", "norm2", "angle_deg")} if geometry else None,
+        "geometry": geometry,
     }
     table = interpolation_table(L, model_ids, alphas, betas, clip_value, geometry)
     run.table(table, args.out_stem, extra)
