@@ -9,7 +9,7 @@ import json
 
 from lmmap import zoo
 from lmmap.errors import InputError
-from lmmap.sheet import ModelSpec, check_unique, read_sheet, sheet_extras
+from lmmap.sheet import ModelSpec, check_unique, created_on_or_after, read_sheet, sheet_extras
 
 # The columns of the models table (`merge`): the sheet's fields, the slug, and what scoring measured.
 MODELS_TABLE_COLUMNS = (*(f.name for f in dataclasses.fields(ModelSpec)), "slug", "n_params", "mean_loglik")
@@ -99,13 +99,8 @@ def check_config_columns(config: dict) -> None:
 def created_since(specs: list[ModelSpec], cut_date: str | None) -> list[ModelSpec]:
     """The models created on or after `cut_date` (none without one): those placed on a published map
     rather than mapped (`publish-map --cut-date`; undated models are mapped)."""
-    if not cut_date:
-        return []
-    import pandas as pd
-
-    cut = pd.Timestamp(cut_date, tz="UTC")
-    created = pd.to_datetime(pd.Series([spec.created for spec in specs], dtype=object), errors="coerce", utc=True)
-    return [spec for spec, date in zip(specs, created) if date >= cut]
+    late = created_on_or_after([spec.created for spec in specs], cut_date)
+    return [spec for spec, placed in zip(specs, late) if placed]
 
 
 # The demo benchmarks (rules/tasks.smk): which models are evaluated together

@@ -111,6 +111,7 @@ class AnalysisData:
             data.Q = coords["Q"]
             data.clip_value = float(coords["clip_value"]) if "clip_value" in coords else None
         data.models = align(read_models(models_table), data.model_ids, models_table)
+        data.models_path = models_table
         data.benchmarks, data.tasks = None, []
         if benchmarks:
             table = read_benchmarks(benchmarks)
@@ -119,6 +120,11 @@ class AnalysisData:
         elif need_benchmarks:
             raise InputError("--benchmarks", "this analysis needs benchmark scores")
         return data
+
+    def require_column(self, column: str, purpose: str) -> None:
+        """The models table must have `column` (a config choice such as `group_by`), named in the error."""
+        if column not in self.models.columns:
+            raise InputError(self.models_path, f"no such column {purpose}", field=column)
 
     def targets(self) -> pd.DataFrame:
         """Benchmark targets (tasks + mean) of the models that have all of them, indexed by model id."""

@@ -255,8 +255,7 @@ def run_predict(args) -> int:
         benchmarks=args.benchmarks,
     )
     data = _data(args, need_benchmarks=True)
-    if args.group_by not in data.models.columns:
-        raise InputError(args.models_table, "no such column to group the cross-validation by", field=args.group_by)
+    data.require_column(args.group_by, "to group the cross-validation by")
     features, targets, groups = prediction.prediction_inputs(data, args.features, args.group_by)
     summary, per_seed, predictions = prediction.run_prediction(
         features,
@@ -357,8 +356,7 @@ def run_leakage(args) -> int:
         known=args.known,
     )
     data = _data(args, need_benchmarks=True)
-    if args.group_by not in data.models.columns:
-        raise InputError(args.models_table, "no such column to group the leakage screen by", field=args.group_by)
+    data.require_column(args.group_by, "to group the leakage screen by")
     screen, fit, n_screened = leakage.screen_models(data, args.group_by, args.threshold, args.method)
     if args.known:
         known = inputs.read_csv(args.known, required=tuple(args.known_columns))[args.known_columns]
