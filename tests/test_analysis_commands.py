@@ -96,35 +96,17 @@ def test_maps_colour_by_every_variable(results):
     assert read_provenance(out / "map_size.png")["step"] == "analyze maps"
 
 
+def run_predict(results, out, *options: str) -> int:
+    """`lmmap analyze predict` on the fixture's results with `options`, writing under `out`."""
+    args = ["analyze", "predict", *common(results), *PREDICT, "--coordinates", str(results / "coordinates.npz")]
+    args += ["--benchmarks", str(results / "scores.csv"), *options]
+    args += ["--out-stem", str(out / "ridge"), "--predictions", str(out / "predictions.csv")]
+    return main([*args, "--figure-stem", str(out / "ridge_scatter")])
+
+
 def test_predict_writes_summary_predictions_and_scatter(results):
     out = results / "predict"
-    assert (
-        main(
-            [
-                "analyze",
-                "predict",
-                *common(results),
-                *PREDICT,
-                "--coordinates",
-                str(results / "coordinates.npz"),
-                "--benchmarks",
-                str(results / "scores.csv"),
-                "--seeds",
-                "2",
-                "--alphas",
-                "-2",
-                "4",
-                "7",
-                "--out-stem",
-                str(out / "ridge"),
-                "--predictions",
-                str(out / "predictions.csv"),
-                "--figure-stem",
-                str(out / "ridge_scatter"),
-            ]
-        )
-        == 0
-    )
+    assert run_predict(results, out, "--seeds", "2", "--alphas", "-2", "4", "7") == 0
     summary = pd.read_csv(out / "ridge.csv")
     assert len(summary) == 2 * 2 * (len(TASKS) + 2)  # tasks, their mean and mean_logp
     q_kfold = summary[(summary["features"] == "Q") & (summary["cv"] == "kfold") & (summary["target"] != "mean_logp")]
@@ -141,10 +123,7 @@ def test_predict_writes_summary_predictions_and_scatter(results):
 
 def test_predict_above_max_components_records_the_principal_component_path(results):
     out = results / "predict_reduced"
-    args = ["analyze", "predict", *common(results), *PREDICT, "--coordinates", str(results / "coordinates.npz")]
-    args += ["--benchmarks", str(results / "scores.csv"), "--seeds", "1", "--features", "Q", "--max-components", "4"]
-    args += ["--out-stem", str(out / "ridge"), "--predictions", str(out / "predictions.csv")]
-    assert main([*args, "--figure-stem", str(out / "ridge_scatter")]) == 0
+    assert run_predict(results, out, "--seeds", "1", "--features", "Q", "--max-components", "4") == 0
     reduced = {"path": "principal components", "components": 4}
     assert read_provenance(out / "ridge.csv")["ridge"] == read_provenance(out / "predictions.csv")["ridge"] == reduced
     assert read_provenance(out / "ridge.csv")["params"]["max_components"] == 4
@@ -161,33 +140,7 @@ def test_predict_uses_the_clipped_matrix_for_features_l(results, monkeypatch):
         prediction, "run_prediction", lambda features, *a, **k: seen.update(features) or real(features, *a, **k)
     )
     out = results / "predict_clip"
-    assert (
-        main(
-            [
-                "analyze",
-                "predict",
-                *common(results),
-                *PREDICT,
-                "--coordinates",
-                str(results / "coordinates.npz"),
-                "--benchmarks",
-                str(results / "scores.csv"),
-                "--seeds",
-                "1",
-                "--cv",
-                "kfold",
-                "--features",
-                "L",
-                "--out-stem",
-                str(out / "ridge"),
-                "--predictions",
-                str(out / "predictions.csv"),
-                "--figure-stem",
-                str(out / "ridge_scatter"),
-            ]
-        )
-        == 0
-    )
+    assert run_predict(results, out, "--seeds", "1", "--cv", "kfold", "--features", "L") == 0
     clip_value = float(np.load(results / "coordinates.npz")["clip_value"])
     assert seen["L"].min() == pytest.approx(clip_value)
 
