@@ -18,6 +18,16 @@ def load_coordinates(path: str | Path) -> dict[str, np.ndarray]:
     return load_npz(path, required=("Q", "model_ids", "text_ids", "domains"))
 
 
+def coordinates_in_order(path: str | Path, model_ids: list[str], where: str | Path) -> np.ndarray:
+    """The rows of the coordinates Q at `path` in the order of `model_ids` (a map's row order: t-SNE
+    depends on it); `model_ids` (read from `where`) must be exactly the coordinates' models."""
+    coords = load_coordinates(path)
+    row_of = {m: i for i, m in enumerate(coords["model_ids"].astype(str))}
+    if sorted(model_ids) != sorted(row_of):
+        raise InputError(where, "models differ from the coordinates'", field="model_id")
+    return coords["Q"][[row_of[m] for m in model_ids]]
+
+
 def load_matrix(path: str | Path) -> dict[str, np.ndarray]:
     return load_npz(path, required=("L", "model_ids", "text_ids", "domains"))
 

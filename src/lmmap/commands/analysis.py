@@ -573,16 +573,11 @@ def run_map_uncertainty(args) -> int:
     from lmmap.analysis import map_uncertainty
 
     run = _step(args, "map-uncertainty", coordinates=args.coordinates, embedding=args.embedding)
-    coords = inputs.load_coordinates(args.coordinates)
     points = inputs.read_csv(args.embedding, required=("model_id", "x", "y"))
     if args.hue not in points:
         raise InputError(args.embedding, "no such column to colour the map by", field=args.hue)
-    # the map's row order (t-SNE depends on it): rows of Q in the embedding's order
-    row_of = {m: i for i, m in enumerate(coords["model_ids"].astype(str))}
     model_ids = points["model_id"].astype(str).tolist()
-    if sorted(model_ids) != sorted(row_of):
-        raise InputError(args.embedding, "models differ from the coordinates'", field="model_id")
-    Q = coords["Q"][[row_of[m] for m in model_ids]]
+    Q = inputs.coordinates_in_order(args.coordinates, model_ids, args.embedding)
     reference = points[["x", "y"]].to_numpy(dtype=float)
     boot = map_uncertainty.bootstrap_map(Q, args.replicates, args.seed, reference, args.perplexity, args.max_iter)
     extra = {
