@@ -278,9 +278,7 @@ def run_predict(args) -> int:
     run.table(summary, args.out_stem, extra)
     run.csv(predictions, args.predictions, {"ridge": ridge})
     averaged = prediction.seed_mean_predictions(predictions)
-    # the features and CV of the findings table's ridge finding (Q, plain K-fold) where they were run
-    features = "Q" if "Q" in args.features else args.features[0]
-    cv = "kfold" if "kfold" in args.cv else args.cv[0]
+    features, cv = prediction.shown_run(args.features, args.cv)
     shown = averaged[(averaged["features"] == features) & (averaged["cv"] == cv)]
     cv_name = f"{args.splits}-fold CV" if cv == "kfold" else f"{args.splits}-fold CV grouped by {args.group_by}"
     title = f"Ridge prediction from {features}, out of fold ({cv_name}), predictions averaged over {args.seeds} seeds"
