@@ -145,6 +145,13 @@ def test_predict_uses_the_clipped_matrix_for_features_l(results, monkeypatch):
     assert seen["L"].min() == pytest.approx(clip_value)
 
 
+def run_leakage(results, out, *options: str) -> int:
+    """`lmmap analyze leakage` (threshold 4) on the fixture's results with `options`, writing under `out`."""
+    args = ["analyze", "leakage", *common(results), *LEAKAGE, "--benchmarks", str(results / "scores.csv")]
+    args += ["--embedding", str(results / "tsne.csv"), "--threshold", "4", *options, "--out-stem", str(out / "leakage")]
+    return main([*args, "--figure-stem", str(out / "leakage_scatter"), "--map-stem", str(out / "leakage_map")])
+
+
 def test_baseline_leakage_model_list_and_dimensionality(results):
     out = results / "misc"
     args = [*common(results), "--benchmarks", str(results / "scores.csv")]
@@ -166,29 +173,7 @@ def test_baseline_leakage_model_list_and_dimensionality(results):
     pd.DataFrame({"model_id": ["org/m07"], "kind": ["contaminated"], "reference_fraction": [0.5]}).to_csv(
         results / "lineage.csv", index=False
     )
-    assert (
-        main(
-            [
-                "analyze",
-                "leakage",
-                *args,
-                *LEAKAGE,
-                "--embedding",
-                str(results / "tsne.csv"),
-                "--threshold",
-                "4",
-                "--known",
-                str(results / "lineage.csv"),
-                "--out-stem",
-                str(out / "leakage"),
-                "--figure-stem",
-                str(out / "leakage_scatter"),
-                "--map-stem",
-                str(out / "leakage_map"),
-            ]
-        )
-        == 0
-    )
+    assert run_leakage(results, out, "--known", str(results / "lineage.csv")) == 0
     screen = pd.read_csv(out / "leakage.csv")
     assert screen.loc[screen["flagged"], "model_id"].tolist() == ["org/m07"]
     assert screen.loc[0, "top_domains"].startswith("news") and screen.loc[0, "kind"] == "contaminated"
@@ -217,31 +202,7 @@ def test_baseline_leakage_model_list_and_dimensionality(results):
 
 def test_leakage_global_method_draws_the_robust_line(results):
     out = results / "misc_global"
-    assert (
-        main(
-            [
-                "analyze",
-                "leakage",
-                *common(results),
-                *LEAKAGE,
-                "--benchmarks",
-                str(results / "scores.csv"),
-                "--embedding",
-                str(results / "tsne.csv"),
-                "--method",
-                "global",
-                "--threshold",
-                "4",
-                "--out-stem",
-                str(out / "leakage"),
-                "--figure-stem",
-                str(out / "leakage_scatter"),
-                "--map-stem",
-                str(out / "leakage_map"),
-            ]
-        )
-        == 0
-    )
+    assert run_leakage(results, out, "--method", "global") == 0
     assert read_provenance(out / "leakage.csv")["flagged"] == ["org/m07"]
     assert read_provenance(out / "leakage.csv")["method"] == "global"
 

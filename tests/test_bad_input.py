@@ -31,6 +31,14 @@ def write(path: Path, content: str | bytes) -> Path:
     return path
 
 
+def run_plot_kl(tmp_path: Path) -> int:
+    """`lmmap plot-kl` of tmp_path/kl.npz grouped by the type column of tmp_path/models.csv."""
+    kl, models = str(tmp_path / "kl.npz"), str(tmp_path / "models.csv")
+    return main(
+        ["plot-kl", "--kl", kl, "--models-table", models, "--group", "type", "--out-stem", str(tmp_path / "kl")]
+    )
+
+
 def run_merge(tmp_path: Path, texts: Path, scores: str) -> int:
     """`lmmap merge` of `scores` on `texts`, with tmp_path/models.json, writing into tmp_path."""
     return main(
@@ -436,22 +444,7 @@ def test_numeric_model_ids_stay_strings_through_embed_and_plot_kl(tmp_path):
         )
         == 0
     )
-    assert (
-        main(
-            [
-                "plot-kl",
-                "--kl",
-                str(tmp_path / "kl.npz"),
-                "--models-table",
-                str(tmp_path / "models.csv"),
-                "--group",
-                "type",
-                "--out-stem",
-                str(tmp_path / "kl"),
-            ]
-        )
-        == 0
-    )
+    assert run_plot_kl(tmp_path) == 0
     assert (tmp_path / "kl.png").is_file() and (tmp_path / "map.png").is_file()
 
 
@@ -493,22 +486,7 @@ def test_a_models_list_or_table_that_lacks_a_model_is_named(tmp_path, capsys):
 
     save_npz(tmp_path / "kl.npz", KL=np.zeros((2, 2)), model_ids=np.array(["org/a", "org/b"]))
     write(tmp_path / "models.csv", "model_id,type\norg/a,x\n")
-    assert (
-        main(
-            [
-                "plot-kl",
-                "--kl",
-                str(tmp_path / "kl.npz"),
-                "--models-table",
-                str(tmp_path / "models.csv"),
-                "--group",
-                "type",
-                "--out-stem",
-                str(tmp_path / "kl"),
-            ]
-        )
-        == 2
-    )
+    assert run_plot_kl(tmp_path) == 2
     assert "models.csv: field 'model_id': 1 model(s) have no row: ['org/b']" in capsys.readouterr().err
     texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "t"}\n')
     write(tmp_path / "models.json", '{"models": [{"model_id": 3}]}')
