@@ -5,9 +5,8 @@ import pandas as pd
 import pytest
 
 from lmmap.cli import main
-from lmmap.coords import clip_matrix, double_centre
 from lmmap.provenance import read_provenance
-from lmmap.storage import save_npz
+from synthetic_maps import save_matrix_and_coordinates
 
 TASKS = ["arc", "mmlu", "gsm"]
 # the settings the workflow passes from the config (the steps have no defaults of their own)
@@ -29,23 +28,7 @@ def results(tmp_path_factory):
     L = -400 + latent @ rng.normal(size=(2, N)) * 5 + rng.normal(size=(K, N)) + 10 * latent[:, :1]
     bench = pd.DataFrame({t: 50 + 10 * latent @ w for t, w in zip(TASKS, ([1, 0], [0.5, 0.5], [0, 1]))})
     L[7, domains == "news"] += 120.0
-    save_npz(
-        root / "loglik.npz",
-        L=L,
-        model_ids=np.array(ids),
-        text_ids=np.array([f"t{j}" for j in range(N)]),
-        domains=domains,
-        text_set_sha256=np.array("x"),
-    )
-    clipped, clip_value = clip_matrix(L, 0.02)
-    save_npz(
-        root / "coordinates.npz",
-        Q=double_centre(clipped),
-        model_ids=np.array(ids),
-        text_ids=np.array([f"t{j}" for j in range(N)]),
-        domains=domains,
-        clip_value=np.array(clip_value),
-    )
+    save_matrix_and_coordinates(root, L, ids, domains)
     models = pd.DataFrame(
         {
             "model_id": ids,
