@@ -27,11 +27,12 @@ def job_environment() -> str:
 
 shell.prefix(job_environment())
 
-from lmmap import zoo  # noqa: E402
 from lmmap.workflow import (  # noqa: E402
+    build_groups,
     check_config_columns,
     created_since,
     grid_definitions,
+    job_group,
     model_specs,
     score_options,
 )
@@ -51,7 +52,7 @@ if not MODELS:
     raise ValueError("config: no models to map: set `models` (a model sheet) or enable the demo `zoo`")
 
 ZOO_CONFIG = config["zoo"]
-ZOO_GROUPS = zoo.build_groups(ZOO_CONFIG, ZOO_DIR) if ZOO_CONFIG["enabled"] else {}
+ZOO_GROUPS = build_groups(ZOO_CONFIG, ZOO_DIR) if ZOO_CONFIG["enabled"] else {}
 
 # The weight-interpolation grids (rules/interpolation.smk): {grid slug: lmmap.interpolate.Grid}, and
 # each grid model by slug: (grid slug, alpha, beta, spec). Grid models are scored, never mapped.
@@ -91,13 +92,13 @@ def zoo_model_input(wildcards):
 
 
 def zoo_score_jobs():
-    """{group: [{model_id, source, out}]}: the demo zoo is scored in one job per `zoo.job_group`
+    """{group: [{model_id, source, out}]}: the demo zoo is scored in one job per `job_group`
     (an architecture, or an interpolation grid), since starting torch costs more than scoring a
     small model."""
     jobs = {}
     for members in ZOO_GROUPS.values():
         for member in members:
-            jobs.setdefault(zoo.job_group(member.spec), []).append(
+            jobs.setdefault(job_group(member.spec), []).append(
                 {
                     "model_id": member.spec.model_id,
                     "source": member.spec.source,
@@ -107,7 +108,7 @@ def zoo_score_jobs():
     for slug, grid in GRID_DEFS.items():
         if grid.zoo:  # merged by rules/interpolation.smk, scored here
             for *_, spec in grid.points:
-                jobs.setdefault(zoo.job_group(spec), []).append(
+                jobs.setdefault(job_group(spec), []).append(
                     {
                         "model_id": spec.model_id,
                         "source": spec.source,

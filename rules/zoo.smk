@@ -5,6 +5,8 @@
 # the same rules as the paper's grids. Each model directory appears whole, its
 # config.json included, when it is complete.
 
+from lmmap.workflow import config_files, outside_parents, recipes_json
+
 ZOO_DATA = {"tokenizer": f"{ZOO_DIR}/data/tokenizer.json", "data": f"{ZOO_DIR}/data/tokens.npz"}
 
 
@@ -56,9 +58,9 @@ if ZOO_GROUPS:
                 "build_zoo_family_{}".format(_family.replace("-", "_").replace(".", "_"))
             input:
                 **ZOO_DATA,
-                parents=zoo.config_files(zoo.outside_parents(_models), ZOO_DIR),
+                parents=config_files(outside_parents(_models), ZOO_DIR),
             output:
-                zoo.config_files((m.slug for m in _models), ZOO_DIR),
+                config_files((m.slug for m in _models), ZOO_DIR),
             log:
                 f"logs/build_zoo_family/{_family}.log",
             benchmark:
@@ -69,7 +71,7 @@ if ZOO_GROUPS:
                 "../envs/scoring.yaml"
             threads: 1
             params:
-                recipes=zoo.recipes_json(_models),
+                recipes=recipes_json(_models),
                 zoo_dir=lambda w, output: Path(output[0]).parents[1],  # <zoo_dir>/<slug>/config.json
             shell:
                 "python -m lmmap build-zoo --recipes {params.recipes:q} --tokenizer {input.tokenizer:q}"

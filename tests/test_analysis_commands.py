@@ -5,9 +5,8 @@ import pandas as pd
 import pytest
 
 from lmmap.cli import main
-from lmmap.coords import clip_matrix, double_centre
 from lmmap.provenance import read_provenance
-from lmmap.storage import save_npz
+from synthetic_maps import save_matrix_and_coordinates
 
 TASKS = ["arc", "mmlu", "gsm"]
 # the settings the workflow passes from the config (the steps have no defaults of their own)
@@ -29,23 +28,7 @@ def results(tmp_path_factory):
     L = -400 + latent @ rng.normal(size=(2, N)) * 5 + rng.normal(size=(K, N)) + 10 * latent[:, :1]
     bench = pd.DataFrame({t: 50 + 10 * latent @ w for t, w in zip(TASKS, ([1, 0], [0.5, 0.5], [0, 1]))})
     L[7, domains == "news"] += 120.0
-    save_npz(
-        root / "loglik.npz",
-        L=L,
-        model_ids=np.array(ids),
-        text_ids=np.array([f"t{j}" for j in range(N)]),
-        domains=domains,
-        text_set_sha256=np.array("x"),
-    )
-    clipped, clip_value = clip_matrix(L, 0.02)
-    save_npz(
-        root / "coordinates.npz",
-        Q=double_centre(clipped),
-        model_ids=np.array(ids),
-        text_ids=np.array([f"t{j}" for j in range(N)]),
-        domains=domains,
-        clip_value=np.array(clip_value),
-    )
+    save_matrix_and_coordinates(root, L, ids, domains)
     models = pd.DataFrame(
         {
             "model_id": ids,
@@ -96,35 +79,17 @@ def test_maps_colour_by_every_variable(results):
     assert read_provenance(out / "map_size.png")["step"] == "analyze maps"
 
 
+def run_predict(results, out, *options: str) -> int:
+    """`lmmap analyze predict` on the fixture's results with `options`, writing under `out`."""
+    args = ["analyze", "predict", *common(results), *PREDICT, "--coordinates", str(results / "coordinates.npz")]
+    args += ["--benchmarks", str(results / "scores.csv"), *options]
+    args += ["--out-stem", str(out / "ridge"), "--predictions", str(out / "predictions.csv")]
+    return main([*args, "--figure-stem", str(out / "ridge_scatter")])
+
+
 def test_predict_writes_summary_predictions_and_scatter(results):
     out = results / "predict"
-    assert (
-        main(
-            [
-                "analyze",
-                "predict",
-                *common(results),
-                *PREDICT,
-                "--coordinates",
-                str(results / "coordinates.npz"),
-                "--benchmarks",
-                str(results / "scores.csv"),
-                "--seeds",
-                "2",
-                "--alphas",
-                "-2",
-                "4",
-                "7",
-                "--out-stem",
-                str(out / "ridge"),
-                "--predictions",
-                str(out / "predictions.csv"),
-                "--figure-stem",
-                str(out / "ridge_scatter"),
-            ]
-        )
-        == 0
-    )
+    assert run_predict(results, out, "--seeds", "2", "--alphas", "-2", "4", "7") == 0
     summary = pd.read_csv(out / "ridge.csv")
     assert len(summary) == 2 * 2 * (len(TASKS) + 2)  # tasks, their mean and mean_logp
     q_kfold = summary[(summary["features"] == "Q") & (summary["cv"] == "kfold") & (summary["target"] != "mean_logp")]
@@ -141,10 +106,7 @@ def test_predict_writes_summary_predictions_and_scatter(results):
 
 def test_predict_above_max_components_records_the_principal_component_path(results):
     out = results / "predict_reduced"
-    args = ["analyze", "predict", *common(results), *PREDICT, "--coordinates", str(results / "coordinates.npz")]
-    args += ["--benchmarks", str(results / "scores.csv"), "--seeds", "1", "--features", "Q", "--max-components", "4"]
-    args += ["--out-stem", str(out / "ridge"), "--predictions", str(out / "predictions.csv")]
-    assert main([*args, "--figure-stem", str(out / "ridge_scatter")]) == 0
+    assert run_predict(results, out, "--seeds", "1", "--features", "Q", "--max-components", "4") == 0
     reduced = {"path": "principal components", "components": 4}
     assert read_provenance(out / "ridge.csv")["ridge"] == read_provenance(out / "predictions.csv")["ridge"] == reduced
     assert read_provenance(out / "ridge.csv")["params"]["max_components"] == 4
@@ -161,35 +123,16 @@ def test_predict_uses_the_clipped_matrix_for_features_l(results, monkeypatch):
         prediction, "run_prediction", lambda features, *a, **k: seen.update(features) or real(features, *a, **k)
     )
     out = results / "predict_clip"
-    assert (
-        main(
-            [
-                "analyze",
-                "predict",
-                *common(results),
-                *PREDICT,
-                "--coordinates",
-                str(results / "coordinates.npz"),
-                "--benchmarks",
-                str(results / "scores.csv"),
-                "--seeds",
-                "1",
-                "--cv",
-                "kfold",
-                "--features",
-                "L",
-                "--out-stem",
-                str(out / "ridge"),
-                "--predictions",
-                str(out / "predictions.csv"),
-                "--figure-stem",
-                str(out / "ridge_scatter"),
-            ]
-        )
-        == 0
-    )
+    assert run_predict(results, out, "--seeds", "1", "--cv", "kfold", "--features", "L") == 0
     clip_value = float(np.load(results / "coordinates.npz")["clip_value"])
     assert seen["L"].min() == pytest.approx(clip_value)
+
+
+def run_leakage(results, out, *options: str) -> int:
+    """`lmmap analyze leakage` (threshold 4) on the fixture's results with `options`, writing under `out`."""
+    args = ["analyze", "leakage", *common(results), *LEAKAGE, "--benchmarks", str(results / "scores.csv")]
+    args += ["--embedding", str(results / "tsne.csv"), "--threshold", "4", *options, "--out-stem", str(out / "leakage")]
+    return main([*args, "--figure-stem", str(out / "leakage_scatter"), "--map-stem", str(out / "leakage_map")])
 
 
 def test_baseline_leakage_model_list_and_dimensionality(results):
@@ -213,29 +156,7 @@ def test_baseline_leakage_model_list_and_dimensionality(results):
     pd.DataFrame({"model_id": ["org/m07"], "kind": ["contaminated"], "reference_fraction": [0.5]}).to_csv(
         results / "lineage.csv", index=False
     )
-    assert (
-        main(
-            [
-                "analyze",
-                "leakage",
-                *args,
-                *LEAKAGE,
-                "--embedding",
-                str(results / "tsne.csv"),
-                "--threshold",
-                "4",
-                "--known",
-                str(results / "lineage.csv"),
-                "--out-stem",
-                str(out / "leakage"),
-                "--figure-stem",
-                str(out / "leakage_scatter"),
-                "--map-stem",
-                str(out / "leakage_map"),
-            ]
-        )
-        == 0
-    )
+    assert run_leakage(results, out, "--known", str(results / "lineage.csv")) == 0
     screen = pd.read_csv(out / "leakage.csv")
     assert screen.loc[screen["flagged"], "model_id"].tolist() == ["org/m07"]
     assert screen.loc[0, "top_domains"].startswith("news") and screen.loc[0, "kind"] == "contaminated"
@@ -264,31 +185,7 @@ def test_baseline_leakage_model_list_and_dimensionality(results):
 
 def test_leakage_global_method_draws_the_robust_line(results):
     out = results / "misc_global"
-    assert (
-        main(
-            [
-                "analyze",
-                "leakage",
-                *common(results),
-                *LEAKAGE,
-                "--benchmarks",
-                str(results / "scores.csv"),
-                "--embedding",
-                str(results / "tsne.csv"),
-                "--method",
-                "global",
-                "--threshold",
-                "4",
-                "--out-stem",
-                str(out / "leakage"),
-                "--figure-stem",
-                str(out / "leakage_scatter"),
-                "--map-stem",
-                str(out / "leakage_map"),
-            ]
-        )
-        == 0
-    )
+    assert run_leakage(results, out, "--method", "global") == 0
     assert read_provenance(out / "leakage.csv")["flagged"] == ["org/m07"]
     assert read_provenance(out / "leakage.csv")["method"] == "global"
 

@@ -292,7 +292,7 @@ def test_a_sidecar_without_its_own_digest_is_a_warning(work):
 
 
 def test_audit_summary_page_lists_findings_as_tables():
-    from lmmap.commands.audit import summary_html
+    from lmmap.audit import summary_html
 
     report = {
         "ok": False,

@@ -31,6 +31,33 @@ def write(path: Path, content: str | bytes) -> Path:
     return path
 
 
+def run_plot_kl(tmp_path: Path) -> int:
+    """`lmmap plot-kl` of tmp_path/kl.npz grouped by the type column of tmp_path/models.csv."""
+    kl, models = str(tmp_path / "kl.npz"), str(tmp_path / "models.csv")
+    return main(
+        ["plot-kl", "--kl", kl, "--models-table", models, "--group", "type", "--out-stem", str(tmp_path / "kl")]
+    )
+
+
+def run_merge(tmp_path: Path, texts: Path, scores: str) -> int:
+    """`lmmap merge` of `scores` on `texts`, with tmp_path/models.json, writing into tmp_path."""
+    return main(
+        [
+            "merge",
+            "--texts",
+            str(texts),
+            "--models",
+            str(tmp_path / "models.json"),
+            "--scores",
+            scores,
+            "--out",
+            str(tmp_path / "L.npz"),
+            "--out-table",
+            str(tmp_path / "m.csv"),
+        ]
+    )
+
+
 @pytest.mark.parametrize(
     "line, record, field, message",
     [
@@ -125,21 +152,7 @@ def test_merge_command_names_the_bad_file_and_exits_2(tmp_path, capsys):
         model_id=np.array("org/inf"),
     )
     write_provenance(tmp_path / "inf.npz", "score", inputs={"texts": texts})
-    status = main(
-        [
-            "merge",
-            "--texts",
-            str(texts),
-            "--models",
-            str(tmp_path / "models.json"),
-            "--scores",
-            str(tmp_path / "inf.npz"),
-            "--out",
-            str(tmp_path / "L.npz"),
-            "--out-table",
-            str(tmp_path / "m.csv"),
-        ]
-    )
+    status = run_merge(tmp_path, texts, str(tmp_path / "inf.npz"))
     err = capsys.readouterr().err
     assert status == 2 and "inf.npz: record 1: field 'loglik': model 'org/inf' has 1 non-finite" in err
     assert not (tmp_path / "L.npz").exists() and not list(tmp_path.glob(".L.npz*"))  # nothing half-written
@@ -431,46 +444,14 @@ def test_numeric_model_ids_stay_strings_through_embed_and_plot_kl(tmp_path):
         )
         == 0
     )
-    assert (
-        main(
-            [
-                "plot-kl",
-                "--kl",
-                str(tmp_path / "kl.npz"),
-                "--models-table",
-                str(tmp_path / "models.csv"),
-                "--group",
-                "type",
-                "--out-stem",
-                str(tmp_path / "kl"),
-            ]
-        )
-        == 0
-    )
+    assert run_plot_kl(tmp_path) == 0
     assert (tmp_path / "kl.png").is_file() and (tmp_path / "map.png").is_file()
 
 
 def test_an_unreadable_input_path_is_one_line_not_a_traceback(tmp_path, capsys):
     (tmp_path / "models.json").mkdir()  # a directory where a file is expected
     texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "t"}\n')
-    assert (
-        main(
-            [
-                "merge",
-                "--texts",
-                str(texts),
-                "--models",
-                str(tmp_path / "models.json"),
-                "--scores",
-                "x.npz",
-                "--out",
-                str(tmp_path / "L.npz"),
-                "--out-table",
-                str(tmp_path / "m.csv"),
-            ]
-        )
-        == 2
-    )
+    assert run_merge(tmp_path, texts, "x.npz") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "models.json: Is a directory" in err[0], err
     write(tmp_path / "bin.json", b"\xff\xfe{}")
@@ -505,41 +486,9 @@ def test_a_models_list_or_table_that_lacks_a_model_is_named(tmp_path, capsys):
 
     save_npz(tmp_path / "kl.npz", KL=np.zeros((2, 2)), model_ids=np.array(["org/a", "org/b"]))
     write(tmp_path / "models.csv", "model_id,type\norg/a,x\n")
-    assert (
-        main(
-            [
-                "plot-kl",
-                "--kl",
-                str(tmp_path / "kl.npz"),
-                "--models-table",
-                str(tmp_path / "models.csv"),
-                "--group",
-                "type",
-                "--out-stem",
-                str(tmp_path / "kl"),
-            ]
-        )
-        == 2
-    )
+    assert run_plot_kl(tmp_path) == 2
     assert "models.csv: field 'model_id': 1 model(s) have no row: ['org/b']" in capsys.readouterr().err
     texts = write(tmp_path / "texts.jsonl", '{"id": "a", "domain": "d", "text": "t"}\n')
     write(tmp_path / "models.json", '{"models": [{"model_id": 3}]}')
-    assert (
-        main(
-            [
-                "merge",
-                "--texts",
-                str(texts),
-                "--models",
-                str(tmp_path / "models.json"),
-                "--scores",
-                "x.npz",
-                "--out",
-                str(tmp_path / "L.npz"),
-                "--out-table",
-                str(tmp_path / "m.csv"),
-            ]
-        )
-        == 2
-    )
+    assert run_merge(tmp_path, texts, "x.npz") == 2
     assert "models.json: record 0: field 'model_id': model_id missing or not a string" in capsys.readouterr().err

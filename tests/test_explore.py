@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from lmmap.cli import main
-from lmmap.coords import clip_matrix, double_centre, kl_estimate, nats_to_bits_per_byte
+from lmmap.coords import kl_estimate, nats_to_bits_per_byte
 from lmmap.neighbours import nearest, nearest_all
 from lmmap.provenance import read_provenance
-from lmmap.storage import save_npz
+from synthetic_maps import save_matrix_and_coordinates
 
 K, N = 24, 60
 TYPES = ["llama", "mistral", "others"]
@@ -27,23 +27,7 @@ def results(tmp_path_factory):
     ids = [f"org/model-{i:02d}" for i in range(K)]
     domains = np.repeat(["code", "wiki"], N // 2)
     L = -300 + rng.normal(size=(K, 2)) @ rng.normal(size=(2, N)) * 4 + rng.normal(size=(K, N))
-    save_npz(
-        root / "loglik.npz",
-        L=L,
-        model_ids=np.array(ids),
-        text_ids=np.array([f"t{j}" for j in range(N)]),
-        domains=domains,
-        text_set_sha256=np.array("x"),
-    )
-    Q = double_centre(clip_matrix(L, 0.02)[0])
-    save_npz(
-        root / "coordinates.npz",
-        Q=Q,
-        model_ids=np.array(ids),
-        text_ids=np.array([f"t{j}" for j in range(N)]),
-        domains=domains,
-        clip_value=np.array(0.0),
-    )
+    save_matrix_and_coordinates(root, L, ids, domains, stored_clip=0.0)
     models = pd.DataFrame(
         {
             "model_id": ids,

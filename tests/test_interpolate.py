@@ -268,3 +268,27 @@ def test_the_paper_triples_expand_to_two_six_by_six_grids():
     config["interpolation"]["triples"][1]["ends"][0] = "org/not-in-the-sheet"
     with pytest.raises(InputError, match="triple mistral-7b.*ends.*not-in-the-sheet"):
         interpolate.configured_grids(config, sheet, "results/interpolation")
+
+
+def test_the_commands_inputs_are_checked_before_any_work(tmp_path):
+    """A grid that misses a scored model, a geometry without a measured number and parents that are
+    not three sources are named errors; good inputs come back in the scored models' order."""
+    from lmmap.analysis.interpolation import grid_coordinates, read_geometry
+
+    grid = [{"alpha": 0.5, "beta": 0.0, "model_id": "b"}, {"alpha": 0.0, "beta": 1.0, "model_id": "a"}]
+    assert grid_coordinates(grid, ["a", "b"], "--grid") == ([0.0, 0.5], [1.0, 0.0])
+    with pytest.raises(InputError, match="not on the grid") as err:
+        grid_coordinates(grid, ["a", "c"], "--grid")
+    assert err.value.record == "c"
+    path = tmp_path / "info.json"
+    path.write_text(json.dumps({"norm1": 2.0, "norm2": 3, "angle_deg": 60.0, "n_params": 7}))
+    assert read_geometry(str(path)) == {"norm1": 2.0, "norm2": 3, "angle_deg": 60.0}
+    path.write_text(json.dumps({"norm1": 2.0, "norm2": "3", "angle_deg": 60.0}))
+    with pytest.raises(InputError, match="measured number") as err:
+        read_geometry(str(path))
+    assert err.value.field == "norm2"
+    parents = [{"source": f"m{i}"} for i in range(3)]
+    assert interpolate.parse_parents(json.dumps(parents)) == parents
+    for bad in ("[", json.dumps(parents[:2]), json.dumps([{"model_id": "x"}] * 3)):
+        with pytest.raises(InputError, match="--parents"):
+            interpolate.parse_parents(bad)

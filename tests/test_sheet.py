@@ -126,3 +126,13 @@ def test_a_byte_order_mark_and_windows_line_ends_are_not_part_of_the_cells(tmp_p
     path.write_bytes("\ufeffmodel_id\tsource\r\norg/a\tx\r\n".encode("utf-8"))
     [spec] = read_sheet(path)
     assert (spec.model_id, spec.source) == ("org/a", "x")
+
+
+def test_the_growth_cut_places_dated_models_on_or_after_it():
+    """Models created on or after the cut are placed, undated ones and all without a cut are mapped."""
+    from lmmap.sheet import created_on_or_after
+
+    created = ["2024-01-01", None, "2024-06-01", "2024-05-31"]
+    assert created_on_or_after(created, "2024-06-01").tolist() == [False, False, True, False]
+    assert created_on_or_after(created, "2023-12-31").tolist() == [True, False, True, True]
+    assert created_on_or_after(created, None).tolist() == [False] * 4

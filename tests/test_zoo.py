@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from lmmap import demo_corpus, zoo
+from lmmap import demo_corpus, workflow, zoo
 from lmmap.cli import main as cli_main
 from lmmap.errors import InputError
 from lmmap.sheet import ModelSpec
@@ -83,14 +83,14 @@ def test_interpolation_grid_is_four_by_four():
 
 def test_zoo_is_scored_and_evaluated_in_one_job_per_architecture():
     cfg = zoo_config("demo")
-    assert {zoo.job_group(s) for s in zoo.zoo_specs(cfg, ZOO_DIR)} == {"gpt2", "llama", "gpt_neox"}
+    assert {workflow.job_group(s) for s in zoo.zoo_specs(cfg, ZOO_DIR)} == {"gpt2", "llama", "gpt_neox"}
     ((base, grid),) = zoo.interpolation_specs(cfg, ZOO_DIR, GRID_DIR).items()
-    assert {zoo.job_group(spec) for *_, spec in grid} == {f"grid-{base}"}
+    assert {workflow.job_group(spec) for *_, spec in grid} == {f"grid-{base}"}
 
 
 def test_build_groups_cover_every_model_once():
     cfg = zoo_config("demo")
-    grouped = [m.slug for models in zoo.build_groups(cfg, ZOO_DIR).values() for m in models]
+    grouped = [m.slug for models in workflow.build_groups(cfg, ZOO_DIR).values() for m in models]
     assert sorted(grouped) == sorted(s.slug for s in zoo.zoo_specs(cfg, ZOO_DIR))  # grids: one merge job per point
 
 
@@ -243,7 +243,7 @@ def mini_zoo(tmp_path_factory):
         reference_tokens=tokens[: offsets[4]],
         reference_offsets=offsets[:5],
     )
-    ((family, models),) = zoo.build_groups(MINI_ZOO, ZOO_DIR).items()
+    ((family, models),) = workflow.build_groups(MINI_ZOO, ZOO_DIR).items()
     recipes = json.dumps([{"slug": m.slug, "recipe": m.recipe, "parents": list(m.parents)} for m in models])
     for out in ("a", "b"):
         args = [
@@ -345,11 +345,11 @@ def test_training_changes_weights_and_derived_models_do_what_they_say(mini_zoo):
 
 
 def test_workflow_helpers_name_the_files_each_build_job_makes_and_needs():
-    groups = zoo.build_groups(zoo_config("demo"), ZOO_DIR)
+    groups = workflow.build_groups(zoo_config("demo"), ZOO_DIR)
     llama = groups["balanced-llama"]
-    assert zoo.outside_parents(llama) == []  # a family builds its own parents
-    assert zoo.config_files(["zoo--x"], ZOO_DIR) == ["results/zoo/zoo--x/config.json"]
-    recipes = json.loads(zoo.recipes_json(llama))
+    assert workflow.outside_parents(llama) == []  # a family builds its own parents
+    assert workflow.config_files(["zoo--x"], ZOO_DIR) == ["results/zoo/zoo--x/config.json"]
+    recipes = json.loads(workflow.recipes_json(llama))
     assert [r["slug"] for r in recipes] == [m.slug for m in llama]
     assert recipes[0]["recipe"]["kind"] == "base" and recipes[-1]["recipe"]["kind"] == "contaminated"
 

@@ -18,9 +18,12 @@ a merge, and sidecars without their own digest (`unverifiable`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
+
+import yaml
 
 from lmmap.errors import InputError
 from lmmap.provenance import record_digest, sidecar_path
@@ -339,3 +342,84 @@ def _distinct(items: Iterable[dict | None]) -> list[dict]:
         if item and item not in seen:
             seen.append(item)
     return seen
+
+
+# The command's inputs and its page for people
+
+
+def load_config(files: list[str], overrides: str | None) -> dict | None:
+    """The config the workflow would see: files merged in order, then the JSON overrides."""
+    if not files and overrides is None:
+        return None
+    config: dict = {}
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                loaded = yaml.safe_load(fh) or {}
+        except FileNotFoundError:
+            raise InputError(path, "config file does not exist") from None
+        except yaml.YAMLError as exc:
+            raise InputError(path, f"not valid YAML ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise InputError(path, "a config file must be a mapping")
+        _update(config, loaded)
+    if overrides is not None:
+        try:
+            parsed = json.loads(overrides)
+        except json.JSONDecodeError as exc:
+            raise InputError("--config-json", f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(parsed, dict):
+            raise InputError("--config-json", "must be a JSON object")
+        _update(config, parsed)
+    return config
+
+
+def _update(base: dict, new: dict) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _update(base[key], value)
+        else:
+            base[key] = value
+
+
+def summary_html(report: dict, failed: bool) -> str:
+    """The audit report as a page people read: the outcome, then findings, raw inputs, models and
+    results as tables (the JSON keeps everything)."""
+    import html
+
+    import pandas as pd
+
+    from lmmap.analysis.outputs import html_table
+
+    def section(title: str, rows: list[dict], columns: list[str] | None = None) -> str:
+        if not rows:
+            return f"<h3>{html.escape(title)}</h3>\n<p>none</p>\n"
+        columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+        frame = pd.DataFrame(rows).reindex(columns=columns)
+        frame = frame.map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else "" if v is None else v)
+        return f"<h3>{html.escape(title)} ({len(rows)})</h3>\n" + html_table(frame)
+
+    head = (
+        f"<h2>Audit {'FAILED' if failed else 'passed'}: {report['n_errors']} error(s), "
+        f"{report['n_warnings']} warning(s)</h2>\n<p>{len(report['results'])} result(s) traced back to "
+        f"{len(report['raw_inputs'])} raw input(s); {len(report['models'])} model(s); "
+        f"{len(report['text_sets'])} text set(s); {len(report['code_versions'])} code version(s)."
+        + (
+            " Models that ran their own code (trust_remote_code): "
+            f"{html.escape(', '.join(report['trust_remote_code']))}."
+            if report["trust_remote_code"]
+            else ""
+        )
+        + "</p>\n"
+    )
+    return "".join(
+        [
+            '<!DOCTYPE html>\n<meta charset="utf-8">\n<title>Audit summary</title>\n',
+            head,
+            section("Findings", report["findings"], ["severity", "kind", "path", "message", "recorded_by"]),
+            section("Raw inputs", report["raw_inputs"]),
+            section("Models", report["models"]),
+            section("Results", report["results"], ["path", "files_in_chain", "ok"]),
+            section("Config files", report.get("config_files", []), ["path", "sha256"]),
+        ]
+    )

@@ -147,6 +147,22 @@ def check_endpoints(grid: Grid) -> None:
 # Reading the parents' weights one tensor at a time (these import torch / safetensors)
 
 
+def parse_parents(text: str) -> list[dict]:
+    """The `lmmap interpolate --parents` argument: three {"model_id", "source", "revision"} objects
+    (θ_base, θ_1, θ_2)."""
+    try:
+        parents = json.loads(text)
+    except ValueError as exc:
+        raise InputError("--parents", f"is not JSON: {exc}") from exc
+    if (
+        not isinstance(parents, list)
+        or len(parents) != 3
+        or not all(isinstance(p, dict) and "source" in p for p in parents)
+    ):
+        raise InputError("--parents", "must list three objects with a 'source'", field="source")
+    return parents
+
+
 def resolve_model_dir(source: str, revision: str | None = None) -> Path:
     """A model's local directory: `source` itself, or its snapshot in the Hugging Face cache (the
     download rule fetched it; nothing is downloaded here)."""

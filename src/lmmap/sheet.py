@@ -205,3 +205,16 @@ def check_unique(specs: list[ModelSpec], path: str | Path) -> None:
                 field="model_id",
             )
         seen[spec.slug] = spec.model_id
+
+
+def created_on_or_after(created, cut_date: str | None):
+    """A boolean array: which of the `created` dates (ISO strings, None for undated) fall on or after
+    `cut_date` (all False without one; undated models never do). The growth cut: models created since
+    are placed on a published map rather than mapped."""
+    import numpy as np
+    import pandas as pd
+
+    dates = pd.to_datetime(pd.Series(list(created), dtype=object), errors="coerce", utc=True)
+    if not cut_date:
+        return np.zeros(len(dates), dtype=bool)
+    return (dates >= pd.Timestamp(cut_date, tz="UTC")).to_numpy()

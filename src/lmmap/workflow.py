@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from lmmap import zoo
 from lmmap.errors import InputError
-from lmmap.sheet import ModelSpec, check_unique, read_sheet, sheet_extras
+from lmmap.sheet import ModelSpec, check_unique, created_on_or_after, read_sheet, sheet_extras
 
 # The columns of the models table (`merge`): the sheet's fields, the slug, and what scoring measured.
 MODELS_TABLE_COLUMNS = (*(f.name for f in dataclasses.fields(ModelSpec)), "slug", "n_params", "mean_loglik")
@@ -22,11 +23,9 @@ DOWNLOAD_FIELDS = ("revision", "gguf_file")
 def model_specs(config: dict, zoo_dir: str) -> list[ModelSpec]:
     """The models to map: the sheet's rows (if any), then the demo zoo's (if enabled, built into `zoo_dir`)."""
     specs = read_sheet(config["models"]) if config.get("models") else []
-    zoo = config.get("zoo") or {}
-    if zoo.get("enabled", False):
-        from lmmap.zoo import zoo_specs  # the zoo needs torch only when it is built, not here
-
-        specs += zoo_specs(zoo, zoo_dir)
+    zoo_config = config.get("zoo") or {}
+    if zoo_config.get("enabled", False):
+        specs += zoo.zoo_specs(zoo_config, zoo_dir)
     check_unique(specs, config.get("models") or "config: zoo")
     return specs
 
@@ -41,11 +40,9 @@ def grid_definitions(config: dict, zoo_dir: str, grid_dir: str) -> dict:
     from lmmap.interpolate import check_endpoints, configured_grids
 
     grids = []
-    zoo = config.get("zoo") or {}
-    if zoo.get("enabled"):
-        from lmmap.zoo import interpolation_grids as zoo_grids
-
-        grids += zoo_grids(zoo, zoo_dir, grid_dir)
+    zoo_config = config.get("zoo") or {}
+    if zoo_config.get("enabled"):
+        grids += zoo.interpolation_grids(zoo_config, zoo_dir, grid_dir)
     if (config.get("interpolation") or {}).get("triples"):
         models = {spec.model_id: spec for spec in model_specs(config, zoo_dir)}
         grids += configured_grids(config, models, grid_dir)
@@ -102,23 +99,16 @@ def check_config_columns(config: dict) -> None:
 def created_since(specs: list[ModelSpec], cut_date: str | None) -> list[ModelSpec]:
     """The models created on or after `cut_date` (none without one): those placed on a published map
     rather than mapped (`publish-map --cut-date`; undated models are mapped)."""
-    if not cut_date:
-        return []
-    import pandas as pd
-
-    cut = pd.Timestamp(cut_date, tz="UTC")
-    created = pd.to_datetime(pd.Series([spec.created for spec in specs], dtype=object), errors="coerce", utc=True)
-    return [spec for spec, date in zip(specs, created) if date >= cut]
+    late = created_on_or_after([spec.created for spec in specs], cut_date)
+    return [spec for spec, placed in zip(specs, late) if placed]
 
 
 # The demo benchmarks (rules/tasks.smk): which models are evaluated together
 
 
 def evaluation_batches(specs: list[ModelSpec]) -> dict[str, list[ModelSpec]]:
-    """Models evaluated in one job: the zoo's in one job per `lmmap.zoo.job_group` (starting torch
+    """Models evaluated in one job: the zoo's in one job per `job_group` (starting torch
     costs more than evaluating a small model), every other model on its own."""
-    from lmmap.zoo import job_group
-
     batches: dict[str, list[ModelSpec]] = {}
     for spec in specs:
         key = f"zoo-{job_group(spec)}" if spec.is_zoo else f"model-{spec.slug}"
@@ -134,3 +124,39 @@ def sheet_rows_json(specs: list[ModelSpec]) -> str:
 def zoo_config_files(specs: list[ModelSpec]) -> list[str]:
     """The zoo models among `specs` must be built before they are evaluated (their config.json)."""
     return [f"{s.source}/config.json" for s in specs if s.is_zoo]
+
+
+# The demo zoo (rules/zoo.smk): which build and scoring jobs make and read its models
+
+
+def build_groups(zoo_config: dict, zoo_dir: str) -> dict[str, list[zoo.ZooModel]]:
+    """{family: its models in build order (parents first)}: what one build job makes. One process
+    per family, because starting torch and transformers costs more than building a small model; a
+    family's models also share their parents in memory. (Interpolation grids are merged by
+    rules/interpolation.smk, one job per grid point, as the paper's 7B grids are.)"""
+    groups: dict[str, list[zoo.ZooModel]] = {}
+    for model in zoo.zoo_models(zoo_config, zoo_dir):
+        groups.setdefault(model.spec.family, []).append(model)
+    return groups
+
+
+def job_group(spec) -> str:
+    """Which scoring or evaluation job handles a zoo model: one per architecture, because a process
+    pays ~10 s to import torch and transformers' modelling code, more than scoring a small model
+    costs; an interpolation grid (not on the map) gets a job of its own."""
+    return spec.family if spec.family.startswith(zoo.GRID_FAMILY_PREFIX) else spec.type
+
+
+def config_files(slugs, zoo_dir: str) -> list[str]:
+    """The `config.json` of each zoo model: what the workflow waits for (it appears last)."""
+    return [f"{zoo_dir}/{slug}/config.json" for slug in slugs]
+
+
+def recipes_json(models: list[zoo.ZooModel]) -> str:
+    """The `lmmap build-zoo --recipes` argument for `models`."""
+    return json.dumps([{"slug": m.slug, "recipe": m.recipe, "parents": list(m.parents)} for m in models])
+
+
+def outside_parents(models: list[zoo.ZooModel]) -> list[str]:
+    """Slugs of the parents of `models` that another build job makes."""
+    return sorted({p for m in models for p in m.parents} - {m.slug for m in models})

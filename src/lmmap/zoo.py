@@ -269,39 +269,6 @@ def interpolation_specs(
     return {grid.name: list(grid.points) for grid in interpolation_grids(zoo_config, zoo_dir, grid_dir)}
 
 
-def build_groups(zoo_config: dict, zoo_dir: str) -> dict[str, list[ZooModel]]:
-    """{family: its models in build order (parents first)}: what one build job makes. One process
-    per family, because starting torch and transformers costs more than building a small model; a
-    family's models also share their parents in memory. (Interpolation grids are merged by
-    rules/interpolation.smk, one job per grid point, as the paper's 7B grids are.)"""
-    groups: dict[str, list[ZooModel]] = {}
-    for model in zoo_models(zoo_config, zoo_dir):
-        groups.setdefault(model.spec.family, []).append(model)
-    return groups
-
-
-def job_group(spec) -> str:
-    """Which scoring or evaluation job handles a zoo model: one per architecture, because a process
-    pays ~10 s to import torch and transformers' modelling code, more than scoring a small model
-    costs; an interpolation grid (not on the map) gets a job of its own."""
-    return spec.family if spec.family.startswith(GRID_FAMILY_PREFIX) else spec.type
-
-
-def config_files(slugs, zoo_dir: str) -> list[str]:
-    """The `config.json` of each zoo model: what the workflow waits for (it appears last)."""
-    return [f"{zoo_dir}/{slug}/config.json" for slug in slugs]
-
-
-def recipes_json(models: list[ZooModel]) -> str:
-    """The `lmmap build-zoo --recipes` argument for `models`."""
-    return json.dumps([{"slug": m.slug, "recipe": m.recipe, "parents": list(m.parents)} for m in models])
-
-
-def outside_parents(models: list[ZooModel]) -> list[str]:
-    """Slugs of the parents of `models` that another build job makes."""
-    return sorted({p for m in models for p in m.parents} - {m.slug for m in models})
-
-
 def lineage_rows(zoo_config: dict) -> list[dict]:
     """One row per map model: its kind, parents and recipe highlights, for the analyses (do
     fine-tunes sit near their base, merges between their parents, are contaminated models caught)."""

@@ -18,6 +18,16 @@ def load_coordinates(path: str | Path) -> dict[str, np.ndarray]:
     return load_npz(path, required=("Q", "model_ids", "text_ids", "domains"))
 
 
+def coordinates_in_order(path: str | Path, model_ids: list[str], where: str | Path) -> np.ndarray:
+    """The rows of the coordinates Q at `path` in the order of `model_ids` (a map's row order: t-SNE
+    depends on it); `model_ids` (read from `where`) must be exactly the coordinates' models."""
+    coords = load_coordinates(path)
+    row_of = {m: i for i, m in enumerate(coords["model_ids"].astype(str))}
+    if sorted(model_ids) != sorted(row_of):
+        raise InputError(where, "models differ from the coordinates'", field="model_id")
+    return coords["Q"][[row_of[m] for m in model_ids]]
+
+
 def load_matrix(path: str | Path) -> dict[str, np.ndarray]:
     return load_npz(path, required=("L", "model_ids", "text_ids", "domains"))
 
@@ -111,6 +121,7 @@ class AnalysisData:
             data.Q = coords["Q"]
             data.clip_value = float(coords["clip_value"]) if "clip_value" in coords else None
         data.models = align(read_models(models_table), data.model_ids, models_table)
+        data.models_path = models_table
         data.benchmarks, data.tasks = None, []
         if benchmarks:
             table = read_benchmarks(benchmarks)
@@ -119,6 +130,11 @@ class AnalysisData:
         elif need_benchmarks:
             raise InputError("--benchmarks", "this analysis needs benchmark scores")
         return data
+
+    def require_column(self, column: str, purpose: str) -> None:
+        """The models table must have `column` (a config choice such as `group_by`), named in the error."""
+        if column not in self.models.columns:
+            raise InputError(self.models_path, f"no such column {purpose}", field=column)
 
     def targets(self) -> pd.DataFrame:
         """Benchmark targets (tasks + mean) of the models that have all of them, indexed by model id."""

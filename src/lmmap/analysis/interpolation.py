@@ -6,13 +6,38 @@ lengths of θ_1 - θ_base and θ_2 - θ_base and the angle between them."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
+from lmmap.errors import InputError
+
 ENDPOINTS = {(0.0, 0.0): "base", (1.0, 0.0): "fine-tune 1", (0.0, 1.0): "fine-tune 2"}
+GEOMETRY_KEYS = ("norm1", "norm2", "angle_deg")
+
+
+def grid_coordinates(grid: list[dict], model_ids: list[str], where: str) -> tuple[list[float], list[float]]:
+    """(α, β) of each scored model from the grid's points ({alpha, beta, model_id}); every scored
+    model must be on the grid (`where` names the grid in the error)."""
+    points = {point["model_id"]: point for point in grid}
+    missing = [m for m in model_ids if m not in points]
+    if missing:
+        raise InputError(where, "scored model is not on the grid", record=missing[0], field="model_id")
+    return [points[m]["alpha"] for m in model_ids], [points[m]["beta"] for m in model_ids]
+
+
+def read_geometry(path: str) -> dict[str, float]:
+    """The measured weight-space triangle (`lmmap interpolate`'s info file): |θ_1 - θ_base|,
+    |θ_2 - θ_base| and the angle between them."""
+    with open(path, encoding="utf-8") as fh:
+        geometry = json.load(fh)
+    bad = [k for k in GEOMETRY_KEYS if not isinstance(geometry.get(k), (int, float))]
+    if bad:
+        raise InputError(path, "lacks a measured number", field=bad[0])
+    return {k: geometry[k] for k in GEOMETRY_KEYS}
 
 
 def endpoint_rows(alphas: np.ndarray, betas: np.ndarray) -> dict[str, int]:

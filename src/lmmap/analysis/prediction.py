@@ -423,6 +423,12 @@ def seed_mean_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def shown_run(features: list[str], cvs: list[str]) -> tuple[str, str]:
+    """The (features, CV) of the prediction scatter: the findings table's ridge finding (Q under
+    plain K-fold) where it was run, else the first of each."""
+    return ("Q" if "Q" in features else features[0]), ("kfold" if "kfold" in cvs else cvs[0])
+
+
 def summarise(per_seed: pd.DataFrame, predictions: pd.DataFrame, n_models: int) -> pd.DataFrame:
     """Mean and spread (np.std, ddof 0, as the paper's ±) over seeds, and the correlations of the
     seed-averaged predictions."""

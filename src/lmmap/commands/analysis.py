@@ -255,8 +255,7 @@ def run_predict(args) -> int:
         benchmarks=args.benchmarks,
     )
     data = _data(args, need_benchmarks=True)
-    if args.group_by not in data.models.columns:
-        raise InputError(args.models_table, "no such column to group the cross-validation by", field=args.group_by)
+    data.require_column(args.group_by, "to group the cross-validation by")
     features, targets, groups = prediction.prediction_inputs(data, args.features, args.group_by)
     summary, per_seed, predictions = prediction.run_prediction(
         features,
@@ -279,9 +278,7 @@ def run_predict(args) -> int:
     run.table(summary, args.out_stem, extra)
     run.csv(predictions, args.predictions, {"ridge": ridge})
     averaged = prediction.seed_mean_predictions(predictions)
-    # the features and CV of the findings table's ridge finding (Q, plain K-fold) where they were run
-    features = "Q" if "Q" in args.features else args.features[0]
-    cv = "kfold" if "kfold" in args.cv else args.cv[0]
+    features, cv = prediction.shown_run(args.features, args.cv)
     shown = averaged[(averaged["features"] == features) & (averaged["cv"] == cv)]
     cv_name = f"{args.splits}-fold CV" if cv == "kfold" else f"{args.splits}-fold CV grouped by {args.group_by}"
     title = f"Ridge prediction from {features}, out of fold ({cv_name}), predictions averaged over {args.seeds} seeds"
@@ -357,8 +354,7 @@ def run_leakage(args) -> int:
         known=args.known,
     )
     data = _data(args, need_benchmarks=True)
-    if args.group_by not in data.models.columns:
-        raise InputError(args.models_table, "no such column to group the leakage screen by", field=args.group_by)
+    data.require_column(args.group_by, "to group the leakage screen by")
     screen, fit, n_screened = leakage.screen_models(data, args.group_by, args.threshold, args.method)
     if args.known:
         known = inputs.read_csv(args.known, required=tuple(args.known_columns))[args.known_columns]
@@ -417,7 +413,7 @@ def _args_interpolation(p):
 
 
 def run_interpolation(args) -> int:
-    from lmmap.analysis.interpolation import grid_summary, interpolation_table
+    from lmmap.analysis.interpolation import grid_coordinates, grid_summary, interpolation_table, read_geometry
     from lmmap.coords import stored_clip_value
     from lmmap.matrix import matrix_arrays, merge_scores
     from lmmap.texts import load_text_set
@@ -431,27 +427,18 @@ def run_interpolation(args) -> int:
     )
     text_set = load_text_set(args.texts)
     L, model_ids = merge_scores(args.scores, text_set)
-    grid = {point["model_id"]: point for point in json.loads(args.grid)}
-    missing = [m for m in model_ids if m not in grid]
-    if missing:
-        raise InputError(args.grid, "scored model is not on the grid", record=missing[0], field="model_id")
-    alphas = [grid[m]["alpha"] for m in model_ids]
-    betas = [grid[m]["beta"] for m in model_ids]
+    alphas, betas = grid_coordinates(json.loads(args.grid), model_ids, args.grid)
     run.npz(args.out_matrix, **matrix_arrays(L, model_ids, text_set), alpha=np.array(alphas), beta=np.array(betas))
     geometry = None
     if args.geometry:
         run.inputs["geometry"] = args.geometry
-        with open(args.geometry, encoding="utf-8") as fh:
-            geometry = json.load(fh)
-        bad = [k for k in ("norm1", "norm2", "angle_deg") if not isinstance(geometry.get(k), (int, float))]
-        if bad:
-            raise InputError(args.geometry, "lacks a measured number", field=bad[0])
+        geometry = read_geometry(args.geometry)
     clip_value = stored_clip_value(args.map_coordinates) if args.map_coordinates else args.clip_value
     extra = {
         "clip_value": clip_value,
         "clip_source": "map" if args.map_coordinates else ("fixed" if clip_value is not None else "none"),
         "n_clipped": int((clip_value > L).sum()) if clip_value is not None else 0,
-        "geometry": {k: geometry[k] for k in ("norm1", "norm2", "angle_deg")} if geometry else None,
+        "geometry": geometry,
     }
     table = interpolation_table(L, model_ids, alphas, betas, clip_value, geometry)
     run.table(table, args.out_stem, extra)
@@ -584,16 +571,11 @@ def run_map_uncertainty(args) -> int:
     from lmmap.analysis import map_uncertainty
 
     run = _step(args, "map-uncertainty", coordinates=args.coordinates, embedding=args.embedding)
-    coords = inputs.load_coordinates(args.coordinates)
     points = inputs.read_csv(args.embedding, required=("model_id", "x", "y"))
     if args.hue not in points:
         raise InputError(args.embedding, "no such column to colour the map by", field=args.hue)
-    # the map's row order (t-SNE depends on it): rows of Q in the embedding's order
-    row_of = {m: i for i, m in enumerate(coords["model_ids"].astype(str))}
     model_ids = points["model_id"].astype(str).tolist()
-    if sorted(model_ids) != sorted(row_of):
-        raise InputError(args.embedding, "models differ from the coordinates'", field="model_id")
-    Q = coords["Q"][[row_of[m] for m in model_ids]]
+    Q = inputs.coordinates_in_order(args.coordinates, model_ids, args.embedding)
     reference = points[["x", "y"]].to_numpy(dtype=float)
     boot = map_uncertainty.bootstrap_map(Q, args.replicates, args.seed, reference, args.perplexity, args.max_iter)
     extra = {

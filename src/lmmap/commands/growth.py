@@ -75,26 +75,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_publish_map(args: argparse.Namespace) -> int:
-    import numpy as np
-    import pandas as pd
-
     from lmmap import growth
     from lmmap.analysis import inputs
-    from lmmap.commands import command_params
+    from lmmap.commands import Step
     from lmmap.errors import InputError
+    from lmmap.sheet import created_on_or_after
     from lmmap.texts import load_text_set
 
-    started = time.time()
+    run = Step(
+        "publish-map",
+        args,
+        {"matrix": args.matrix, "models": args.models_table, "texts": args.texts, "benchmarks": args.benchmarks},
+    )
     matrix = inputs.load_matrix(args.matrix)
     model_ids = matrix["model_ids"].astype(str).tolist()
     text_set = load_text_set(args.texts)
     if str(matrix["text_set_sha256"]) != text_set.sha256:
         raise InputError(args.texts, "is not the matrix's text set", field="text_set_sha256")
     models = inputs.align(inputs.read_models(args.models_table), model_ids, args.models_table)
-    mapped = np.ones(len(model_ids), dtype=bool)
-    if args.cut_date:
-        created = pd.to_datetime(models["created"], errors="coerce", utc=True)
-        mapped = ~(created >= pd.Timestamp(args.cut_date, tz="UTC")).to_numpy()  # undated models stay mapped
+    mapped = ~created_on_or_after(models["created"], args.cut_date)  # undated models stay mapped
     if mapped.sum() < 4:
         raise InputError("--cut-date", f"leaves {mapped.sum()} model(s) on the map; at least 4 are needed")
     benchmarks = None
@@ -115,13 +114,10 @@ def run_publish_map(args: argparse.Namespace) -> int:
     )
     ids = [m for m, keep in zip(model_ids, mapped) if keep]
     pmap = growth.build_map(matrix["L"][mapped], ids, text_set, models, benchmarks, settings)
-    run_inputs = {"matrix": args.matrix, "models": args.models_table, "texts": args.texts}
-    if args.benchmarks:
-        run_inputs["benchmarks"] = args.benchmarks
-    growth.publish_map(args.out_dir, pmap, text_set, "publish-map", run_inputs, command_params(args))
+    growth.publish_map(args.out_dir, pmap, text_set, run.name, run.inputs, run.params)
     log.info(
         "published %d of %d models (%d later ones left to place); text sample: %d draws, %d unique texts; %.1f s",
-        len(ids), len(model_ids), len(model_ids) - len(ids), args.n_draws, len(pmap.sample), time.time() - started,
+        len(ids), len(model_ids), len(model_ids) - len(ids), args.n_draws, len(pmap.sample), time.time() - run.started,
     )  # fmt: skip
     return 0
 
@@ -129,11 +125,10 @@ def run_publish_map(args: argparse.Namespace) -> int:
 def run_place(args: argparse.Namespace) -> int:
     from lmmap import growth
     from lmmap.analysis import inputs
-    from lmmap.analysis.outputs import publish_figure, publish_table
-    from lmmap.commands import command_params
+    from lmmap.commands import Step
     from lmmap.figures import plot_placement
 
-    started = time.time()
+    run = Step("place", args, {"map": f"{args.map}/manifest.json", "benchmarks": args.benchmarks})
     pmap = growth.load_map(args.map)
     new = [growth.read_new_scores(path) for path in args.scores]
     placed = growth.place_models(pmap, new, args.level)
@@ -143,31 +138,29 @@ def run_place(args: argparse.Namespace) -> int:
         table = inputs.read_csv(args.models_table, required=(pmap.leakage.get("group_by") or "type",))
         groups = table[pmap.leakage.get("group_by") or "type"].astype(str).to_dict()
     frame = growth.placement_table(pmap, placed, args.neighbours, benchmarks, groups)
-    run_inputs = {"map": f"{args.map}/manifest.json", **{f"scores:{s.model_id}": s.path for s in new}}
-    if args.benchmarks:
-        run_inputs["benchmarks"] = args.benchmarks
-    params = command_params(args)
+    run.inputs |= {f"scores:{s.model_id}": s.path for s in new}
     extra = {"placement": "t-SNE objective minimised over each new point with the map fixed", "level": args.level}
-    publish_table(frame, args.out_table, "place", run_inputs, params, started, extra)
-    publish_figure(plot_placement(pmap, frame), args.out_figure, "place", run_inputs, params, started)
-    log.info("placed %d model(s) in %.2f s", len(new), time.time() - started)
+    run.table(frame, args.out_table, extra)
+    run.figure(plot_placement(pmap, frame), args.out_figure)
+    log.info("placed %d model(s) in %.2f s", len(new), time.time() - run.started)
     return 0
 
 
 def run_check_placement(args: argparse.Namespace) -> int:
     from lmmap import growth
     from lmmap.analysis import inputs
-    from lmmap.analysis.outputs import publish_table
-    from lmmap.commands import command_params
+    from lmmap.commands import Step
 
-    started = time.time()
+    run = Step(
+        "check-placement",
+        args,
+        {"placement": args.placement, "lineage": args.lineage, "benchmarks": args.benchmarks},
+    )
     placement = inputs.read_csv(args.placement, required=("neighbour_1",))
     lineage = inputs.read_csv(args.lineage, required=("slug", "kind", "parents"))
     benchmarks = inputs.read_benchmarks(args.benchmarks).set_index("model_id")
     checked, summary = growth.check_placement(placement, lineage, benchmarks["mean"], args.top)
-    run_inputs = {"placement": args.placement, "lineage": args.lineage, "benchmarks": args.benchmarks}
-    params = command_params(args)
-    publish_table(checked, args.out_stem, "check-placement", run_inputs, params, started)
-    publish_table(summary, f"{args.out_stem}_summary", "check-placement", run_inputs, params, started)
+    run.table(checked, args.out_stem)
+    run.table(summary, f"{args.out_stem}_summary")
     log.info("%s", summary.to_dict("records"))
     return 0

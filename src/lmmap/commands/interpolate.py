@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 from lmmap import interpolate
 from lmmap.commands import Step
-from lmmap.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_interpolate(args: argparse.Namespace) -> int:
     step = Step("interpolate", args)  # its inputs: the parents, once resolved
-    try:
-        parents = json.loads(args.parents)
-    except ValueError as exc:
-        raise InputError("--parents", f"is not JSON: {exc}") from exc
-    if (
-        not isinstance(parents, list)
-        or len(parents) != 3
-        or not all(isinstance(p, dict) and "source" in p for p in parents)
-    ):
-        raise InputError("--parents", "must list three objects with a 'source'", field="source")
+    parents = interpolate.parse_parents(args.parents)
     dirs = [interpolate.resolve_model_dir(p["source"], p.get("revision")) for p in parents]
     measured = interpolate.merge_model(
         dirs, args.alpha, args.beta, args.out_dir, args.dtype, int(args.shard_gb * 1e9), info={"parents": parents}

@@ -194,16 +194,9 @@ def score_to_file(spec: ModelSpec, text_set: TextSet, out: str, args: argparse.N
             result.info["n_texts_without_scored_tokens"],
         )
     extra = {"model": loaded.info, "text_set_sha256": text_set.sha256, "scoring": result.info}
-    step.npz(
-        out,
-        extra,
-        loglik=result.loglik,
-        n_tokens=result.n_tokens,
-        truncated=result.truncated,
-        text_ids=text_set.ids,
-        text_set_sha256=text_set.sha256,
-        model_id=spec.model_id,
-    )
+    # both files name the texts and the model they belong to (the merge checks them)
+    identity = {"text_ids": text_set.ids, "text_set_sha256": text_set.sha256, "model_id": spec.model_id}
+    step.npz(out, extra, loglik=result.loglik, n_tokens=result.n_tokens, truncated=result.truncated, **identity)
     if args.token_logprobs:
         tl = result.token_logprobs
         step.npz(
@@ -212,9 +205,7 @@ def score_to_file(spec: ModelSpec, text_set: TextSet, out: str, args: argparse.N
             offsets=tl.offsets,
             logprobs=tl.logprobs,
             token_ids=tl.token_ids,
-            text_ids=text_set.ids,
-            text_set_sha256=text_set.sha256,
-            model_id=spec.model_id,
+            **identity,
         )
     log.info(
         "wrote %s: %d texts, %d tokens, %.0f tokens/s, %d truncated",
