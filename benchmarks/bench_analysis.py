@@ -35,7 +35,7 @@ from lmmap.analysis import interpolation, kl_validation, leakage, model_list, pl
 from lmmap.analysis.dimensionality import dimensionality_table
 from lmmap.coords import clip_matrix, double_centre, kl_estimate
 from lmmap.embedding import tsne_embedding
-from lmmap.figures import plot_kl_heatmap, save_figure
+from lmmap.figures import plot_kl_heatmap, plot_map, save_figure
 
 TASKS = ["ARC", "HellaSwag", "MMLU", "TruthfulQA", "Winogrande", "GSM8K", "BBH"]  # + mean = 8 targets
 DOMAINS = [f"domain-{d:02d}" for d in range(22)]
@@ -209,7 +209,9 @@ def run(
         variables = tsne_map.map_variables(ids, Q, L, domains, models, scores.reset_index(drop=True), TASKS)
         points = pd.DataFrame({"model_id": np.asarray(ids)[order], "x": xy[:, 0], "y": xy[:, 1]}).merge(variables)
         for variable in tsne_map.VARIABLES:
-            save_figure(tsne_map.plot_variable_map(points, variable), out_dir / f"map_{variable}")
+            save_figure(
+                plot_map(points, variable, label=tsne_map.variable_label(variable)), out_dir / f"map_{variable}"
+            )
         return points
 
     points = timed(rows, "map coloured by 7 variables (PNG + PDF)", maps)
@@ -293,7 +295,7 @@ def run(
             predictors=scores[TASKS].reset_index(drop=True),
         )
         save_figure(
-            tsne_map.plot_variable_map(points, "type", highlight=table.loc[table["flagged"], "model_id"].tolist()),
+            plot_map(points, "type", highlight=table.loc[table["flagged"], "model_id"].tolist()),
             out_dir / "leakage_map",
         )
 
@@ -375,6 +377,8 @@ def ridge_agreement(runs: dict, K: int, N: int) -> pd.DataFrame | None:
         rows.append(
             table.rename_axis("target").reset_index().assign(components=prediction.components_kept((K, N), limit))
         )
+    if not rows:  # the exact run alone: nothing to compare
+        return None
     frame = pd.concat(rows, ignore_index=True)
     return frame[["components", *frame.columns[:-1]]]
 

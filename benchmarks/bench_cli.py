@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 1.0
-STEPS = ([], ["neighbours"], ["plot-map"], ["analyze", "maps"], ["score"])
+STEPS = ([], ["neighbours"], ["analyze", "maps"], ["score"])
 
 
 def wall_times(src: Path, argv: list[str], repeats: int) -> list[float]:

@@ -1,52 +1,10 @@
-# The paper's analyses (lmmap.analysis, `python -m lmmap analyze ...`): the map coloured by every
-# variable, dimensionality, KL validation, benchmark prediction, the perplexity baseline, the leakage
+# The paper's analyses (lmmap.analysis, `python -m lmmap analyze ...`): dimensionality, KL validation, benchmark prediction, the perplexity baseline, the leakage
 # screen, weight interpolation and the model list. Tables: CSV + Markdown + LaTeX; figures: PNG + PDF.
 
 from lmmap.workflow import grid_points_json
 
 ANALYSIS = config["analysis"]
-# (rules/tasks.smk and rules/paper.smk, which write the benchmark scores, are included before this file)
-MAP_VARIABLES = map_variables(with_benchmarks=False) + (
-    map_variables(with_benchmarks=True) if benchmarks_available() else []
-)
 GRIDS = {slug: list(grid.points) for slug, grid in GRID_DEFS.items()}  # rules/common.smk
-
-
-rule plot_maps:
-    input:
-        matrix="results/matrix/loglik.npz",
-        coords="results/coords/coordinates.npz",
-        table="results/matrix/models.csv",
-        embedding="results/coords/tsne.csv",
-        benchmarks=benchmarks_input,
-    output:
-        maps=[
-            report(
-                f"{ANALYSIS_DIR}/maps/map_{v}.png",
-                caption="../report/analysis_maps.rst",
-                category="Analysis",
-                subcategory="Maps",
-                labels={"colour": v},
-            )
-            for v in MAP_VARIABLES
-        ],
-        pdfs=expand("{dir}/maps/map_{v}.pdf", dir=ANALYSIS_DIR, v=MAP_VARIABLES),
-        variables=f"{ANALYSIS_DIR}/maps/variables.csv",
-    log:
-        "logs/plot_maps/plot_maps.log",
-    conda:
-        "../envs/analysis.yaml"
-    params:
-        variables=MAP_VARIABLES,
-        benchmarks=lambda w, input: ["--benchmarks", *input.benchmarks] if input.benchmarks else [],
-        annotate=["--annotate"] if config["map"]["annotate"] else [],
-        type_colours=type_colours_option(),
-        out_dir=folder("variables"),
-    shell:
-        "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
-        " --models-table {input.table:q} --embedding {input.embedding:q} {params.benchmarks:q}"
-        " --variables {params.variables:q} {params.annotate} {params.type_colours:q} --out-dir {params.out_dir:q}"
-        " --out-variables {output.variables:q} > {log:q} 2>&1"
 
 
 rule validate_kl:

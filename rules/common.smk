@@ -189,7 +189,9 @@ def type_colours_option():
 
 
 def map_figures():
-    return expand("results/figures/map_{hue}.{ext}", hue=config["map"]["hues"], ext=["png", "pdf"])
+    """One map per colouring; the benchmark colourings only when there are scores."""
+    hues = [h for h in config["map"]["hues"] if h not in NEEDS_BENCHMARKS or benchmarks_available()]
+    return expand("results/figures/map_{hue}.{ext}", hue=hues, ext=["png", "pdf"])
 
 
 def map_outputs():
@@ -211,10 +213,6 @@ AUDIT_OUTPUTS = ["results/audit.json", "results/audit.html"]
 # (evaluated once all the rules files are read, since benchmarks_available asks which rules exist)
 
 NEEDS_BENCHMARKS = ("benchmark_mean", "best_task")  # map colours that need benchmark scores
-
-
-def map_variables(with_benchmarks: bool) -> list[str]:
-    return [v for v in config["analysis"]["map_variables"] if (v in NEEDS_BENCHMARKS) == with_benchmarks]
 
 
 def benchmarks_available() -> bool:
@@ -240,10 +238,8 @@ def _files(stem: str, extensions: tuple[str, ...]) -> list[str]:
 def analysis_outputs():
     """Every analysis output under the config."""
     table, figure = (".csv", ".md", ".tex", ".html"), (".png", ".pdf")
-    outputs = [p for v in map_variables(False) for p in _files(f"maps/map_{v}", figure)]
-    outputs += _files("dimensionality", table) + _files("model_list", table)
+    outputs = _files("dimensionality", table) + _files("model_list", table)
     if benchmarks_available():
-        outputs += [p for v in map_variables(True) for p in _files(f"maps/map_{v}", figure)]
         for stem, kinds in (
             ("prediction/ridge", table),
             ("prediction/ridge_scatter", figure),

@@ -23,9 +23,15 @@ rule embed_models:
         " --out {output:q} > {log:q} 2>&1"
 
 
-rule plot_map:
+# Every t-SNE map, one job per colouring (map.hues): a models-table column or a variable derived from
+# L, Q and the benchmark scores (lmmap.analysis.tsne_map); only the benchmark colourings wait for scores.
+rule plot_maps:
     input:
-        "results/coords/tsne.csv",
+        matrix="results/matrix/loglik.npz",
+        coords="results/coords/coordinates.npz",
+        table="results/matrix/models.csv",
+        embedding="results/coords/tsne.csv",
+        benchmarks=lambda w: benchmarks_input(w) if w.hue in NEEDS_BENCHMARKS else [],
     output:
         png=report(
             "results/figures/map_{hue}.png",
@@ -36,16 +42,19 @@ rule plot_map:
         ),
         pdf="results/figures/map_{hue}.pdf",
     log:
-        "logs/plot_map/{hue}.log",
+        "logs/plot_maps/{hue}.log",
     conda:
         "../envs/analysis.yaml"
     params:
+        benchmarks=lambda w, input: ["--benchmarks", *input.benchmarks] if input.benchmarks else [],
         annotate=["--annotate"] if config["map"]["annotate"] else [],
         type_colours=type_colours_option(),
-        out_stem=stem("png"),
+        out_dir=folder("png"),
     shell:
-        "python -m lmmap plot-map --embedding {input:q} --hue {wildcards.hue:q} {params.annotate}"
-        " {params.type_colours:q} --out-stem {params.out_stem:q} > {log:q} 2>&1"
+        "python -m lmmap analyze maps --matrix {input.matrix:q} --coordinates {input.coords:q}"
+        " --models-table {input.table:q} --embedding {input.embedding:q} {params.benchmarks:q}"
+        " --variables {wildcards.hue:q} {params.annotate} {params.type_colours:q} --out-dir {params.out_dir:q}"
+        " > {log:q} 2>&1"
 
 
 # PCA of Q, one computation: the variance curve (figure and CSV) and the dimensionality table.

@@ -403,7 +403,9 @@ def test_numeric_model_ids_stay_strings_through_embed_and_plot_kl(tmp_path):
     ids = np.array(["1", "2", "3", "10"])
     rng = np.random.default_rng(0)
     Q = rng.normal(size=(4, 6))
-    save_npz(tmp_path / "coords.npz", Q=Q, model_ids=ids)
+    texts = {"text_ids": np.array([f"t{j}" for j in range(6)]), "domains": np.array(["a", "b"] * 3)}
+    save_npz(tmp_path / "coords.npz", Q=Q, model_ids=ids, **texts)
+    save_npz(tmp_path / "matrix.npz", L=Q - 5, model_ids=ids, **texts)
     save_npz(tmp_path / "kl.npz", KL=np.abs(rng.normal(size=(4, 4))), model_ids=ids)
     write(
         tmp_path / "models.csv",
@@ -432,20 +434,28 @@ def test_numeric_model_ids_stay_strings_through_embed_and_plot_kl(tmp_path):
     assert (
         main(
             [
-                "plot-map",
+                "analyze",
+                "maps",
+                "--matrix",
+                str(tmp_path / "matrix.npz"),
+                "--coordinates",
+                str(tmp_path / "coords.npz"),
+                "--models-table",
+                str(tmp_path / "models.csv"),
                 "--embedding",
                 str(tmp_path / "embedding.csv"),
-                "--hue",
+                "--variables",
                 "type",
-                "--out-stem",
-                str(tmp_path / "map"),
+                "family",
+                "--out-dir",
+                str(tmp_path),
                 "--annotate",
             ]
         )
         == 0
     )
     assert run_plot_kl(tmp_path) == 0
-    assert (tmp_path / "kl.png").is_file() and (tmp_path / "map.png").is_file()
+    assert (tmp_path / "kl.png").is_file() and (tmp_path / "map_type.png").is_file()
 
 
 def test_an_unreadable_input_path_is_one_line_not_a_traceback(tmp_path, capsys):

@@ -225,7 +225,7 @@ def test_paper_mode_runs_every_analysis_from_released_files(tmp_path):
     assert len(ridge) == 2 * 2 * 8 and ridge["pearson_mean"].notna().all()
     assert set(ridge["grouping"]) == {"model_type (4 groups)", "none"}
     assert ridge.query("features == 'Q' and cv == 'kfold'")["pearson_mean"].min() > 0.5
-    assert (results / "analysis/maps/map_best_task.png").exists()
+    assert (results / "figures/map_best_task.png").exists()
     assert len(pd.read_csv(results / "analysis/model_list.csv")) == K
     assert (results / "analysis/leakage/leakage_map.pdf").exists()
     assert read_provenance(results / "matrix/loglik.npz")["step"] == "convert-paper-data"

@@ -214,8 +214,8 @@ def check_demo_outputs(results: Path, n_models: int, n_texts: int, n_grid: int) 
     for figure in (
         "figures/map_type.png",
         "figures/kl_heatmap.png",
-        "analysis/maps/map_best_domain.png",
-        "analysis/maps/map_benchmark_mean.png",
+        "figures/map_best_domain.png",
+        "figures/map_benchmark_mean.png",
     ):
         assert (results / figure).stat().st_size > 1000, figure
 

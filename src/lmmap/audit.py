@@ -37,7 +37,7 @@ STEP_CONFIG = {
     "score": "scoring",
     "coordinates": "coordinates",
     "embed": "map",
-    "plot-map": "map",
+    "analyze maps": "map",
     "interactive-map": "map",
     "analyze dimensionality": "pca",
     "merge": "merge",

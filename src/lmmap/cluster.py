@@ -220,7 +220,7 @@ def read_partitions() -> dict[str, Partition]:
 class Request:
     """What one sbatch call will ask for (as snakemake-executor-plugin-slurm translates resources)."""
 
-    job: str  # "rule plot_map" or "group analysis (compute_coordinates, plot_map)"
+    job: str  # "rule plot_maps" or "group analysis (compute_coordinates, plot_maps)"
     model: str | None
     partition: str | None  # None: the cluster's default partition
     cpus: int

@@ -15,6 +15,8 @@ from lmmap.sheet import ModelSpec, check_unique, created_on_or_after, read_sheet
 MODELS_TABLE_COLUMNS = (*(f.name for f in dataclasses.fields(ModelSpec)), "slug", "n_params", "mean_loglik")
 # Paper mode's models table (lmmap.analysis.paper_data.models_table) adds the paper's own labels.
 PAPER_MODELS_TABLE_COLUMNS = (*MODELS_TABLE_COLUMNS, "model_type", "type_fig1", "downloads")
+# map colourings derived from L, Q and the benchmark scores (lmmap.analysis.tsne_map.map_variables)
+DERIVED_VARIABLES = ("best_domain", "mean_loglik", "benchmark_mean", "best_task", "size", "created")
 # The sheet fields that `lmmap score` and `lmmap download` take as options.
 SCORE_FIELDS = ("revision", "gguf_file", "dtype", "trust_remote_code")
 DOWNLOAD_FIELDS = ("revision", "gguf_file")
@@ -90,7 +92,7 @@ def check_config_columns(config: dict) -> None:
         *(sheet_extras(config["models"])[0] if config.get("models") else []),
     ]
     for field, column in named:
-        if column not in columns:
+        if column not in columns and not (field == "map.hues" and column in DERIVED_VARIABLES):
             raise InputError(
                 "config", f"'{column}' is not a models-table column; one of {', '.join(columns)}", field=field
             )

@@ -90,7 +90,8 @@ def map_variables(
     frame["type"] = models["type"].fillna("unknown").astype(str).to_numpy()
     frame["best_domain"] = best_domain(Q, domains)
     frame["mean_loglik"] = L.mean(axis=1)
-    n_params = pd.to_numeric(models.get("n_params", models.get("size")), errors="coerce")
+    no_sizes = pd.Series(np.nan, index=models.index)  # a table without sizes colours no size map
+    n_params = pd.to_numeric(models.get("n_params", models.get("size", no_sizes)), errors="coerce")
     frame["size"] = np.log10(n_params.where(n_params > 0)).to_numpy()
     frame["created"] = decimal_year(models["created"]).to_numpy() if "created" in models else np.nan
     if benchmarks is not None:

@@ -89,8 +89,9 @@ def run_maps(args) -> int:
     variables = tsne_map.map_variables(
         data.model_ids, data.Q, data.L, data.domains, data.models, data.benchmarks, data.tasks
     )
-    embedding = inputs.read_csv(args.embedding, required=("x", "y"))[["model_id", "x", "y"]]
-    points = embedding.reset_index(drop=True).merge(variables, on="model_id", how="left")
+    embedding = inputs.read_csv(args.embedding, required=("x", "y"))
+    columns = ["model_id", *(c for c in embedding.columns if c not in variables)]  # derived variables win
+    points = embedding[columns].reset_index(drop=True).merge(variables, on="model_id", how="left")
     for variable in args.variables:
         if variable not in points or points[variable].isna().all():
             raise InputError(args.benchmarks or args.models_table, "no values to colour the map by", field=variable)
@@ -596,7 +597,11 @@ def run_map_uncertainty(args) -> int:
 
 
 ANALYSES = {
-    "maps": ("the t-SNE map coloured by every variable of the paper", _args_maps, run_maps),
+    "maps": (
+        "the t-SNE map, one figure per colouring (models-table columns and derived variables)",
+        _args_maps,
+        run_maps,
+    ),
     "dimensionality": ("PCA components reaching each variance level", _args_dimensionality, run_dimensionality),
     "validate-kl": ("KL measured from the models against the coordinate estimate", _args_kl, run_kl_validation),
     "predict": ("ridge prediction of benchmark scores from Q and from L", _args_predict, run_predict),

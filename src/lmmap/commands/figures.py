@@ -25,15 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="CSV of model_id, x, y and the model table columns")
     p.set_defaults(func=run_embed)
 
-    p = subparsers.add_parser("plot-map", help="scatter the t-SNE map coloured by one column")
-    p.add_argument("--embedding", required=True, help="t-SNE coordinates CSV (model_id, x, y, columns)")
-    p.add_argument("--hue", required=True, help="column of the embedding table to colour by")
-    p.add_argument("--title", default="Model map (t-SNE of log-likelihood coordinates)", help="figure title")
-    p.add_argument("--annotate", action="store_true", help="write model ids next to the points")
-    p.add_argument("--type-colours", help="TSV of fixed type colours (type, colour_rgba), e.g. the paper's")
-    p.add_argument("--out-stem", required=True, help="writes <stem>.png and <stem>.pdf")
-    p.set_defaults(func=run_plot_map)
-
     p = subparsers.add_parser("plot-kl", help="clustered heatmap of the KL estimate")
     p.add_argument("--kl", required=True, help="the pairwise KL estimate (npz)")
     p.add_argument("--models-table", required=True, help="the models table (CSV)")
@@ -76,14 +67,6 @@ def run_embed(args: argparse.Namespace) -> int:
     xy = embed_map(coords["Q"], model_ids, created, args.perplexity, args.max_iter, args.seed)
     extra = {"perplexity_used": effective_perplexity(len(model_ids), args.perplexity)}
     step.csv(xy.join(table, on="model_id"), args.out, extra)
-    return 0
-
-
-def run_plot_map(args: argparse.Namespace) -> int:
-    step = Step("plot-map", args, {"embedding": args.embedding})
-    points = read_table(args.embedding)
-    fixed = read_colour_table(args.type_colours) if args.hue == "type" else None
-    step.figure(figures.plot_map(points, args.hue, args.title, annotate=args.annotate, colours=fixed), args.out_stem)
     return 0
 
 
